@@ -1,0 +1,1 @@
+"""Subcommands of the `marac` CLI; each module exposes `register(subparsers)`."""
