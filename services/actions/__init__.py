@@ -1,0 +1,1 @@
+"""The actions service: the case record each scheduled case gets, and (later) its SMART actions."""

@@ -1,0 +1,22 @@
+"""Which events the actions service reacts to, and how: the one table to read."""
+
+from __future__ import annotations
+
+from marac_platform.consumer import Handler
+from marac_platform.events import Event
+from marac_platform.runtime import UnitOfWork
+from services.actions import service
+
+
+def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
+    service.open_case_record(uow, event.data)
+
+
+def on_case_heard(uow: UnitOfWork, event: Event) -> None:
+    service.mark_heard(uow, event.data)
+
+
+HANDLERS: dict[str, Handler] = {
+    "marac.case.scheduled.v1": on_case_scheduled,
+    "marac.case.heard.v1": on_case_heard,
+}

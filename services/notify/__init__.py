@@ -1,0 +1,1 @@
+"""The notify service: who must hear what, by e-mail and webhook, only agencies that signed the ISA."""

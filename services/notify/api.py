@@ -1,0 +1,32 @@
+"""The notify service's HTTP API: the delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from marac_platform.auth import requires
+from marac_platform.http import request_unit_of_work
+from marac_platform.security.roles import Permission
+from services.notify.models import Delivery
+from services.notify.schemas import DeliveryOut, DeliveryQuery
+
+blp = Blueprint("notify", __name__, url_prefix="/v1", description="Notification deliveries")
+
+
+@blp.route("/deliveries")
+class Deliveries(MethodView):
+    @requires(Permission.NOTIFICATION_READ)
+    @blp.arguments(DeliveryQuery, location="query")
+    @blp.response(200, DeliveryOut(many=True))
+    def get(self, query: dict[str, Any]) -> Sequence[Delivery]:
+        """Deliveries in the caller's areas, newest first, optionally for one case."""
+        statement = select(Delivery).order_by(Delivery.created_at.desc()).limit(query["limit"])
+        if query["case_id"]:
+            statement = statement.where(Delivery.case_id == query["case_id"])
+        with request_unit_of_work() as uow:
+            return uow.session.scalars(statement).all()

@@ -1,0 +1,12 @@
+"""The notify service's Flask app factory (gunicorn: services.notify.app:create_app())."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marac_platform.http import build_app
+from services.notify.api import blp
+
+
+def create_app() -> Flask:
+    return build_app("notify", [blp], title="MARAC notify service")

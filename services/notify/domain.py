@@ -1,0 +1,66 @@
+"""Who is told what: recipients by event, only agencies that signed the information-sharing agreement.
+
+Plain Python. Messages carry ids, dates and links, never a victim's or perpetrator's details:
+the person follows the link and reads the case behind their own login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marac_platform.areas import Area
+
+
+@dataclass(frozen=True)
+class Recipient:
+    agency_id: str
+    channel: str  # email | webhook | record
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    template: str
+    subject: str
+    body: str
+
+
+def recipients(area: Area, agency_ids: list[str]) -> tuple[list[Recipient], list[str]]:
+    """Deliveries for the named agencies, and the ids left out (unknown, or no ISA signed)."""
+    chosen: list[Recipient] = []
+    left_out: list[str] = []
+    for agency_id in agency_ids:
+        agency = area.agency(agency_id)
+        if agency is None or not agency.isa_signed:
+            left_out.append(agency_id)
+            continue
+        if agency.email:
+            chosen.append(Recipient(agency.id, "email", agency.email))
+        if agency.webhook_url:
+            chosen.append(Recipient(agency.id, "webhook", agency.webhook_url))
+        if not agency.email and not agency.webhook_url:
+            chosen.append(Recipient(agency.id, "record", None))
+    return chosen, left_out
+
+
+def case_scheduled_message(data: Mapping[str, Any]) -> Message:
+    when = data["marac_date"].isoformat()
+    note = " This is later than the time-to-hearing target." if data["beyond_target"] else ""
+    return Message(
+        template="case_scheduled",
+        subject=f"MARAC date set for case {data['case_id']}",
+        body=(f"Case {data['case_id']} (referral {data['referral_id']}) will be heard at the "
+              f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
+    )
+
+
+def referral_returned_message(data: Mapping[str, Any]) -> Message:
+    reasons = "; ".join(r["detail"] for r in data["reasons"]) or "criteria not met"
+    return Message(
+        template="referral_returned",
+        subject=f"Referral {data['referral_id']} returned",
+        body=(f"Referral {data['referral_id']} does not meet the MARAC criteria ({reasons}). "
+              "Sign in to the MARAC platform to review, amend and resubmit it."),
+    )

@@ -1,0 +1,1 @@
+"""Referral service: the MARAC referral form, its lifecycle, screening and identity matching."""

@@ -1,0 +1,413 @@
+"""Referral rules: lifecycle, screening, victim identity matching and the repeat flag.
+
+Plain Python (and marshmallow for the screening configuration): no flask, kafka or sqlalchemy.
+Exceptions carry state names, step names and codes only, never personal data.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import enum
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "GROUND_DOB_EXACT",
+    "GROUND_NAME_ALIAS",
+    "GROUND_NAME_EXACT",
+    "GROUND_NAME_INITIAL",
+    "MAX_SCREENING_STEPS",
+    "OPEN_STATES",
+    "REPEAT_WINDOW_MONTHS",
+    "TERMINAL_STATES",
+    "ExistingCase",
+    "IdentityMatch",
+    "InvalidTransition",
+    "PersonName",
+    "ReferralState",
+    "ScreeningConfig",
+    "ScreeningConfigSchema",
+    "ScreeningDecision",
+    "ScreeningError",
+    "ScreeningOutcome",
+    "ScreeningProgress",
+    "StepDecision",
+    "VictimIdentity",
+    "add_months",
+    "can_transition",
+    "is_repeat",
+    "match_victim",
+    "normalise_name",
+    "record_step_decision",
+    "screening_progress",
+    "transition",
+]
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+class ReferralState(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    ASSESSED = "assessed"
+    IN_SCREENING = "in_screening"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    SCHEDULED = "scheduled"
+    HEARD = "heard"
+    CLOSED = "closed"
+    TRANSFERRED = "transferred"
+
+
+_S = ReferralState
+
+TERMINAL_STATES: Final = frozenset({_S.CLOSED, _S.TRANSFERRED})
+# A draft is still the referrer's and names its own area, so there is nothing to transfer yet.
+# A returned case may be transferred: the new area's thresholds may differ.
+OPEN_STATES: Final = frozenset(set(_S) - TERMINAL_STATES - {_S.DRAFT})
+
+_MOVES: dict[ReferralState, frozenset[ReferralState]] = {
+    _S.DRAFT: frozenset({_S.SUBMITTED}),
+    _S.SUBMITTED: frozenset({_S.ASSESSED}),
+    _S.ASSESSED: frozenset({_S.IN_SCREENING, _S.ACCEPTED, _S.RETURNED}),
+    _S.IN_SCREENING: frozenset({_S.ACCEPTED, _S.RETURNED}),
+    _S.RETURNED: frozenset({_S.SUBMITTED}),  # amended and resubmitted
+    _S.ACCEPTED: frozenset({_S.SCHEDULED}),
+    _S.SCHEDULED: frozenset({_S.HEARD, _S.SCHEDULED}),  # heard, or rescheduled
+    _S.HEARD: frozenset({_S.CLOSED, _S.SCHEDULED}),  # closed, or deferred to another date
+    _S.CLOSED: frozenset(),
+    _S.TRANSFERRED: frozenset(),
+}
+
+#: The one table of allowed moves: state -> states it may move to.
+ALLOWED_TRANSITIONS: Final[Mapping[ReferralState, frozenset[ReferralState]]] = MappingProxyType(
+    {
+        state: targets | ({_S.TRANSFERRED} if state in OPEN_STATES else frozenset())
+        for state, targets in _MOVES.items()
+    }
+)
+
+
+class InvalidTransition(Exception):
+    """A move the lifecycle does not allow; the message names the two states only."""
+
+    def __init__(self, current: ReferralState, target: ReferralState) -> None:
+        super().__init__(f"cannot move a referral from {current.value} to {target.value}")
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: ReferralState, target: ReferralState) -> bool:
+    return target in ALLOWED_TRANSITIONS[current]
+
+
+def transition(current: ReferralState, target: ReferralState) -> ReferralState:
+    """Return `target` if the lifecycle allows moving there from `current`, else raise."""
+    if not can_transition(current, target):
+        raise InvalidTransition(current, target)
+    return target
+
+
+# --- screening ---------------------------------------------------------------------------
+_STEP_NAME: Final = r"^[a-z][a-z0-9_]{0,63}$"
+MAX_SCREENING_STEPS: Final = 10
+
+
+@dataclass(frozen=True)
+class ScreeningConfig:
+    """One area's screening steps, in the order they happen; empty when the area has none."""
+
+    steps: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(set(self.steps)) != len(self.steps):
+            raise ValueError("screening steps must be unique")
+        for step in self.steps:
+            if not re.fullmatch(_STEP_NAME, step):
+                raise ValueError("screening step names are lower-case codes")
+
+    @property
+    def required(self) -> bool:
+        return bool(self.steps)
+
+
+def _unique_steps(values: list[str]) -> None:
+    if len(values) != len(set(values)):
+        raise ValidationError("Must not contain duplicates.")
+
+
+class ScreeningConfigSchema(Schema):
+    """Loads ``{"steps": ["information_unit", "safeguarding_hub"]}`` into a ScreeningConfig."""
+
+    class Meta:
+        unknown = RAISE
+
+    steps = fields.List(
+        fields.Str(validate=validate.Regexp(_STEP_NAME, error="Not a valid step name.")),
+        load_default=list,
+        validate=[validate.Length(max=MAX_SCREENING_STEPS), _unique_steps],
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> ScreeningConfig:
+        return ScreeningConfig(steps=tuple(data["steps"]))
+
+
+class ScreeningDecision(enum.StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+
+
+class ScreeningOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+
+    @property
+    def state(self) -> ReferralState:
+        """The lifecycle state this outcome moves the referral to."""
+        return ReferralState(self.value)
+
+
+@dataclass(frozen=True)
+class StepDecision:
+    step: str
+    decision: ScreeningDecision
+    by: str  # user id
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ScreeningProgress:
+    """Either the step now waiting for a decision, or the outcome (never both)."""
+
+    pending_step: str | None
+    outcome: ScreeningOutcome | None
+    decided_at_step: str | None = None  # the step that returned it, or the last that accepted
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+
+class ScreeningError(ValueError):
+    """Decisions that do not fit the area's steps; the message names steps only."""
+
+
+def screening_progress(
+    config: ScreeningConfig, decisions: Iterable[StepDecision]
+) -> ScreeningProgress:
+    """Where one round of screening stands, given the decisions recorded in it.
+
+    Steps run in the configured order; a "return" at any step ends screening, and acceptance
+    needs every step to accept. With no steps configured the outcome is trivially accepted
+    (callers skip the in_screening state for such areas). A resubmitted referral starts a new
+    round: pass only that round's decisions.
+    """
+    by_step: dict[str, StepDecision] = {}
+    for recorded in decisions:
+        if recorded.step not in config.steps:
+            raise ScreeningError(f"step {recorded.step!r} is not configured for this area")
+        if recorded.step in by_step:
+            raise ScreeningError(f"step {recorded.step!r} decided twice")
+        by_step[recorded.step] = recorded
+
+    for index, step in enumerate(config.steps):
+        decision = by_step.get(step)
+        if decision is None:
+            later = [s for s in config.steps[index + 1 :] if s in by_step]
+            if later:
+                raise ScreeningError(f"step {later[0]!r} decided before step {step!r}")
+            return ScreeningProgress(pending_step=step, outcome=None)
+        if decision.decision is ScreeningDecision.RETURN:
+            later = [s for s in config.steps[index + 1 :] if s in by_step]
+            if later:
+                raise ScreeningError(f"step {later[0]!r} decided after a return at {step!r}")
+            return ScreeningProgress(None, ScreeningOutcome.RETURNED, decided_at_step=step)
+    last = config.steps[-1] if config.steps else None
+    return ScreeningProgress(None, ScreeningOutcome.ACCEPTED, decided_at_step=last)
+
+
+def record_step_decision(
+    config: ScreeningConfig, decisions: Sequence[StepDecision], new: StepDecision
+) -> ScreeningProgress:
+    """Check that `new` decides the pending step, and return the progress that follows."""
+    progress = screening_progress(config, decisions)
+    if progress.pending_step is None:
+        raise ScreeningError("screening already finished")
+    if new.step != progress.pending_step:
+        raise ScreeningError(f"step {progress.pending_step!r} is pending, not {new.step!r}")
+    return screening_progress(config, [*decisions, new])
+
+
+# --- identity ----------------------------------------------------------------------------
+_WHITESPACE: Final = re.compile(r"\s+")
+
+
+def normalise_name(name: str) -> str:
+    """Fold a name for comparison: case, accents, punctuation and spacing do not count.
+
+    Hyphens (any dash) become spaces, so "Smith-Jones" equals "Smith Jones"; other
+    punctuation goes, so "O'Brien" equals "OBrien". Letters without a decomposition
+    (ø, ł, æ) are kept as they are.
+    """
+    # Decompose on both sides of casefold: each can produce what the other must then fold
+    # ("℃" decomposes to an upper-case C; "İ" casefolds to i plus a combining dot).
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    out: list[str] = []
+    for char in decomposed:
+        category = unicodedata.category(char)
+        if unicodedata.combining(char):
+            continue
+        if category == "Pd" or category.startswith("Z") or char.isspace():
+            out.append(" ")
+        elif category[0] in "PSC":
+            continue
+        else:
+            out.append(char)
+    return _WHITESPACE.sub(" ", "".join(out)).strip()
+
+
+@dataclass(frozen=True)
+class PersonName:
+    given: str = ""
+    family: str = ""
+
+    @classmethod
+    def from_form(cls, name: Mapping[str, Any]) -> PersonName:
+        return cls(given=str(name.get("given", "")), family=str(name.get("family", "")))
+
+
+@dataclass(frozen=True)
+class VictimIdentity:
+    name: PersonName
+    aliases: tuple[PersonName, ...] = ()
+    dates_of_birth: frozenset[dt.date] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_form(cls, victim: Mapping[str, Any]) -> VictimIdentity:
+        """From the ``victim`` part of a loaded referral form (dates already `date`s)."""
+        return cls(
+            name=PersonName.from_form(victim.get("name", {})),
+            aliases=tuple(PersonName.from_form(a) for a in victim.get("aliases", ())),
+            dates_of_birth=frozenset(victim.get("dates_of_birth", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ExistingCase:
+    case_id: str
+    victim: VictimIdentity
+
+
+GROUND_NAME_EXACT: Final = "name:exact"  # main name equals main name
+GROUND_NAME_ALIAS: Final = "name:alias"  # full name equal, an alias on at least one side
+GROUND_NAME_INITIAL: Final = "name:initial"  # same family name, initials only on one side
+GROUND_DOB_EXACT: Final = "dob:exact"
+_NAME_GROUND_ORDER: Final = (GROUND_NAME_EXACT, GROUND_NAME_ALIAS, GROUND_NAME_INITIAL)
+
+
+@dataclass(frozen=True)
+class IdentityMatch:
+    """A possible match for a person to confirm: the case id and grounds codes, no names."""
+
+    case_id: str
+    grounds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Folded:
+    given: tuple[str, ...]
+    family: str
+    alias: bool
+
+
+def _fold(name: PersonName, alias: bool) -> _Folded | None:
+    given = tuple(normalise_name(name.given).split())
+    family = normalise_name(name.family)
+    # A name with a part missing is too weak to match on.
+    if not given or not family:
+        return None
+    return _Folded(given, family, alias)
+
+
+def _names(identity: VictimIdentity) -> list[_Folded]:
+    folded = [_fold(identity.name, alias=False)]
+    folded += [_fold(alias, alias=True) for alias in identity.aliases]
+    return [f for f in folded if f is not None]
+
+
+def _initials_only(given: tuple[str, ...]) -> bool:
+    return all(len(part) == 1 for part in given)
+
+
+def _name_ground(a: _Folded, b: _Folded) -> str | None:
+    if a.family != b.family:
+        return None
+    if a.given == b.given:
+        return GROUND_NAME_ALIAS if a.alias or b.alias else GROUND_NAME_EXACT
+    # "J Smith" may be "Jane Smith"; "Jane Smith" is never "John Smith".
+    if (_initials_only(a.given) or _initials_only(b.given)) and a.given[0][0] == b.given[0][0]:
+        return GROUND_NAME_INITIAL
+    return None
+
+
+def match_victim(
+    candidate: VictimIdentity, existing_cases: Iterable[ExistingCase]
+) -> list[IdentityMatch]:
+    """Existing cases that may be the same victim: a name match AND an equal date of birth.
+
+    Never on one field alone. Results are ordered strongest first (exact name, then alias,
+    then initial), then by case id.
+    """
+    candidate_names = _names(candidate)
+    if not candidate_names or not candidate.dates_of_birth:
+        return []
+    matches: list[IdentityMatch] = []
+    for case in existing_cases:
+        if not candidate.dates_of_birth & case.victim.dates_of_birth:
+            continue
+        found = {
+            ground
+            for a in candidate_names
+            for b in _names(case.victim)
+            if (ground := _name_ground(a, b)) is not None
+        }
+        if not found:
+            continue
+        grounds = (*(g for g in _NAME_GROUND_ORDER if g in found), GROUND_DOB_EXACT)
+        matches.append(IdentityMatch(case.case_id, grounds))
+    matches.sort(key=lambda m: (_NAME_GROUND_ORDER.index(m.grounds[0]), m.case_id))
+    return matches
+
+
+# --- repeat ------------------------------------------------------------------------------
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` calendar months later, clamped to the month's end (29 Feb -> 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+REPEAT_WINDOW_MONTHS: Final = 12
+
+
+def is_repeat(referral_date: dt.date, previous_referral_dates: Iterable[dt.date]) -> bool:
+    """Whether a referral is a repeat: within 12 calendar months of the last earlier one.
+
+    Measured from the last previous referral to any MARAC (not the last hearing), up to and
+    including the same date 12 months on. Only dates strictly before `referral_date` count as
+    previous, so the referral itself or a same-day duplicate never makes it a repeat. Whether
+    it is the same victim and perpetrator is the caller's question.
+    """
+    earlier = [d for d in previous_referral_dates if d < referral_date]
+    if not earlier:
+        return False
+    return referral_date <= add_months(max(earlier), REPEAT_WINDOW_MONTHS)

@@ -1,0 +1,64 @@
+"""The referral service's tables: cases, referrals (personal part encrypted), state history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from marac_platform.db import AreaScoped, PlatformTables, UTCDateTime, new_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+TABLES = PlatformTables(Base.metadata)
+
+
+class Case(AreaScoped, Base):
+    """One victim's case in one area; referrals for the same victim link to it."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # open | closed | erased
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Referral(AreaScoped, Base):
+    __tablename__ = "referrals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    referrer_subject: Mapped[str] = mapped_column(String(256), index=True)
+    referrer_agency: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    referral_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The form split in two: what is not personal in clear, the rest one ciphertext.
+    form_public: Mapped[dict[str, Any]] = mapped_column(JSON)
+    form_personal: Mapped[str | None] = mapped_column(Text, nullable=True)
+    assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    return_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    marac_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    meeting_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class StateChange(AreaScoped, Base):
+    __tablename__ = "referral_state_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(String(64), index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[str] = mapped_column(String(256))  # a subject, or "system"

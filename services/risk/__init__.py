@@ -1,0 +1,1 @@
+"""The risk service: versioned DASH checklists, scoring, and the four MARAC referral criteria."""

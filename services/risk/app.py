@@ -1,0 +1,12 @@
+"""The risk service's Flask app factory (gunicorn: services.risk.app:create_app())."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marac_platform.http import build_app
+from services.risk.api import blp
+
+
+def create_app() -> Flask:
+    return build_app("risk", [blp], title="MARAC risk service")

@@ -1,0 +1,17 @@
+"""Which events the risk service reacts to, and how: the one table to read."""
+
+from __future__ import annotations
+
+from marac_platform.consumer import Handler
+from marac_platform.events import Event
+from marac_platform.runtime import UnitOfWork
+from services.risk import service
+
+
+def on_referral_submitted(uow: UnitOfWork, event: Event) -> None:
+    service.assess_referral(uow, event.data)
+
+
+HANDLERS: dict[str, Handler] = {
+    "marac.referral.submitted.v1": on_referral_submitted,
+}

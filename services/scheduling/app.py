@@ -1,0 +1,12 @@
+"""The scheduling service's Flask app factory (gunicorn: services.scheduling.app:create_app())."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marac_platform.http import build_app
+from services.scheduling.api import blp
+
+
+def create_app() -> Flask:
+    return build_app("scheduling", [blp], title="MARAC scheduling service")

@@ -1,0 +1,233 @@
+"""Scheduling rules: giving an accepted case its MARAC date and watching the timeliness target.
+
+Plain Python (no flask, kafka or sqlalchemy). The calendar itself (configuration, meeting
+dates, holidays, cut-offs, case-list times) lives in `calendar.py` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from services.scheduling.calendar import (
+    CUTOFF_SCHEMAS,
+    HOLIDAY_POLICIES,
+    LONDON,
+    MAX_MOVE_DAYS,
+    MODELS,
+    PATTERN_SCHEMAS,
+    WEEKDAY_NAMES,
+    CalendarConfig,
+    CalendarConfigSchema,
+    CutoffRule,
+    FixedMonthlyCutoff,
+    FortnightlyPattern,
+    HolidayPolicy,
+    InvalidCalendarConfig,
+    MeetingOccurrence,
+    Model,
+    MonthlyPattern,
+    Nth,
+    Pattern,
+    WeeklyPattern,
+    WorkingDaysBeforeCutoff,
+    add_minutes,
+    calendar_config_from_area,
+    caselist_publish_at,
+    cutoff_for,
+    is_bank_holiday,
+    is_working_day,
+    local_date,
+    local_datetime,
+    meeting_dates,
+    next_dates,
+    nth_weekday,
+    pattern_dates,
+    shift_working_days,
+)
+
+__all__ = [
+    "CUTOFF_SCHEMAS",
+    "HOLIDAY_POLICIES",
+    "LONDON",
+    "MAX_MOVE_DAYS",
+    "MODELS",
+    "PATTERN_SCHEMAS",
+    "WEEKDAY_NAMES",
+    "Allocation",
+    "CalendarConfig",
+    "CalendarConfigSchema",
+    "CaseSchedule",
+    "CutoffRule",
+    "FixedMonthlyCutoff",
+    "FortnightlyPattern",
+    "HolidayPolicy",
+    "InvalidCalendarConfig",
+    "MeetingLoad",
+    "MeetingOccurrence",
+    "Model",
+    "MonthlyPattern",
+    "NoMeetingAvailable",
+    "Nth",
+    "Pattern",
+    "TargetRisk",
+    "WeeklyPattern",
+    "WorkingDaysBeforeCutoff",
+    "add_minutes",
+    "allocate",
+    "at_risk_of_missing_target",
+    "calendar_config_from_area",
+    "caselist_publish_at",
+    "cutoff_for",
+    "is_bank_holiday",
+    "is_working_day",
+    "local_date",
+    "local_datetime",
+    "meeting_dates",
+    "next_dates",
+    "nth_weekday",
+    "pattern_dates",
+    "shift_working_days",
+    "slot_start",
+    "target_date_for",
+]
+
+
+@dataclass(frozen=True)
+class MeetingLoad:
+    """A MARAC date and how many cases are already booked into it."""
+
+    meeting: MeetingOccurrence
+    booked: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Where a case goes, and why earlier dates were passed over.
+
+    `reasons` holds one code per skipped date, earliest first: "after_cutoff:<date>" (arrived
+    after that date's cut-off), "short_notice:<date>" (fewer than min_notice_days before it),
+    "full:<date>" (no capacity left). Dates are ISO (YYYY-MM-DD) local dates.
+    """
+
+    meeting: MeetingOccurrence
+    slot_index: int | None
+    slot_start: datetime | None
+    target_date: date
+    beyond_target: bool
+    reasons: tuple[str, ...]
+
+
+class NoMeetingAvailable(LookupError):
+    """None of the MARAC dates offered can take the case; `reasons` says why for each."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        detail = ", ".join(self.reasons) if self.reasons else "no future MARAC dates offered"
+        super().__init__(f"no MARAC date available within the horizon: {detail}")
+
+
+def target_date_for(config: CalendarConfig, received_on: date) -> date:
+    """The date by which a case received on `received_on` should be heard."""
+    return received_on + timedelta(weeks=config.effective_target_weeks)
+
+
+def slot_start(config: CalendarConfig, meeting: MeetingOccurrence, index: int) -> datetime | None:
+    """Start of the index-th (0-based) slot; None in the coordination model (no slots)."""
+    if config.model != "meeting" or config.slot_minutes is None:
+        return None
+    return add_minutes(meeting.start, index * config.slot_minutes)
+
+
+def _by_start(load: MeetingLoad) -> tuple[datetime, date]:
+    return load.meeting.start.astimezone(UTC), load.meeting.date
+
+
+def allocate(
+    config: CalendarConfig,
+    received_at: datetime,
+    meetings: Sequence[MeetingLoad],
+    urgent: bool = False,
+) -> Allocation:
+    """Give a case received at `received_at` the earliest MARAC date that can take it.
+
+    A date can take the case when it starts after `received_at`, the case arrived by its
+    cut-off (inclusive: exactly on the cut-off is in time), it is at least `min_notice_days`
+    local calendar days after the day received (urgent cases may skip this rule only) and
+    fewer than `capacity` cases are booked. Dates that have already started are ignored
+    silently; every other date passed over gets a reason code. In the meeting model the
+    case takes the next slot in booking order.
+
+    Raises NoMeetingAvailable when no date offered can take it, and ValueError when
+    `received_at` is naive.
+    """
+    received_on = local_date(received_at)
+    # Compare in UTC: aware datetimes sharing a tzinfo compare by wall clock, which is wrong
+    # for the repeated hour when the clocks go back.
+    received_utc = received_at.astimezone(UTC)
+    reasons: list[str] = []
+    for load in sorted(meetings, key=_by_start):
+        meeting = load.meeting
+        if meeting.start.astimezone(UTC) <= received_utc:
+            continue
+        day = meeting.date.isoformat()
+        if received_utc > cutoff_for(config, meeting).astimezone(UTC):
+            reasons.append(f"after_cutoff:{day}")
+        elif not urgent and (meeting.date - received_on).days < config.min_notice_days:
+            reasons.append(f"short_notice:{day}")
+        elif load.booked >= meeting.capacity:
+            reasons.append(f"full:{day}")
+        else:
+            index = load.booked if config.model == "meeting" else None
+            target = target_date_for(config, received_on)
+            return Allocation(
+                meeting=meeting,
+                slot_index=index,
+                slot_start=None if index is None else slot_start(config, meeting, index),
+                target_date=target,
+                beyond_target=meeting.date > target,
+                reasons=tuple(reasons),
+            )
+    raise NoMeetingAvailable(reasons)
+
+
+@dataclass(frozen=True)
+class CaseSchedule:
+    """What the timeliness check needs to know of a case: ids and dates only."""
+
+    case_id: str
+    received_on: date
+    meeting_date: date | None = None
+
+
+@dataclass(frozen=True)
+class TargetRisk:
+    """A case that will miss (or has missed) its timeliness target.
+
+    `days_over` is how many days after the target its MARAC date falls; None when it has no
+    date yet and can no longer get one in time with the required notice.
+    """
+
+    case_id: str
+    target_date: date
+    meeting_date: date | None
+    days_over: int | None
+
+
+def at_risk_of_missing_target(
+    config: CalendarConfig, cases: Iterable[CaseSchedule], today: date
+) -> list[TargetRisk]:
+    """Cases whose MARAC date is after their target, or that have no date and could not now
+    be given one by the target with `min_notice_days` notice; ordered by target date."""
+    at_risk: list[TargetRisk] = []
+    earliest_possible = today + timedelta(days=config.min_notice_days)
+    for case in cases:
+        target = target_date_for(config, case.received_on)
+        if case.meeting_date is not None:
+            if case.meeting_date > target:
+                days_over = (case.meeting_date - target).days
+                at_risk.append(TargetRisk(case.case_id, target, case.meeting_date, days_over))
+        elif earliest_possible > target:
+            at_risk.append(TargetRisk(case.case_id, target, None, None))
+    return sorted(at_risk, key=lambda risk: (risk.target_date, risk.case_id))

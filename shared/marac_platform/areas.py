@@ -1,0 +1,163 @@
+"""The MARAC areas a deployment serves: one YAML file, validated at start-up with a clear error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+
+class AreaConfigError(Exception):
+    """The areas file is wrong: the message names the file, the key and the reason."""
+
+
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    name: str
+    isa_signed: bool
+    email: str | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PartnerArea:
+    id: str
+    name: str
+    issuer: str
+    public_key_file: str | None = None
+    jwks_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Area:
+    id: str
+    name: str
+    agencies: tuple[Agency, ...]
+    partners: tuple[PartnerArea, ...] = ()
+    retention_days: int = 2190
+    confidentiality_statement: str = ""
+    # Each service validates its own section (risk, scheduling, screening) with its own schema.
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def agency(self, agency_id: str) -> Agency | None:
+        return next((a for a in self.agencies if a.id == agency_id), None)
+
+    def isa_agencies(self) -> tuple[Agency, ...]:
+        """Agencies that signed the information-sharing agreement: the only ones told anything."""
+        return tuple(a for a in self.agencies if a.isa_signed)
+
+
+class AgencySchema(Schema):
+    id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$"))
+    name = fields.Str(required=True, validate=validate.Length(1, 200))
+    isa_signed = fields.Bool(required=True)
+    email = fields.Email(load_default=None)
+    webhook_url = fields.Url(load_default=None, require_tld=False)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> Agency:
+        return Agency(**data)
+
+
+class PartnerSchema(Schema):
+    id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$"))
+    name = fields.Str(required=True)
+    issuer = fields.Str(required=True)
+    public_key_file = fields.Str(load_default=None)
+    jwks_url = fields.Url(load_default=None, require_tld=False)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> PartnerArea:
+        return PartnerArea(**data)
+
+
+SECTION_KEYS = ("risk", "scheduling", "screening", "notify")
+
+
+class AreaSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$"))
+    name = fields.Str(required=True, validate=validate.Length(1, 200))
+    agencies = fields.List(fields.Nested(AgencySchema), required=True, validate=validate.Length(1))
+    partners = fields.List(fields.Nested(PartnerSchema), load_default=list)
+    retention_days = fields.Int(load_default=2190, validate=validate.Range(30, 36500))
+    confidentiality_statement = fields.Str(required=True, validate=validate.Length(1, 5000))
+    risk = fields.Dict(load_default=dict)
+    scheduling = fields.Dict(load_default=dict)
+    screening = fields.Dict(load_default=dict)
+    notify = fields.Dict(load_default=dict)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> Area:
+        sections = {key: data.pop(key) for key in SECTION_KEYS}
+        data["agencies"] = tuple(data["agencies"])
+        data["partners"] = tuple(data["partners"])
+        return Area(sections=sections, **data)
+
+
+class AreasFileSchema(Schema):
+    areas = fields.List(fields.Nested(AreaSchema), required=True, validate=validate.Length(1))
+
+
+def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return path, str(messages)
+
+
+@dataclass(frozen=True)
+class Areas:
+    by_id: Mapping[str, Area]
+    source: Path
+
+    def get(self, area_id: str) -> Area | None:
+        return self.by_id.get(area_id)
+
+    def ids(self) -> frozenset[str]:
+        return frozenset(self.by_id)
+
+
+def parse_areas(document: Any, source: Path) -> Areas:
+    try:
+        loaded = AreasFileSchema().load(document if isinstance(document, dict) else {})
+    except ValidationError as exc:
+        key, reason = _first_error(exc.messages)
+        raise AreaConfigError(f"{source}: {key}: {reason}") from None
+    areas: list[Area] = loaded["areas"]
+    seen: dict[str, Area] = {}
+    for area in areas:
+        if area.id in seen:
+            raise AreaConfigError(f"{source}: areas: area id {area.id!r} appears twice")
+        seen[area.id] = area
+    return Areas(by_id=seen, source=source)
+
+
+def load_areas(path: Path) -> Areas:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AreaConfigError(f"{path}: cannot read the areas file ({exc.strerror})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AreaConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    return parse_areas(document, path)
+
+
+def section(area: Area, key: str, schema: Schema, source: Path) -> Any:
+    """Load one service's section of an area with that service's schema, or fail naming it."""
+    try:
+        return schema.load(area.sections.get(key) or {})
+    except ValidationError as exc:
+        name, reason = _first_error(exc.messages)
+        raise AreaConfigError(f"{source}: areas[{area.id}].{key}.{name}: {reason}") from None

@@ -1,0 +1,99 @@
+"""Authentication and permission checks for every service's API: one mechanism, used by all."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from marac_platform.areas import Areas
+from marac_platform.problems import Problem
+from marac_platform.security.roles import Forbidden, Permission, allowed
+from marac_platform.security.tokens import (
+    AuthenticationError,
+    JwksKeySource,
+    KeySource,
+    KeySourceUnavailable,
+    Principal,
+    StaticKeySource,
+    TokenVerifier,
+    ensure_dev_keypair,
+)
+from marac_platform.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def build_verifier(settings: Settings, areas: Areas) -> TokenVerifier:
+    """People's tokens from the configured issuer; partner areas' tokens from their own keys."""
+    issuers: dict[str, KeySource] = {}
+    if settings.jwks_url:
+        issuers[settings.jwt_issuer] = JwksKeySource(settings.jwks_url)
+    else:
+        public_key = settings.jwt_public_key_file
+        if public_key is None:
+            _, public_key = ensure_dev_keypair(settings.data_dir / "keys")
+        issuers[settings.jwt_issuer] = StaticKeySource.from_file(public_key)
+    for area in areas.by_id.values():
+        for partner in area.partners:
+            if partner.jwks_url:
+                issuers[partner.issuer] = JwksKeySource(
+                    partner.jwks_url, kind="partner_area", areas=[partner.id]
+                )
+            elif partner.public_key_file:
+                issuers[partner.issuer] = StaticKeySource.from_file(
+                    settings.areas_file.parent / partner.public_key_file,
+                    kind="partner_area", areas=[partner.id],
+                )
+    return TokenVerifier(settings.jwt_audience, issuers)
+
+
+def authenticator(verifier: TokenVerifier) -> Callable[[], None]:
+    def authenticate() -> None:
+        try:
+            g.principal = verifier.authenticate(request.headers.get("Authorization"))
+        except AuthenticationError as exc:
+            raise Problem(
+                401, "Authentication required", f"The bearer token was refused: {exc.reason_code}.",
+                slug="unauthenticated", headers={"WWW-Authenticate": 'Bearer realm="marac"'},
+            ) from None
+        except KeySourceUnavailable:
+            raise Problem(503, "Service unavailable", "The identity provider cannot be reached.",
+                          headers={"Retry-After": "5"}) from None
+
+    return authenticate
+
+
+def principal() -> Principal:
+    found: Principal | None = g.get("principal")
+    if found is None:  # a view outside /v1 asked: a programming error, answered safely
+        raise Problem(401, "Authentication required", slug="unauthenticated")
+    return found
+
+
+def requires(permission: Permission) -> Callable[[F], F]:
+    """Decorate a view: the caller's role must carry `permission`, else 403."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = principal()
+            if not allowed(who, permission):
+                raise Problem(403, "Not allowed",
+                              f"Your role may not do this ({permission.value}).", slug="forbidden")
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def scope() -> frozenset[str]:
+    """The areas the caller may see: every query of case data is limited to these."""
+    return principal().areas
+
+
+def forbidden_to_problem(exc: Forbidden) -> Problem:
+    return Problem(403, "Not allowed", "Your role may not do this.", slug="forbidden")

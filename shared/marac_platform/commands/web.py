@@ -1,0 +1,32 @@
+"""`marac web SERVICE`: one service's HTTP API under gunicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from marac_platform.settings import SERVICES, service_port
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("web", help="serve one service's HTTP API (gunicorn)")
+    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("--host", default=os.environ.get("MARAC_BIND_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=None, help="default: the service's port")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    port = args.port or service_port(args.service)
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--config", "python:marac_platform.gunicorn_conf",
+        "--bind", f"{args.host}:{port}",
+        "--workers", str(args.workers),
+        "--name", f"marac-{args.service}-web",
+        f"services.{args.service}.app:create_app()",
+    ]
+    os.execv(sys.executable, argv)
+    return 0  # not reached

@@ -1,0 +1,19 @@
+"""`marac worker SERVICE`: one service's consumers, outbox relay and timed jobs."""
+
+from __future__ import annotations
+
+import argparse
+
+from marac_platform.settings import SERVICES
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("worker", help="run one service's worker process")
+    parser.add_argument("service", choices=SERVICES)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from marac_platform.worker import run_worker
+
+    return run_worker(args.service)

@@ -1,0 +1,145 @@
+"""The consumer loop: inbox dedup in the handler's transaction, retries, then the dead-letter topic."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import select
+
+from marac_platform import events, telemetry
+from marac_platform.db import utcnow
+from marac_platform.events import Event, MalformedEvent
+from marac_platform.runtime import Runtime, UnitOfWork
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("marac_platform.consumer")
+
+Handler = Callable[[UnitOfWork, Event], None]
+
+DLQ_HEADERS = ("dlq_error", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_attempts", "dlq_service")
+
+
+def error_summary(exc: BaseException) -> str:
+    """What went wrong, safe for headers and logs: our own messages are value-free, others are not."""
+    if isinstance(exc, MalformedEvent):
+        return f"MalformedEvent: {exc}"
+    return type(exc).__name__
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        runtime: Runtime,
+        handlers: Mapping[str, Handler],
+        kafka_consumer: KafkaConsumer,
+        producer: KafkaProducer,
+    ) -> None:
+        self.runtime = runtime
+        self.handlers = handlers
+        self.consumer = kafka_consumer
+        self.producer = producer
+        self.max_attempts = runtime.settings.consumer_max_attempts
+        self.backoff_s = runtime.settings.consumer_backoff_s
+
+    @staticmethod
+    def topics_for(handlers: Mapping[str, Handler]) -> list[str]:
+        return sorted({events.spec_for(event_type).topic for event_type in handlers})
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            batches = self.consumer.poll(timeout_ms=500)
+            for partition, records in batches.items():
+                for record in records:
+                    if stop.is_set():
+                        return
+                    self.process(record)
+                    self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)})
+
+    def process(self, record: ConsumerRecord) -> None:
+        headers = events.header_map(record.headers)
+        parent = telemetry.extract_context(headers)
+        with tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+                "messaging.consumer.group.name": f"marac-{self.runtime.service}",
+            },
+        ) as span:
+            error: BaseException | None = None
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    self._handle_once(record, headers, span)
+                    return
+                except Exception as exc:
+                    error = exc
+                    log.warning(
+                        "event handling failed",
+                        extra={"topic": record.topic, "partition": record.partition,
+                               "offset": record.offset, "attempt": attempt,
+                               "reason_code": error_summary(exc)},
+                    )
+                    if attempt < self.max_attempts:
+                        time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            assert error is not None
+            span.set_status(Status(StatusCode.ERROR, error_summary(error)))
+            self.dead_letter(record, error)
+
+    def _handle_once(self, record: ConsumerRecord, headers: dict[str, bytes], span: Any) -> None:
+        event = events.decode(headers, record.key, record.value)
+        span.set_attribute("messaging.message.id", event.id)
+        span.set_attribute("cloudevents.event_type", event.type)
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return  # another version or type on a shared topic: not ours
+        inbox = self.runtime.tables.inbox
+        with self.runtime.unit_of_work() as uow:
+            seen = uow.session.execute(
+                select(inbox.c.event_id).where(inbox.c.event_id == event.id)
+            ).first()
+            if seen is not None:
+                span.set_attribute("marac.duplicate", True)
+                return
+            uow.session.execute(
+                inbox.insert().values(event_id=event.id, event_type=event.type,
+                                      topic=record.topic, received_at=utcnow())
+            )
+            handler(uow, event)
+
+    def dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
+        original = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]
+        extra = [
+            ("dlq_error", error_summary(error).encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(self.max_attempts).encode()),
+            ("dlq_service", self.runtime.service.encode()),
+        ]
+        self.producer.send(
+            events.dlq_topic(record.topic), key=record.key, value=record.value,
+            headers=original + extra,
+        ).get(timeout=30)
+        log.error(
+            "event sent to the dead-letter topic",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                   "reason_code": error_summary(error)},
+        )
+
+
+def commit_position(consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:
+    consumer.commit({partition: OffsetAndMetadata(offset, "", -1)})

@@ -1,0 +1,214 @@
+"""Database plumbing shared by every service: engine, unit of work, area scoping, platform tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+class AreaScoped:
+    """Mixin for every table holding case data: queries see only the caller's areas."""
+
+    area_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class PlatformTables:
+    """Outbox, inbox, idempotency keys and audit trail: the same tables in every service database."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox = Table(
+            "outbox",
+            metadata,
+            # The integer id orders the relay; the event id is what consumers dedupe on.
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("event_id", String(36), nullable=False, unique=True),
+            Column("topic", String(200), nullable=False),
+            Column("message_key", String(200), nullable=True),
+            Column("headers", JSON, nullable=False),
+            Column("value", LargeBinary, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("sent_at", UTCDateTime, nullable=True),
+            Index("ix_outbox_unsent", "sent_at", "id"),
+        )
+        self.inbox = Table(
+            "inbox",
+            metadata,
+            Column("event_id", String(36), primary_key=True),
+            Column("event_type", String(200), nullable=False),
+            Column("topic", String(200), nullable=False),
+            Column("received_at", UTCDateTime, nullable=False),
+        )
+        self.idempotency = Table(
+            "idempotency_keys",
+            metadata,
+            Column("subject", String(200), primary_key=True),
+            Column("key", String(200), primary_key=True),
+            Column("request_hash", String(64), nullable=False),
+            Column("status", Integer, nullable=False),
+            Column("body", JSON, nullable=False),
+            Column("location", String(500), nullable=True),
+            Column("created_at", UTCDateTime, nullable=False),
+        )
+        self.audit = Table(
+            "audit_log",
+            metadata,
+            Column("seq", Integer, primary_key=True, autoincrement=False),
+            Column("at", UTCDateTime, nullable=False),
+            Column("subject", String(200), nullable=False),
+            Column("agency", String(200), nullable=False),
+            Column("role", String(50), nullable=False),
+            Column("area_id", String(64), nullable=True),
+            Column("case_id", String(64), nullable=True, index=True),
+            Column("resource", String(100), nullable=False),
+            Column("action", String(50), nullable=False),
+            Column("outcome", String(50), nullable=False),
+            Column("source_ip", String(64), nullable=True),
+            Column("trace_id", String(32), nullable=True),
+            Column("prev_hash", String(64), nullable=False),
+            Column("hash", String(64), nullable=False),
+        )
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here; other drivers are not installed."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets the web and worker processes of one service share the file.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Database:
+    """One service's database: engine, sessions, and a readiness check."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "do_orm_execute", _scope_to_areas)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def unit_of_work(self, areas: frozenset[str] | None = None) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error.
+
+        `areas` limits every ORM query on an AreaScoped table to those areas; None means an
+        internal caller (an event handler or a timed job) that sees every area.
+        """
+        session = self.sessions()
+        if areas is not None:
+            session.info["areas"] = areas
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _scope_to_areas(state: ORMExecuteState) -> None:
+    areas = state.session.info.get("areas")
+    if areas is None or state.is_column_load or state.is_relationship_load:
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        allowed = sorted(areas)  # a closure variable, so it is bound per query, not cached
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                AreaScoped,
+                lambda cls: cls.area_id.in_(allowed),
+                include_aliases=True,
+            )
+        )
+

@@ -1,0 +1,76 @@
+"""Idempotency-Key on POSTs that create: a retried request gets the first answer, not a second record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, request
+from flask import json as flask_json
+from sqlalchemy import select
+
+from marac_platform.db import utcnow
+from marac_platform.problems import Problem
+from marac_platform.runtime import UnitOfWork
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Created:
+    status: int
+    body: dict[str, Any]
+    location: str | None = None
+
+
+def request_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Problem(400, "Bad request", errors=[
+            {"field": "Idempotency-Key", "reason": f"Must be 1 to {MAX_KEY_LENGTH} printable characters."}])
+    return key
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def once(uow: UnitOfWork, subject: str, payload: Any, create: Callable[[], Created]) -> Response:
+    """Run `create` unless this subject already sent this Idempotency-Key; same transaction."""
+    key = request_key()
+    table = uow.tables.idempotency
+    digest = fingerprint({"path": request.path, "query": sorted(request.args.items()), "body": payload})
+    if key is not None:
+        stored = uow.session.execute(
+            select(table).where(table.c.subject == subject, table.c.key == key)
+        ).first()
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise Problem(422, "Invalid input",
+                              "This Idempotency-Key was used with a different request.",
+                              slug="idempotency-key-reused",
+                              errors=[{"field": "Idempotency-Key", "reason": "Reused with another body."}])
+            return _response(Created(stored.status, stored.body, stored.location), replayed=True)
+    created = create()
+    if key is not None:
+        uow.session.execute(table.insert().values(
+            subject=subject, key=key, request_hash=digest, status=created.status,
+            body=created.body, location=created.location, created_at=utcnow()))
+    return _response(created, replayed=False)
+
+
+def _response(created: Created, *, replayed: bool) -> Response:
+    response = Response(flask_json.dumps(created.body), status=created.status,
+                        mimetype="application/json")
+    if created.location:
+        response.headers["Location"] = created.location
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,95 @@
+"""Kafka clients with the platform's settings: idempotent producer, admin, topic creation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from marac_platform import events
+from marac_platform.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def producer(settings: KafkaSettings, client_id: str) -> KafkaProducer:
+    """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
+    return KafkaProducer(
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        retries=2147483647,
+        max_in_flight_requests_per_connection=5,
+        **settings.client_options(),
+    )
+
+
+def consumer(settings: KafkaSettings, group_id: str | None, *topics: str, **extra: Any) -> KafkaConsumer:
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 50,
+        "allow_auto_create_topics": False,
+        **settings.client_options(),
+    }
+    options.update(extra)
+    return KafkaConsumer(*topics, **options)
+
+
+def admin(settings: KafkaSettings, client_id: str = "marac-admin") -> KafkaAdminClient:
+    return KafkaAdminClient(client_id=client_id, **settings.client_options())
+
+
+def platform_topics() -> list[str]:
+    """Every topic the platform uses: one per event family, and its dead-letter topic."""
+    names = events.topics()
+    return names + [events.dlq_topic(name) for name in names]
+
+
+def create_topics(settings: KafkaSettings) -> tuple[list[str], list[str]]:
+    """Create missing topics with explicit partitions and replication; returns (created, existing)."""
+    client = admin(settings)
+    try:
+        present = set(client.list_topics())
+        wanted = platform_topics()
+        missing = [name for name in wanted if name not in present]
+        created: list[str] = []
+        for name in missing:
+            topic = NewTopic(
+                name=name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication,
+                topic_configs={"min.insync.replicas": str(min(2, settings.topic_replication))},
+            )
+            try:
+                client.create_topics([topic])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        return created, [name for name in wanted if name in present]
+    finally:
+        client.close()
+
+
+def broker_reachable(settings: KafkaSettings, timeout_s: float = 3.0) -> bool:
+    try:
+        client = KafkaAdminClient(
+            client_id="marac-readiness",
+            request_timeout_ms=int(timeout_s * 1000),
+            api_version_auto_timeout_ms=int(timeout_s * 1000),
+            **settings.client_options(),
+        )
+    except Exception:
+        return False
+    try:
+        client.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()

@@ -1,0 +1,75 @@
+"""Alembic per service: the shared env.py body and the commands that apply or write migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, create_engine, pool, text
+from sqlalchemy.engine import make_url
+
+from marac_platform.db import normalise_url
+from marac_platform.settings import repo_root
+
+
+def migrations_dir(service: str) -> Path:
+    return repo_root() / "services" / service / "migrations"
+
+
+def alembic_config(service: str, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir(service)))
+    # ConfigParser interpolation: a literal % in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def ensure_database(url: str) -> bool:
+    """Create the PostgreSQL database named in `url` when absent; True when it was created."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return False
+    admin_url = parsed.set(database="postgres")
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            ).first()
+            if exists:
+                return False
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+            return True
+    finally:
+        engine.dispose()
+
+
+def upgrade(service: str, url: str, revision: str = "head") -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(service, url), revision)
+
+
+def new_revision(service: str, url: str, message: str) -> None:
+    command.revision(alembic_config(service, url), message=message, autogenerate=True)
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    sqlite = url.startswith("sqlite")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True,
+                          render_as_batch=sqlite)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=sqlite, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,150 @@
+"""Transactional outbox: events are rows written with the state change, then relayed to Kafka."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaProducer
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marac_platform import telemetry
+from marac_platform.db import Database, PlatformTables, utcnow
+from marac_platform.events import Message, new_message
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("marac_platform.outbox")
+
+# Test-only fault injection: the relay process exits after reading committed rows and before
+# publishing them, as a crash or a kill would.
+FAULT_ENV = "MARAC_FAULT"
+FAULT_RELAY_BEFORE_PUBLISH = "relay.before_publish"
+
+
+def add(session: Session, tables: PlatformTables, message: Message) -> None:
+    """Queue `message` in the caller's transaction, with the current trace context."""
+    headers = dict(message.headers)
+    headers.update(telemetry.inject_context())
+    session.execute(
+        tables.outbox.insert().values(
+            event_id=message.event_id,
+            topic=message.topic,
+            message_key=message.key,
+            headers=headers,
+            value=message.value,
+            created_at=utcnow(),
+            sent_at=None,
+        )
+    )
+
+
+def publish(
+    session: Session,
+    tables: PlatformTables,
+    event_type: str,
+    *,
+    source: str,
+    subject: str,
+    area: str,
+    data: Mapping[str, Any],
+) -> str:
+    """Build, validate and queue one event; returns its id."""
+    message = new_message(event_type, source=source, subject=subject, area=area, data=data)
+    add(session, tables, message)
+    return message.event_id
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in id order, then marks them sent.
+
+    A crash after publishing and before marking re-sends the rows: consumers dedupe by event id.
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets several worker replicas relay side by side.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        tables: PlatformTables,
+        producer: KafkaProducer,
+        batch_size: int = 100,
+        send_timeout_s: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.tables = tables
+        self.producer = producer
+        self.batch_size = batch_size
+        self.send_timeout_s = send_timeout_s
+        self.fault = os.environ.get(FAULT_ENV, "")
+
+    def run_once(self) -> int:
+        outbox = self.tables.outbox
+        with self.db.unit_of_work() as session:
+            query = (
+                select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.message_key,
+                       outbox.c.headers, outbox.c.value)
+                .where(outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self.batch_size)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            if not rows:
+                return 0
+            if self.fault == FAULT_RELAY_BEFORE_PUBLISH:
+                log.warning("fault injected: relay exits before publishing", extra={"count": len(rows)})
+                os._exit(86)
+            futures = []
+            for row in rows:
+                futures.append(self._send(row.topic, row.message_key, row.headers, row.value,
+                                          row.event_id))
+            self.producer.flush(timeout=self.send_timeout_s)
+            for future in futures:
+                future.get(timeout=self.send_timeout_s)  # raises: the transaction rolls back
+            session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([row.id for row in rows]))
+                .values(sent_at=utcnow())
+            )
+        return len(rows)
+
+    def _send(
+        self, topic: str, key: str | None, headers: dict[str, str], value: bytes, event_id: str
+    ) -> Any:
+        parent = telemetry.extract_context(headers)
+        with tracer.start_as_current_span(
+            f"{topic} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": topic,
+                "messaging.message.id": event_id,
+            },
+        ):
+            wire_headers = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+            wire_headers.update(telemetry.inject_context())  # the consumer continues from here
+            return self.producer.send(
+                topic,
+                key=key.encode("utf-8") if key else None,
+                value=value,
+                headers=[(k, v.encode("utf-8")) for k, v in wire_headers.items()],
+            )
+
+    def run(self, stop: threading.Event, poll_s: float) -> None:
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                stop.wait(min(5.0, poll_s * 10))
+                continue
+            if sent == 0:
+                stop.wait(poll_s)

@@ -1,0 +1,171 @@
+"""Marshmallow schemas of every event's data: one source for validation, docs and tests.
+
+Personal data never travels in plain text: it may only appear in `Encrypted` fields, whose
+values must be ciphertext tokens made by marac_platform.security.crypto.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+ID = {"required": True, "validate": validate.Length(1, 64)}
+ANSWERS = ("yes", "no", "dont_know")
+CRITERIA = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
+
+
+class Encrypted(fields.Str):
+    """A ciphertext token (`enc1:...`); a plain value fails validation."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"), **kwargs)  # type: ignore[arg-type]
+
+
+class PreviousReferral(Schema):
+    area_id = fields.Str(required=True, validate=validate.Length(1, 200))
+    date = fields.Date(required=True)
+
+
+class ReferralSubmitted(Schema):
+    referral_id = fields.Str(**ID)
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    received_at = fields.AwareDateTime(required=True)
+    referral_date = fields.Date(required=True)
+    checklist_version = fields.Str(required=True, validate=validate.Length(1, 100))
+    dash_answers = fields.Dict(
+        keys=fields.Str(validate=validate.Length(1, 100)),
+        values=fields.Str(validate=validate.OneOf(ANSWERS)),
+        required=True,
+    )
+    criteria_claimed = fields.List(fields.Str(validate=validate.OneOf(CRITERIA)), required=True)
+    professional_judgement_documented = fields.Bool(required=True)
+    police_callout_dates = fields.List(fields.Date(), load_default=list)
+    police_callouts_last_12_months = fields.Int(load_default=0, validate=validate.Range(0, 10000))
+    previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list)
+    urgent = fields.Bool(load_default=False)
+    resubmission = fields.Int(load_default=0, validate=validate.Range(0, 1000))
+
+
+class CriterionResult(Schema):
+    criterion = fields.Str(required=True, validate=validate.OneOf(CRITERIA))
+    met = fields.Bool(required=True)
+    reason_code = fields.Str(required=True)
+    detail = fields.Str(required=True)
+
+
+class RiskAssessed(Schema):
+    referral_id = fields.Str(**ID)
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    assessment_id = fields.Str(**ID)
+    checklist_version = fields.Str(required=True)
+    yes_count = fields.Int(required=True, validate=validate.Range(0, 100))
+    band = fields.Str(required=True)
+    high_weight_factors = fields.List(fields.Str(), required=True)
+    criteria = fields.List(fields.Nested(CriterionResult), required=True)
+    decision = fields.Str(required=True, validate=validate.OneOf(("meets_criteria", "below_threshold")))
+    repeat_of = fields.Nested(PreviousReferral, load_default=None, allow_none=True)
+
+
+class ReferralAccepted(Schema):
+    referral_id = fields.Str(**ID)
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    received_at = fields.AwareDateTime(required=True)
+    accepted_at = fields.AwareDateTime(required=True)
+    urgent = fields.Bool(load_default=False)
+    yes_count = fields.Int(required=True)
+    band = fields.Str(required=True)
+    criteria_met = fields.List(fields.Str(validate=validate.OneOf(CRITERIA)), required=True)
+    repeat = fields.Bool(required=True)
+    referrer_agency = fields.Str(required=True)
+    # Case-list material (incident summary, safeguarding in place), encrypted per case.
+    case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
+
+
+class ReferralReturned(Schema):
+    referral_id = fields.Str(**ID)
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    referrer_agency = fields.Str(required=True)
+    reasons = fields.List(fields.Nested(CriterionResult), required=True)
+
+
+class ReferralStatusChanged(Schema):
+    referral_id = fields.Str(**ID)
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    from_state = fields.Str(required=True)
+    to_state = fields.Str(required=True)
+
+
+class CaseScheduled(Schema):
+    case_id = fields.Str(**ID)
+    referral_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    meeting_id = fields.Str(**ID)
+    marac_date = fields.Date(required=True)
+    meeting_start = fields.AwareDateTime(required=True)
+    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    slot_index = fields.Int(load_default=None, allow_none=True)
+    slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
+    target_date = fields.Date(required=True)
+    beyond_target = fields.Bool(required=True)
+    rescheduled = fields.Bool(load_default=False)
+    referrer_agency = fields.Str(required=True)
+
+
+class CaseHeard(Schema):
+    case_id = fields.Str(**ID)
+    referral_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    meeting_id = fields.Str(**ID)
+    marac_date = fields.Date(required=True)
+    outcome = fields.Str(required=True, validate=validate.OneOf(("heard", "deferred")))
+
+
+class CaseListCase(Schema):
+    case_id = fields.Str(**ID)
+    referral_id = fields.Str(**ID)
+    yes_count = fields.Int(required=True)
+    band = fields.Str(required=True)
+    criteria_met = fields.List(fields.Str(), required=True)
+    repeat = fields.Bool(required=True)
+    case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
+
+
+class CaseListPublished(Schema):
+    meeting_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    marac_date = fields.Date(required=True)
+    edition = fields.Int(required=True, validate=validate.Range(0, 1000))  # 0 list, 1+ addenda
+    cases = fields.List(fields.Nested(CaseListCase), required=True)
+    confidentiality_statement = fields.Str(required=True)
+
+
+class ActionCaseOpened(Schema):
+    case_id = fields.Str(**ID)
+    referral_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    meeting_id = fields.Str(**ID)
+    marac_date = fields.Date(required=True)
+
+
+class NotificationSent(Schema):
+    notification_id = fields.Str(**ID)
+    case_id = fields.Str(load_default=None, allow_none=True)
+    area_id = fields.Str(**ID)
+    channel = fields.Str(required=True, validate=validate.OneOf(("email", "webhook", "record")))
+    agency_id = fields.Str(required=True)
+    template = fields.Str(required=True)
+    cause_event_id = fields.Str(**ID)
+
+
+class NotificationFailed(NotificationSent):
+    reason_code = fields.Str(required=True)
+
+
+class CaseErased(Schema):
+    case_id = fields.Str(**ID)
+    area_id = fields.Str(**ID)
+    reason = fields.Str(required=True, validate=validate.OneOf(("request", "retention")))

@@ -1,0 +1,65 @@
+"""One service process's runtime: settings, database, areas, and the unit of work use cases open."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from marac_platform import outbox
+from marac_platform.areas import Area, Areas, load_areas
+from marac_platform.db import Database, PlatformTables
+from marac_platform.problems import Problem
+from marac_platform.settings import Settings, settings_for
+
+
+@dataclass
+class UnitOfWork:
+    """A transaction plus the means to queue events in it (the outbox)."""
+
+    session: Session
+    runtime: Runtime
+
+    @property
+    def tables(self) -> PlatformTables:
+        return self.runtime.tables
+
+    def publish(self, event_type: str, *, subject: str, area: str, data: Mapping[str, Any]) -> str:
+        return outbox.publish(
+            self.session, self.runtime.tables, event_type, source=self.runtime.source,
+            subject=subject, area=area, data=data,
+        )
+
+
+class Runtime:
+    """Built once per process. `config` holds each service's parsed area sections."""
+
+    def __init__(self, service: str, tables: PlatformTables, settings: Settings | None = None) -> None:
+        self.service = service
+        self.settings = settings or settings_for(service)
+        self.tables = tables
+        self.areas: Areas = load_areas(self.settings.areas_file)
+        self.db = Database(self.settings.database_url)
+        self.source = f"/marac/{service}"
+        self.config: dict[str, Any] = {}
+        service_module = importlib.import_module(f"services.{service}.service")
+        configure = getattr(service_module, "configure", None)
+        if configure is not None:
+            configure(self)  # validates the service's area sections: fail at start-up
+
+    def area(self, area_id: str) -> Area:
+        """An area this deployment serves; an unknown one is the caller's error (422)."""
+        found = self.areas.get(area_id)
+        if found is None:
+            raise Problem(422, "Invalid input", "This deployment does not serve that area.",
+                          errors=[{"field": "area_id", "reason": "Unknown area."}])
+        return found
+
+    @contextmanager
+    def unit_of_work(self, areas: frozenset[str] | None = None) -> Iterator[UnitOfWork]:
+        with self.db.unit_of_work(areas) as session:
+            yield UnitOfWork(session=session, runtime=self)
