@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from marac_platform import idempotency
-from marac_platform.auth import principal, requires
+from marac_platform.auth import principal, requires, scope
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem, flatten_messages
 from marac_platform.security.roles import Permission, allowed
@@ -77,7 +77,7 @@ class Referrals(MethodView):
         who = principal()
         if form.get("area_id") is None:
             raise Problem(422, "Invalid input", errors=[{"field": "area_id", "reason": "Missing data for required field."}])
-        if form["area_id"] not in who.areas:
+        if form["area_id"] not in scope():
             raise Problem(403, "Not allowed", "You may not refer to that area.", slug="forbidden")
         with request_unit_of_work() as uow:
 

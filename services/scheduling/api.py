@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from marac_platform.auth import principal, requires
+from marac_platform.auth import requires, scope
 from marac_platform.db import utcnow
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
@@ -36,7 +36,7 @@ def meeting_out(meeting: Meeting) -> dict[str, Any]:
 
 def area_in_scope(area_id: str) -> None:
     current_runtime().area(area_id)
-    if area_id not in principal().areas:
+    if area_id not in scope():
         raise Problem(404, "Not found", "No such area.")
 
 

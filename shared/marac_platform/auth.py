@@ -10,7 +10,7 @@ from flask import g, request
 
 from marac_platform.areas import Areas
 from marac_platform.problems import Problem
-from marac_platform.security.roles import Forbidden, Permission, allowed
+from marac_platform.security.roles import Permission, allowed, visible_areas
 from marac_platform.security.tokens import (
     AuthenticationError,
     JwksKeySource,
@@ -92,8 +92,4 @@ def requires(permission: Permission) -> Callable[[F], F]:
 
 def scope() -> frozenset[str]:
     """The areas the caller may see: every query of case data is limited to these."""
-    return principal().areas
-
-
-def forbidden_to_problem(exc: Forbidden) -> Problem:
-    return Problem(403, "Not allowed", "Your role may not do this.", slug="forbidden")
+    return visible_areas(principal())

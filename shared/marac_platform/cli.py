@@ -54,6 +54,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     return result
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import select
@@ -52,7 +52,7 @@ class EventConsumer:
 
     @staticmethod
     def topics_for(handlers: Mapping[str, Handler]) -> list[str]:
-        return sorted({events.spec_for(event_type).topic for event_type in handlers})
+        return sorted({events.kafka_topic(events.spec_for(t).topic) for t in handlers})
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -140,6 +140,3 @@ class EventConsumer:
                    "reason_code": error_summary(error)},
         )
 
-
-def commit_position(consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:
-    consumer.commit({partition: OffsetAndMetadata(offset, "", -1)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -68,7 +69,14 @@ def spec_for(event_type: str) -> EventSpec:
 
 
 def topics() -> list[str]:
+    """The event families, e.g. `referral.submitted` (without any deployment prefix)."""
     return sorted({spec.topic for spec in CATALOG.values()})
+
+
+def kafka_topic(family: str) -> str:
+    """The Kafka topic of an event family: MARAC_TOPIC_PREFIX lets several deployments (or test
+    runs) share one cluster without reading each other's events."""
+    return os.environ.get("MARAC_TOPIC_PREFIX", "") + family
 
 
 def dlq_topic(topic: str) -> str:
@@ -132,7 +140,7 @@ def new_message(
     )
     encoded = ce_kafka.to_binary(cloud_event, JSONFormat(), key_mapper=lambda _e: subject)
     return Message(
-        topic=spec.topic,
+        topic=kafka_topic(spec.topic),
         key=subject,
         headers={name: value.decode("utf-8") for name, value in encoded.headers.items()},
         value=encoded.value,

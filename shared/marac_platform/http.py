@@ -74,6 +74,13 @@ def create_service_app(
         if authenticate is not None and request.path.startswith("/v1/"):
             authenticate()
 
+    @app.after_request
+    def _trace_header(response: Response) -> Response:
+        trace_id = telemetry.current_trace_id()
+        if trace_id:
+            response.headers["X-Trace-Id"] = trace_id  # quote it when reporting a problem
+        return response
+
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(status="ok", service=runtime.service)

@@ -28,7 +28,9 @@ def producer(settings: KafkaSettings, client_id: str) -> KafkaProducer:
     )
 
 
-def consumer(settings: KafkaSettings, group_id: str | None, *topics: str, **extra: Any) -> KafkaConsumer:
+def consumer(
+    settings: KafkaSettings, group_id: str | None, *topics: str, **extra: Any
+) -> KafkaConsumer:
     options: dict[str, Any] = {
         "group_id": group_id,
         "enable_auto_commit": False,
@@ -47,7 +49,7 @@ def admin(settings: KafkaSettings, client_id: str = "marac-admin") -> KafkaAdmin
 
 def platform_topics() -> list[str]:
     """Every topic the platform uses: one per event family, and its dead-letter topic."""
-    names = events.topics()
+    names = [events.kafka_topic(family) for family in events.topics()]
     return names + [events.dlq_topic(name) for name in names]
 
 
@@ -81,7 +83,7 @@ def broker_reachable(settings: KafkaSettings, timeout_s: float = 3.0) -> bool:
         client = KafkaAdminClient(
             client_id="marac-readiness",
             request_timeout_ms=int(timeout_s * 1000),
-            api_version_auto_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
             **settings.client_options(),
         )
     except Exception:

@@ -63,10 +63,11 @@ def ensure_dev_area_keys(path: Path, area_ids: frozenset[str]) -> None:
         return
     for area in missing:
         existing[area] = {"current": "k1", "keys": {"k1": crypto.generate_area_key()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(existing, indent=2), encoding="utf-8")
-    temporary.chmod(0o600)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(existing, indent=2))
     temporary.replace(path)
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
+from marac_platform import events, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform import telemetry
 from marac_platform.consumer import EventConsumer, Handler
 from marac_platform.outbox import OutboxRelay
 from marac_platform.runtime import Runtime
@@ -32,17 +32,21 @@ def service_module(service: str, part: str) -> ModuleType:
     return importlib.import_module(f"services.{service}.{part}")
 
 
+def group_id(service: str) -> str:
+    return f"{events.kafka_topic('marac')}-{service}"
+
+
 def build_runtime(service: str) -> Runtime:
     models = service_module(service, "models")
     return Runtime(service, models.TABLES)
 
 
 def _job_loop(job: Job, runtime: Runtime, stop: threading.Event) -> None:
-    tracer = telemetry.tracer("marac_platform.worker")
+    # No span per run: an idle poll every half second would flood the trace viewer; jobs open
+    # spans themselves, continuing the trace of the work they pick up.
     while not stop.is_set():
         try:
-            with tracer.start_as_current_span(f"job {job.name}"):
-                job.run(runtime)
+            job.run(runtime)
         except Exception as exc:
             log.error("timed job failed", extra={"reason_code": type(exc).__name__, "path": job.name})
         stop.wait(job.interval_s)
@@ -83,7 +87,7 @@ def run_worker(service: str, stop: threading.Event | None = None) -> int:
         if handlers:
             topics = EventConsumer.topics_for(handlers)
             kafka_consumer = platform_kafka.consumer(
-                runtime.settings.kafka, f"marac-{service}", *topics
+                runtime.settings.kafka, group_id(service), *topics
             )
             try:
                 EventConsumer(runtime, handlers, kafka_consumer, producer).run(stop)

@@ -25,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from marac_platform.cli import CommandError
 
-    topic = args.topic.removesuffix(".dlq")
-    if topic not in events.topics():
-        raise CommandError(f"unknown topic {topic!r}; see `marac topics list`")
+    family = args.topic.removesuffix(".dlq")
+    if family not in events.topics():
+        raise CommandError(f"unknown event family {family!r}; one of: {', '.join(events.topics())}")
+    topic = events.kafka_topic(family)
     settings = kafka_settings(dict(os.environ))
     letters = list(dlq.read(settings, topic))
     if args.action == "list":

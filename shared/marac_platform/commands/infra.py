@@ -158,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the broker"
     )
-    _data_dir_option(start, "<repo>/.data/kafka")
+    _data_dir_option(start, "$MARAC_DATA_DIR/kafka or <repo>/.data/kafka")
     start.set_defaults(func=_operator_errors(kafka_start))
 
     stop = kafka_commands.add_parser(
@@ -167,7 +167,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Stop the local broker: SIGTERM, then SIGKILL after --timeout seconds.",
     )
     stop.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
-    _data_dir_option(stop, "<repo>/.data/kafka")
+    _data_dir_option(stop, "$MARAC_DATA_DIR/kafka or <repo>/.data/kafka")
     stop.set_defaults(func=_operator_errors(kafka_stop))
 
     status = kafka_commands.add_parser(
@@ -175,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="say whether the local broker runs (exit 3 if not)",
         description="Report the local broker's pid and address; exit 0 if it runs, 3 if not.",
     )
-    _data_dir_option(status, "<repo>/.data/kafka")
+    _data_dir_option(status, "$MARAC_DATA_DIR/kafka or <repo>/.data/kafka")
     status.set_defaults(func=_operator_errors(kafka_status))
 
     postgres = subparsers.add_parser(
@@ -215,7 +215,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pg_start.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the server"
     )
-    _data_dir_option(pg_start, "<repo>/.data/postgres")
+    _data_dir_option(pg_start, "$MARAC_DATA_DIR/postgres or <repo>/.data/postgres")
     pg_start.set_defaults(func=_operator_errors(postgres_start))
 
     pg_stop = pg_commands.add_parser(
@@ -224,7 +224,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Stop the local cluster (fast shutdown; immediate if that fails).",
     )
     pg_stop.add_argument("--timeout", type=float, default=60.0, help="seconds to wait")
-    _data_dir_option(pg_stop, "<repo>/.data/postgres")
+    _data_dir_option(pg_stop, "$MARAC_DATA_DIR/postgres or <repo>/.data/postgres")
     pg_stop.set_defaults(func=_operator_errors(postgres_stop))
 
     pg_status = pg_commands.add_parser(
@@ -232,5 +232,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="say whether the local cluster runs (exit 3 if not)",
         description="Report the local cluster's pid and address; exit 0 if it runs, 3 if not.",
     )
-    _data_dir_option(pg_status, "<repo>/.data/postgres")
+    _data_dir_option(pg_status, "$MARAC_DATA_DIR/postgres or <repo>/.data/postgres")
     pg_status.set_defaults(func=_operator_errors(postgres_status))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+
 from marac_platform import migrations
+from marac_platform.db import Database
+from marac_platform.keystore import KeyStore, keystore_url
+from marac_platform.security.crypto import AreaKeyRing
 from marac_platform.settings import SERVICES, load_settings
 
 
@@ -33,10 +38,28 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(services[0])
         migrations.new_revision(services[0], settings.database_url, args.new)
         return 0
+    migrate_all(services, create_database=args.create_database)
+    return 0
+
+
+def migrate_all(services: list[str], *, create_database: bool, quiet: bool = False) -> None:
+    """Each service's database, then the key store every service reads."""
+    settings = None
     for service in services:
         settings = load_settings(service)
-        if args.create_database and migrations.ensure_database(settings.database_url):
+        if create_database and migrations.ensure_database(settings.database_url):
             print(f"{service}: database created")
         migrations.upgrade(service, settings.database_url)
-        print(f"{service}: migrated to head")
-    return 0
+        if not quiet:
+            print(f"{service}: migrated to head")
+    if settings is not None:
+        url = keystore_url(settings)
+        if create_database:
+            migrations.ensure_database(url)
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        store = KeyStore(Database(url), AreaKeyRing({}))
+        store.create_schema()
+        store.db.dispose()
+        if not quiet:
+            print("keystore: schema ready")

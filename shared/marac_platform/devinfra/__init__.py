@@ -7,7 +7,6 @@ where the cache and data folders are, the error type, status reporting and proce
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
@@ -63,8 +62,10 @@ def cache_dir() -> Path:
 
 
 def data_root() -> Path:
-    """Default parent of the broker's and the database's data folders: <repo>/.data."""
-    return repo_root() / ".data"
+    """Default parent of the broker's and the database's data folders: $MARAC_DATA_DIR (as in
+    marac_platform.settings), else <repo>/.data."""
+    configured = os.environ.get("MARAC_DATA_DIR")
+    return Path(configured).expanduser().resolve() if configured else repo_root() / ".data"
 
 
 def env_int(name: str, default: int) -> int:
@@ -132,13 +133,15 @@ class ServiceStatus:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when the process exists and is not a zombie; reaps it if it is our own child."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        # A child of this very process (tests start and stop in one interpreter) stays a
-        # zombie until waited for, and a zombie still answers kill(pid, 0).
+    """True until the process has fully exited (all its threads, so its ports and file locks
+    are released too). Reaps it if it is a child of this process."""
+    try:
         done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
+    except ChildProcessError:
+        pass  # not our child: look at it from the outside
+    else:
+        # Our child (tests start and stop in one interpreter): alive until it can be reaped.
+        return done != pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -150,7 +153,13 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return True
     # Field 3 is the state; the command name in field 2 may contain spaces, hence rpartition.
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    if stat.rpartition(")")[2].split()[0] != "Z":
+        return True
+    # A zombie leader whose other threads still run (a JVM mid-exit) still holds its sockets.
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def process_cmdline(pid: int) -> list[str]:

@@ -383,6 +383,16 @@ class LocalKafka:
         match = re.search(r"^advertised\.listeners=PLAINTEXT://(\S+)$", text, re.MULTILINE)
         return match.group(1) if match else self.bootstrap_servers
 
+    def _configured_ports(self) -> tuple[int, ...]:
+        """The ports in the last written server.properties (those of a running broker)."""
+        try:
+            text = self.config_file.read_text(encoding="utf-8")
+        except OSError:
+            return (self.port, self._cport())
+        match = re.search(r"^listeners=(.*)$", text, re.MULTILINE)
+        found = re.findall(r"127\.0\.0\.1:(\d+)", match.group(1)) if match else []
+        return tuple(int(port) for port in found) or (self.port, self._cport())
+
     def status(self) -> ServiceStatus:
         pid = self._running_pid()
         return ServiceStatus(
@@ -399,6 +409,8 @@ class LocalKafka:
         answers, and return its bootstrap address. A no-op if it already runs."""
         pid = self._running_pid()
         if pid is not None:
+            ports = self._configured_ports()
+            self.port, self.controller_port = ports[0], ports[-1]
             address = self._running_address()
             self.progress(f"Kafka broker already running (pid {pid}) at {address}")
             return address
@@ -504,6 +516,9 @@ class LocalKafka:
                 self.progress(f"Kafka broker still running after {timeout:.0f}s: killing it")
                 self._signal(pid, signal.SIGKILL)
                 wait_until(lambda: not pid_alive(pid), 10.0)
+            # The next start checks that both ports are free; let the kernel catch up first.
+            ports = self._configured_ports()
+            wait_until(lambda: not any(port_in_use(port) for port in ports), 10.0)
         if self._process is not None:
             self._process.poll()  # collect the exit status of a broker this process started
             self._process = None

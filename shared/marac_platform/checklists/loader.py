@@ -1,4 +1,4 @@
-"""Loads and validates the versioned risk checklists kept as YAML files in `checklists/`.
+"""Loads and validates the versioned risk checklists kept as YAML files in `data/`.
 
 Every `*.yaml` file in the folder is one checklist version; adding a version (a young-person
 or older-person variant, DARA) is adding a file, not code. A file's name must be its version
@@ -25,7 +25,7 @@ from marshmallow import (
     validates,
 )
 
-from services.risk.domain import AUDIENCES, HIGH_WEIGHT_FACTORS, Checklist, Question
+from marac_platform.checklists.model import AUDIENCES, HIGH_WEIGHT_FACTORS, Checklist, Question
 
 _SLUG = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 
@@ -53,7 +53,7 @@ class QuestionSchema(Schema):
 
 
 class ChecklistSchema(Schema):
-    """The shape of one checklist file (see dash-partner-2009-v1.yaml)."""
+    """The shape of one checklist file (see data/dash-partner-2009-v1.yaml)."""
 
     version = fields.Str(required=True, validate=[validate.Length(max=64), validate.Regexp(_SLUG)])
     title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
@@ -112,7 +112,7 @@ def load_checklist_file(path: Path | Traversable) -> Checklist:
 
 
 def _default_directory() -> Traversable:
-    return resources.files("services.risk").joinpath("checklists")
+    return resources.files("marac_platform.checklists").joinpath("data")
 
 
 def load_checklists(directory: Path | Traversable | None = None) -> Mapping[str, Checklist]:
@@ -130,7 +130,7 @@ def load_checklists(directory: Path | Traversable | None = None) -> Mapping[str,
 
 @functools.cache
 def shipped_checklists() -> Mapping[str, Checklist]:
-    """The checklists shipped with the service, read once per process."""
+    """The checklists shipped with the platform, read once per process."""
     return load_checklists()
 
 

@@ -1,0 +1,81 @@
+"""Shared fixtures: the real broker and database, and an isolated platform environment per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from marac_platform import kafka as platform_kafka
+from marac_platform.settings import SERVICES, kafka_settings, settings_for
+from tests.support.infra import PostgresServer, kafka_server, postgres_server, unique
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with kafka_server() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@dataclass
+class PlatformEnv:
+    """One isolated platform: its own databases, topics (by prefix), data folder and keys."""
+
+    env: dict[str, str]
+    postgres: PostgresServer
+    prefix: str
+
+    def database_url(self, service: str) -> str:
+        return self.env["DATABASE_URL"].replace("{service}", service)
+
+
+def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: Path,
+                      services: tuple[str, ...] = SERVICES) -> PlatformEnv:
+    from marac_platform.commands.migrate import migrate_all
+
+    name = unique("t")
+    for service in (*services, "keystore"):
+        postgres.create_database(f"{name}_{service}")
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": postgres.url(f"{name}_{{service}}"),
+        "MARAC_TOPIC_PREFIX": f"{name}.",
+        "MARAC_DATA_DIR": str(data_dir),
+        "MARAC_AREAS_FILE": str(REPO / "deploy" / "areas.yaml"),
+        "MARAC_CONSUMER_BACKOFF_S": "0.05",
+        "MARAC_OUTBOX_POLL_S": "0.05",
+    }
+    saved = dict(os.environ)
+    os.environ.update(env)
+    settings_for.cache_clear()
+    try:
+        migrate_all(list(services), create_database=False, quiet=True)
+        platform_kafka.create_topics(kafka_settings(env))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return PlatformEnv(env=env, postgres=postgres, prefix=f"{name}.")
+
+
+@pytest.fixture
+def platform_env(kafka_bootstrap: str, postgres: PostgresServer, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[PlatformEnv]:
+    """A fresh platform, with this process's environment pointing at it."""
+    created = make_platform_env(kafka_bootstrap, postgres, tmp_path)
+    for key, value in created.env.items():
+        monkeypatch.setenv(key, value)
+    settings_for.cache_clear()
+    yield created
+    settings_for.cache_clear()

@@ -1,0 +1,111 @@
+"""The real Kafka broker and PostgreSQL server for tests: testcontainers when a Docker engine
+answers, otherwise the local broker and cluster the platform's own commands run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+POSTGRES_IMAGE = "postgres:16-alpine"
+
+
+def docker_available() -> bool:
+    if os.environ.get("MARAC_TEST_NO_DOCKER"):
+        return False
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def kafka_server() -> Iterator[str]:
+    """A bootstrap address: KAFKA_BOOTSTRAP_SERVERS if set, a container, or a local broker."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from marac_platform.devinfra import free_port
+    from marac_platform.devinfra.kafka import LocalKafka, ensure_kafka_jars
+
+    ensure_kafka_jars(progress=print)
+    folder = Path(tempfile.mkdtemp(prefix="marac-test-kafka-"))
+    port = free_port()
+    broker = LocalKafka(data_dir=folder, port=port, controller_port=free_port())
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A server the tests may create databases on; `url(name)` is a SQLAlchemy URL."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str) -> str:
+        return (f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/"
+                f"{database}")
+
+    def create_database(self, name: str) -> None:
+        with psycopg.connect(host=self.host, port=self.port, user=self.user,
+                             password=self.password, dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """MARAC_TEST_POSTGRES (host:port:user:password) if set, a container, or a local cluster."""
+    configured = os.environ.get("MARAC_TEST_POSTGRES")
+    if configured:
+        host, port, user, password = configured.split(":", 3)
+        yield PostgresServer(host, int(port), user, password)
+        return
+    if docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer(POSTGRES_IMAGE, username="marac", password="marac") as container:
+            yield PostgresServer(container.get_container_host_ip(),
+                                 int(container.get_exposed_port(5432)), "marac", "marac")
+        return
+    from marac_platform.devinfra import free_port
+    from marac_platform.devinfra.postgres import PASSWORD, ROLE, LocalPostgres
+
+    # Not pytest's tmp_path: the postgres OS user must be able to reach the folder.
+    folder = Path(tempfile.mkdtemp(prefix="marac-test-pg-"))
+    folder.chmod(0o755)
+    cluster = LocalPostgres(data_dir=folder, port=free_port(), fast=True, progress=print)
+    try:
+        cluster.start()
+        yield PostgresServer("127.0.0.1", cluster.port, ROLE, PASSWORD)
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"

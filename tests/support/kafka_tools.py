@@ -1,0 +1,47 @@
+"""Reading and writing raw Kafka records in tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
+
+
+def read_all(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[Any]:
+    """Every record now in `topic`, all partitions, from the start."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=int(idle_s * 1000))
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        if not any(ends.values()):
+            return []
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None,
+            headers: list[tuple[str, bytes]] | None = None) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, value=value, key=key, headers=headers or []).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def wait_for(condition: Any, timeout_s: float = 30.0, interval_s: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        time.sleep(interval_s)
