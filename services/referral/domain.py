@@ -1,4 +1,4 @@
-"""Referral rules: lifecycle, screening, victim identity matching and the repeat flag.
+"""Referral rules: lifecycle, screening, victim identity matching, the repeat flag, DASH answers.
 
 Plain Python (and marshmallow for the screening configuration): no flask, kafka or sqlalchemy.
 Exceptions carry state names, step names and codes only, never personal data.
@@ -18,8 +18,17 @@ from typing import Any, Final
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from marac_platform.checklists import (
+    Checklist,
+    IncompleteChecklist,
+    InvalidAnswers,
+    validate_answers,
+)
+
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DASH_MISSING_ANSWER",
+    "DASH_UNKNOWN_VERSION",
     "GROUND_DOB_EXACT",
     "GROUND_NAME_ALIAS",
     "GROUND_NAME_EXACT",
@@ -43,6 +52,7 @@ __all__ = [
     "VictimIdentity",
     "add_months",
     "can_transition",
+    "dash_errors",
     "is_repeat",
     "match_victim",
     "normalise_name",
@@ -411,3 +421,41 @@ def is_repeat(referral_date: dt.date, previous_referral_dates: Iterable[dt.date]
     if not earlier:
         return False
     return referral_date <= add_months(max(earlier), REPEAT_WINDOW_MONTHS)
+
+
+# --- DASH answers ------------------------------------------------------------------------
+DASH_UNKNOWN_VERSION: Final = "Unknown checklist version."
+DASH_MISSING_ANSWER: Final = "Missing answer."
+
+
+def dash_errors(
+    form: Mapping[str, Any], checklists: Mapping[str, Checklist], *, submit: bool
+) -> list[dict[str, str]]:
+    """Field errors of the form's DASH answers against its checklist version (none: valid).
+
+    Checked at the referrer's request so a bad answer is their 422, not a failure later in
+    risk scoring, which applies the same `validate_answers`. Unknown question ids and invalid
+    values are rejected in drafts too; unanswered questions only on submit (a draft is
+    expected to be incomplete). `form` is the loaded referral form; without a `dash` section
+    (allowed in a draft) there is nothing to check.
+    """
+    dash = form.get("dash")
+    if not dash:
+        return []
+    checklist = checklists.get(dash["checklist_version"])
+    if checklist is None:
+        return [{"field": "dash.checklist_version", "reason": DASH_UNKNOWN_VERSION}]
+    try:
+        validate_answers(checklist, dash.get("answers", {}))
+    except InvalidAnswers as exc:
+        return [
+            {"field": f"dash.answers.{p.question_id}", "reason": p.reason} for p in exc.problems
+        ]
+    except IncompleteChecklist as exc:
+        if not submit:
+            return []
+        return [
+            {"field": f"dash.answers.{qid}", "reason": DASH_MISSING_ANSWER}
+            for qid in exc.missing_question_ids
+        ]
+    return []

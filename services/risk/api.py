@@ -8,11 +8,12 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from marac_platform import checklists
 from marac_platform.auth import requires
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
-from services.risk import checklists, domain, service
+from services.risk import domain, service
 from services.risk.schemas import (
     AssessmentOut,
     ChecklistOut,

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from marac_platform import checklists
 from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.runtime import Runtime, UnitOfWork
-from services.risk import checklists, domain
+from services.risk import domain
 from services.risk.models import Assessment, ReferralHistory
 
 RISK_ASSESSED = "marac.risk.assessed.v1"
@@ -39,18 +40,29 @@ def assessment_payload(assessment: domain.Assessment) -> dict[str, Any]:
         "band": assessment.band,
         "high_weight_factors": list(assessment.high_weight_factors),
         "criteria": [
-            {"criterion": c.criterion, "met": c.met, "reason_code": c.reason_code, "detail": c.detail}
+            {
+                "criterion": c.criterion,
+                "met": c.met,
+                "reason_code": c.reason_code,
+                "detail": c.detail,
+            }
             for c in assessment.criteria
         ],
         "decision": assessment.decision,
         "repeat_of": (
-            {"area_id": assessment.repeat_of.area_id, "date": assessment.repeat_of.referral_date.isoformat()}
-            if assessment.repeat_of else None
+            {
+                "area_id": assessment.repeat_of.area_id,
+                "date": assessment.repeat_of.referral_date.isoformat(),
+            }
+            if assessment.repeat_of
+            else None
         ),
     }
 
 
-def previous_referrals(uow: UnitOfWork, case_id: str, before_referral: str) -> list[tuple[str, date]]:
+def previous_referrals(
+    uow: UnitOfWork, case_id: str, before_referral: str
+) -> list[tuple[str, date]]:
     rows = uow.session.scalars(
         select(ReferralHistory).where(ReferralHistory.case_id == case_id)
     ).all()

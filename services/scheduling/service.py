@@ -85,7 +85,7 @@ def allocate_case(uow: UnitOfWork, accepted: Mapping[str, Any]) -> Allocation:
     taken = uow.session.execute(
         update(Meeting).where(Meeting.id == meeting.id, Meeting.booked < Meeting.capacity)
         .values(booked=Meeting.booked + 1).execution_options(synchronize_session=False))
-    if taken.rowcount != 1:
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise CapacityTaken(meeting.id)
     record = Allocation(
         case_id=case_id, area_id=area_id, referral_id=accepted["referral_id"],

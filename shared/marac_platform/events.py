@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import uuid
@@ -29,7 +30,7 @@ class MalformedEvent(Exception):
 class EventSpec:
     type: str
     topic: str
-    schema: type[Schema]
+    schema: builtins.type[Schema]
 
     @property
     def version(self) -> int:

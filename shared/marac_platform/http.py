@@ -105,7 +105,8 @@ def create_service_app(
             200 if ready else 503
         )
 
-    FlaskInstrumentor().instrument_app(app, excluded_urls="healthz,readyz,openapi.json")
+    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
+        app, excluded_urls="healthz,readyz,openapi.json")
     SQLAlchemyInstrumentor().instrument(engine=runtime.db.engine)
     return app
 

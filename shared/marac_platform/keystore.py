@@ -8,6 +8,7 @@ in Kafka, backups). Unwrapped keys are cached briefly; erasure is visible everyw
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -54,21 +55,31 @@ def load_keyring(settings: Settings, area_ids: frozenset[str]) -> crypto.AreaKey
 
 
 def ensure_dev_area_keys(path: Path, area_ids: frozenset[str]) -> None:
-    """Development only: one random key per configured area, kept in the data folder (0600)."""
-    existing: dict[str, Any] = {}
-    if path.exists():
-        existing = json.loads(path.read_text(encoding="utf-8"))
-    missing = [area for area in sorted(area_ids) if area not in existing]
-    if not missing:
-        return
-    for area in missing:
-        existing[area] = {"current": "k1", "keys": {"k1": crypto.generate_area_key()}}
+    """Development only: one random key per configured area, kept in the data folder (0600).
+
+    Several processes start at once; the lock makes sure only one of them writes keys, since
+    two different keys for one area would leave data unreadable.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(existing, indent=2))
-    temporary.replace(path)
+    lock = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing: dict[str, Any] = {}
+        if path.exists():
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        missing = [area for area in sorted(area_ids) if area not in existing]
+        if not missing:
+            return
+        for area in missing:
+            existing[area] = {"current": "k1", "keys": {"k1": crypto.generate_area_key()}}
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(existing, indent=2))
+        temporary.replace(path)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
 
 
 class KeyStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,7 +41,7 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
-            popen = subprocess.Popen(  # noqa: S603
+            popen = subprocess.Popen(
                 argv, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         self.processes.append(Process(name, popen, log_path))
@@ -75,27 +76,23 @@ class Platform:
     def stop(self, timeout_s: float = 20.0) -> None:
         for process in self.processes:
             if process.popen.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.popen.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + timeout_s
         for process in self.processes:
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 process.popen.wait(remaining)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 process.popen.wait(5)
         self.processes.clear()
 
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-ID = {"required": True, "validate": validate.Length(1, 64)}
+
+def ID() -> fields.Str:
+    return fields.Str(required=True, validate=validate.Length(1, 64))
+
 ANSWERS = ("yes", "no", "dont_know")
 CRITERIA = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
 
 
-class Encrypted(fields.Str):
+def Encrypted() -> fields.Str:
     """A ciphertext token (`enc1:...`); a plain value fails validation."""
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"), **kwargs)  # type: ignore[arg-type]
+    return fields.Str(validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"))
 
 
 class PreviousReferral(Schema):
@@ -26,9 +27,9 @@ class PreviousReferral(Schema):
 
 
 class ReferralSubmitted(Schema):
-    referral_id = fields.Str(**ID)
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
     received_at = fields.AwareDateTime(required=True)
     referral_date = fields.Date(required=True)
     checklist_version = fields.Str(required=True, validate=validate.Length(1, 100))
@@ -54,10 +55,10 @@ class CriterionResult(Schema):
 
 
 class RiskAssessed(Schema):
-    referral_id = fields.Str(**ID)
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
-    assessment_id = fields.Str(**ID)
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
+    assessment_id = ID()
     checklist_version = fields.Str(required=True)
     yes_count = fields.Int(required=True, validate=validate.Range(0, 100))
     band = fields.Str(required=True)
@@ -68,9 +69,9 @@ class RiskAssessed(Schema):
 
 
 class ReferralAccepted(Schema):
-    referral_id = fields.Str(**ID)
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
     received_at = fields.AwareDateTime(required=True)
     accepted_at = fields.AwareDateTime(required=True)
     urgent = fields.Bool(load_default=False)
@@ -84,26 +85,26 @@ class ReferralAccepted(Schema):
 
 
 class ReferralReturned(Schema):
-    referral_id = fields.Str(**ID)
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
     referrer_agency = fields.Str(required=True)
     reasons = fields.List(fields.Nested(CriterionResult), required=True)
 
 
 class ReferralStatusChanged(Schema):
-    referral_id = fields.Str(**ID)
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
     from_state = fields.Str(required=True)
     to_state = fields.Str(required=True)
 
 
 class CaseScheduled(Schema):
-    case_id = fields.Str(**ID)
-    referral_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
-    meeting_id = fields.Str(**ID)
+    case_id = ID()
+    referral_id = ID()
+    area_id = ID()
+    meeting_id = ID()
     marac_date = fields.Date(required=True)
     meeting_start = fields.AwareDateTime(required=True)
     model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
@@ -116,17 +117,17 @@ class CaseScheduled(Schema):
 
 
 class CaseHeard(Schema):
-    case_id = fields.Str(**ID)
-    referral_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
-    meeting_id = fields.Str(**ID)
+    case_id = ID()
+    referral_id = ID()
+    area_id = ID()
+    meeting_id = ID()
     marac_date = fields.Date(required=True)
     outcome = fields.Str(required=True, validate=validate.OneOf(("heard", "deferred")))
 
 
 class CaseListCase(Schema):
-    case_id = fields.Str(**ID)
-    referral_id = fields.Str(**ID)
+    case_id = ID()
+    referral_id = ID()
     yes_count = fields.Int(required=True)
     band = fields.Str(required=True)
     criteria_met = fields.List(fields.Str(), required=True)
@@ -135,8 +136,8 @@ class CaseListCase(Schema):
 
 
 class CaseListPublished(Schema):
-    meeting_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    meeting_id = ID()
+    area_id = ID()
     marac_date = fields.Date(required=True)
     edition = fields.Int(required=True, validate=validate.Range(0, 1000))  # 0 list, 1+ addenda
     cases = fields.List(fields.Nested(CaseListCase), required=True)
@@ -144,21 +145,21 @@ class CaseListPublished(Schema):
 
 
 class ActionCaseOpened(Schema):
-    case_id = fields.Str(**ID)
-    referral_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
-    meeting_id = fields.Str(**ID)
+    case_id = ID()
+    referral_id = ID()
+    area_id = ID()
+    meeting_id = ID()
     marac_date = fields.Date(required=True)
 
 
 class NotificationSent(Schema):
-    notification_id = fields.Str(**ID)
+    notification_id = ID()
     case_id = fields.Str(load_default=None, allow_none=True)
-    area_id = fields.Str(**ID)
+    area_id = ID()
     channel = fields.Str(required=True, validate=validate.OneOf(("email", "webhook", "record")))
     agency_id = fields.Str(required=True)
     template = fields.Str(required=True)
-    cause_event_id = fields.Str(**ID)
+    cause_event_id = ID()
 
 
 class NotificationFailed(NotificationSent):
@@ -166,6 +167,6 @@ class NotificationFailed(NotificationSent):
 
 
 class CaseErased(Schema):
-    case_id = fields.Str(**ID)
-    area_id = fields.Str(**ID)
+    case_id = ID()
+    area_id = ID()
     reason = fields.Str(required=True, validate=validate.OneOf(("request", "retention")))

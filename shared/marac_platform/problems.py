@@ -46,10 +46,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[dict[str, str]
             if key == "_schema":
                 yield from flatten_messages(value, prefix)
                 continue
-            if key.isdigit():
-                path = f"{prefix}[{key}]"
-            else:
-                path = f"{prefix}.{key}" if prefix else key
+            path = f"{prefix}[{key}]" if key.isdigit() else (f"{prefix}.{key}" if prefix else key)
             yield from flatten_messages(value, path)
     elif isinstance(messages, list | tuple):
         if all(isinstance(item, str) for item in messages):

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+
 from marac_platform.devinfra import DevInfraError, free_port, port_in_use
 from marac_platform.devinfra.kafka import LocalKafka
 from marac_platform.devinfra.postgres import LocalPostgres

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                   f"from {letter.header('dlq_topic')}@{letter.header('dlq_offset')} "
                   f"error {letter.header('dlq_error')}")
         return 0
-    chosen = [l for l in letters if not args.offset or l.offset in args.offset]
+    chosen = [letter for letter in letters if not args.offset or letter.offset in args.offset]
     producer = platform_kafka.producer(settings, client_id="marac-dlq-replay")
     try:
         for letter in chosen:

@@ -11,7 +11,7 @@ from pathlib import Path
 from marac_platform.cli import CommandError
 from marac_platform.devinfra import DevInfraError, ServiceStatus
 from marac_platform.devinfra.kafka import LocalKafka, ensure_kafka_jars
-from marac_platform.devinfra.postgres import LocalPostgres
+from marac_platform.devinfra.postgres import LocalPostgres, ensure_postgres_installed
 
 # `status` exits 3 when the service is not running, as pg_ctl status and LSB init scripts do.
 NOT_RUNNING = 3
@@ -92,6 +92,12 @@ def _postgres(args: argparse.Namespace) -> LocalPostgres:
     if getattr(args, "port", None) is not None:
         pg.port = args.port
     return pg
+
+
+def postgres_install(args: argparse.Namespace) -> int:
+    bin_dir = ensure_postgres_installed(progress=_progress)
+    print(f"PostgreSQL server binaries in {bin_dir}")
+    return 0
 
 
 def postgres_start(args: argparse.Namespace) -> int:
@@ -186,6 +192,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     pg_commands = postgres.add_subparsers(dest="postgres_command", metavar="ACTION")
     pg_commands.required = True
+
+    pg_install = pg_commands.add_parser(
+        "install",
+        help="install the PostgreSQL server from Debian packages when missing",
+        description="Find initdb and pg_ctl; when absent and running as root on Debian, "
+        "apt-get install postgresql. No server is started.",
+    )
+    pg_install.set_defaults(func=_operator_errors(postgres_install))
 
     pg_start = pg_commands.add_parser(
         "start",

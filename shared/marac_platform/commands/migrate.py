@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-
 from pathlib import Path
 
 from marac_platform import migrations
+from marac_platform.areas import load_areas
 from marac_platform.db import Database
-from marac_platform.keystore import KeyStore, keystore_url
+from marac_platform.keystore import KeyStore, keystore_url, load_keyring
 from marac_platform.security.crypto import AreaKeyRing
+from marac_platform.security.tokens import ensure_dev_keypair
 from marac_platform.settings import SERVICES, load_settings
 
 
@@ -61,5 +62,10 @@ def migrate_all(services: list[str], *, create_database: bool, quiet: bool = Fal
         store = KeyStore(Database(url), AreaKeyRing({}))
         store.create_schema()
         store.db.dispose()
+        # Development keys (no-ops when MARAC_AREA_KEYS_FILE / a JWKS are configured), made
+        # here once rather than by several services racing at their first start.
+        load_keyring(settings, load_areas(settings.areas_file).ids())
+        if settings.jwt_public_key_file is None and settings.jwks_url is None:
+            ensure_dev_keypair(settings.data_dir / "keys")
         if not quiet:
             print("keystore: schema ready")

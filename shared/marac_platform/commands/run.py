@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     else:
         print(f"using the Kafka cluster at {env['KAFKA_BOOTSTRAP_SERVERS']}")
-    platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=args.services, progress=lambda line: print(line, flush=True))
+    platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=args.services,
+                        progress=lambda line: print(line, flush=True))
     stopping = {"now": False}
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {service:<11} {platform.url(service)}   (API docs: /openapi.json)")
         print(f"\n  Kafka       {env['KAFKA_BOOTSTRAP_SERVERS']}")
         print(f"  data folder {data_dir} (SQLite databases, keys, logs)")
-        print("\nTry it:  marac demo        a token:  marac token mint --role coordinator "
+        print("\nTry it:  marac demo\nA token: marac token mint --role coordinator "
               "--area northshire\nStop:    Ctrl-C", flush=True)
         while not stopping["now"]:
             platform.check_alive()

@@ -7,8 +7,10 @@ import dataclasses
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from marac_platform import checklists
+from marac_platform.checklists import get_checklist
 
-from services.risk.checklists import get_checklist
+from services.risk import domain
 from services.risk.domain import (
     INVALID_ANSWER,
     UNKNOWN_QUESTION,
@@ -145,6 +147,17 @@ def test_answers_for_another_version_are_unknown() -> None:
     with pytest.raises(InvalidAnswers) as info:
         score(PARTNER, answers_with(POLICE, 0))
     assert {p.reason for p in info.value.problems} == {UNKNOWN_QUESTION}
+
+
+def test_answer_errors_are_still_risk_domain_errors() -> None:
+    """The checklist names moved to marac_platform; risk code catching them keeps working."""
+    assert domain.Checklist is checklists.Checklist
+    assert domain.IncompleteChecklist is checklists.IncompleteChecklist
+    assert domain.InvalidAnswers is checklists.InvalidAnswers
+    assert issubclass(domain.IncompleteChecklist, domain.RiskDomainError)
+    assert issubclass(domain.InvalidAnswers, domain.RiskDomainError)
+    with pytest.raises(domain.RiskDomainError):
+        score(PARTNER, {"q01-injury": "perhaps"})
 
 
 # --------------------------------------------------------------------------- properties

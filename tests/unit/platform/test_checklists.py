@@ -1,4 +1,4 @@
-"""The shipped DASH checklists, the checklist file schema, and the area risk-policy schema."""
+"""The shipped DASH checklists, the checklist file schema and answer validation."""
 
 from __future__ import annotations
 
@@ -7,24 +7,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from marshmallow import Schema, ValidationError, fields
-
-from services.risk.checklists import (
+from hypothesis import given
+from hypothesis import strategies as st
+from marac_platform.checklists import (
+    HIGH_WEIGHT_FACTORS,
+    INVALID_ANSWER,
+    UNKNOWN_QUESTION,
+    AnswerProblem,
+    Checklist,
+    ChecklistAnswersError,
     ChecklistError,
+    IncompleteChecklist,
+    InvalidAnswers,
+    Question,
     UnknownChecklistVersion,
     get_checklist,
     largest_checklist_length,
     load_checklists,
     parse_checklist,
     shipped_checklists,
-)
-from services.risk.domain import (
-    HIGH_WEIGHT_FACTORS,
-    Band,
-    Checklist,
-    Question,
-    RiskPolicy,
-    RiskPolicySchema,
+    validate_answers,
 )
 
 PARTNER = "dash-partner-2009-v1"
@@ -254,89 +256,63 @@ def test_checklist_dataclass_guards_its_invariants() -> None:
         Question("a", 1, "A", "g", high_weight_factor="guns")
 
 
-# --------------------------------------------------------------------------- policy schema
+# --------------------------------------------------------------------------- answers
 
 
-def test_policy_defaults_are_safelives() -> None:
-    policy = RiskPolicySchema(max_threshold=27).load({})
-    assert policy == RiskPolicy()
-    assert policy.visible_high_risk_threshold == 14
-    assert policy.bands == (Band("standard", 0), Band("medium", 10), Band("high", 14))
-    assert (policy.escalation_count, policy.escalation_window_days) == (3, 365)
-    assert policy.repeat_window_months == 12
+def all_answered(checklist: Checklist, value: str = "no") -> dict[str, str]:
+    return {q.id: value for q in checklist.questions}
 
 
-def test_policy_default_maximum_is_the_longest_shipped_checklist() -> None:
-    assert (
-        RiskPolicySchema().load({"visible_high_risk_threshold": 27}).visible_high_risk_threshold
-        == 27
+@pytest.mark.parametrize("version", [PARTNER, POLICE])
+def test_complete_answers_have_nothing_missing(version: str) -> None:
+    checklist = get_checklist(version)
+    assert validate_answers(checklist, all_answered(checklist)) == ()
+
+
+def test_missing_answers_are_listed_in_question_order() -> None:
+    checklist = get_checklist(PARTNER)
+    answers = all_answered(checklist)
+    del answers["q15-strangulation"], answers["q02-very-frightened"]
+    with pytest.raises(IncompleteChecklist) as info:
+        validate_answers(checklist, answers)
+    assert info.value.missing_question_ids == ("q02-very-frightened", "q15-strangulation")
+
+
+def test_a_version_may_allow_missing_answers() -> None:
+    checklist = parse_checklist({**minimal(), "allow_missing": True})
+    assert validate_answers(checklist, {"q01-injury": "yes"}) == ("q02-strangulation",)
+
+
+def test_invalid_answers_come_before_missing_ones() -> None:
+    checklist = get_checklist(PARTNER)
+    answers = {"q01-injury": "maybe", "zz-unknown": "yes", "aa-unknown": "no"}
+    with pytest.raises(InvalidAnswers) as info:
+        validate_answers(checklist, answers)
+    assert info.value.problems == (
+        AnswerProblem("q01-injury", INVALID_ANSWER),
+        AnswerProblem("aa-unknown", UNKNOWN_QUESTION),
+        AnswerProblem("zz-unknown", UNKNOWN_QUESTION),
     )
-    with pytest.raises(ValidationError) as info:
-        RiskPolicySchema().load({"visible_high_risk_threshold": 28})
-    assert "visible_high_risk_threshold" in info.value.messages_dict
+    # the caller's unknown ids may be personal data: counted in the message, never named
+    assert "zz-unknown" not in str(info.value)
+    assert "q01-injury" in str(info.value)
 
 
-def test_local_policies_load() -> None:
-    cambridgeshire = RiskPolicySchema(max_threshold=27).load({"visible_high_risk_threshold": 17})
-    assert cambridgeshire.visible_high_risk_threshold == 17
-    kent = RiskPolicySchema(max_threshold=27).load({"escalation_window_days": 183})
-    assert kent.escalation_window_days == 183
-    custom = RiskPolicySchema(max_threshold=27).load(
-        {"bands": [{"name": "standard", "min_yes": 0}, {"name": "high", "min_yes": 17}]}
+def test_answer_errors_share_one_base() -> None:
+    assert issubclass(IncompleteChecklist, ChecklistAnswersError)
+    assert issubclass(InvalidAnswers, ChecklistAnswersError)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(get_checklist(POLICE).question_ids),
+        st.sampled_from(["yes", "no", "dont_know"]),
     )
-    assert custom.bands == (Band("standard", 0), Band("high", 17))
-
-
-@pytest.mark.parametrize(
-    ("data", "field"),
-    [
-        ({"visible_high_risk_threshold": 0}, "visible_high_risk_threshold"),
-        ({"visible_high_risk_threshold": 25}, "visible_high_risk_threshold"),
-        ({"visible_high_risk_threshold": "14"}, "visible_high_risk_threshold"),
-        ({"bands": []}, "bands"),
-        ({"bands": [{"name": "standard", "min_yes": 1}]}, "bands"),
-        (
-            {
-                "bands": [
-                    {"name": "a", "min_yes": 0},
-                    {"name": "b", "min_yes": 10},
-                    {"name": "c", "min_yes": 10},
-                ]
-            },
-            "bands",
-        ),
-        ({"bands": [{"name": "a", "min_yes": 0}, {"name": "a", "min_yes": 5}]}, "bands"),
-        ({"bands": [{"name": "a", "min_yes": 0}, {"name": "b", "min_yes": 25}]}, "bands"),
-        ({"bands": [{"name": "a", "min_yes": -1}]}, "bands"),
-        ({"escalation_count": 0}, "escalation_count"),
-        ({"escalation_window_days": 0}, "escalation_window_days"),
-        ({"repeat_window_months": 0}, "repeat_window_months"),
-        ({"threshold": 14}, "threshold"),
-    ],
 )
-def test_policy_errors_name_the_field(data: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        RiskPolicySchema(max_threshold=24).load(data)
-    assert field in info.value.messages_dict
-
-
-def test_policy_nests_under_risk_in_the_area_configuration() -> None:
-    class AreaConfigSchema(Schema):
-        risk = fields.Nested(RiskPolicySchema, load_default=RiskPolicy)
-
-    assert AreaConfigSchema().load({})["risk"] == RiskPolicy()
-    assert AreaConfigSchema().load({"risk": {"visible_high_risk_threshold": 17}})[
-        "risk"
-    ] == RiskPolicy(visible_high_risk_threshold=17)
-    with pytest.raises(ValidationError) as info:
-        AreaConfigSchema().load({"risk": {"visible_high_risk_threshold": 99}})
-    assert "visible_high_risk_threshold" in info.value.messages_dict["risk"]
-
-
-def test_policy_dataclass_guards_its_invariants() -> None:
-    with pytest.raises(ValueError):
-        RiskPolicy(bands=(Band("a", 0), Band("b", 0)))
-    with pytest.raises(ValueError):
-        RiskPolicy(visible_high_risk_threshold=0)
-    with pytest.raises(ValueError):
-        RiskPolicy(escalation_window_days=0)
+def test_valid_values_are_never_invalid(answers: dict[str, str]) -> None:
+    checklist = get_checklist(POLICE)
+    try:
+        missing = validate_answers(checklist, answers)
+    except IncompleteChecklist as exc:
+        missing = exc.missing_question_ids
+    assert set(missing) == set(checklist.question_ids) - set(answers)
