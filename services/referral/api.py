@@ -10,12 +10,12 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from marac_platform import idempotency
+from marac_platform import checklists, idempotency
 from marac_platform.auth import principal, requires, scope
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem, flatten_messages
 from marac_platform.security.roles import Permission, allowed
-from services.referral import service
+from services.referral import domain, service
 from services.referral.models import Referral
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
 from services.referral.schemas_api import ListQuery, ReferralOut, ReferralPage
@@ -31,6 +31,10 @@ def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
     except ValidationError as exc:
         raise Problem(422, "Invalid input", "The referral has invalid fields; see errors.",
                       slug="invalid-referral", errors=list(flatten_messages(exc.messages))) from None
+    errors = domain.dash_errors(form, checklists.shipped_checklists(), submit=submit)
+    if errors:
+        raise Problem(422, "Invalid input", "The DASH answers do not fit the checklist; see errors.",
+                      slug="invalid-referral", errors=errors)
     return form
 
 
