@@ -80,7 +80,8 @@ class Referrals(MethodView):
         form = load_form(body, submit=submit)
         who = principal()
         if form.get("area_id") is None:
-            raise Problem(422, "Invalid input", errors=[{"field": "area_id", "reason": "Missing data for required field."}])
+            raise Problem(422, "Invalid input",
+                          errors=[{"field": "area_id", "reason": "Missing data for required field."}])
         if form["area_id"] not in scope():
             raise Problem(403, "Not allowed", "You may not refer to that area.", slug="forbidden")
         with request_unit_of_work() as uow:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from marac_platform.checklists import (
     HIGH_WEIGHT_FACTORS,
     INVALID_ANSWER,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from marac_platform.commands import infra
 from marac_platform.devinfra import DevInfraError, ServiceStatus
 from marac_platform.devinfra.kafka import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from marac_platform.security.roles import (
     PERMISSIONS,
     Forbidden,

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from marac_platform.commands import tokens as tokens_command
 from marac_platform.security.roles import Role
 from marac_platform.security.tokens import (

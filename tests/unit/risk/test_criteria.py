@@ -8,8 +8,8 @@ from typing import TypedDict
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from marac_platform.checklists import get_checklist
 
+from marac_platform.checklists import get_checklist
 from services.risk.domain import (
     CRITERIA,
     Assessment,

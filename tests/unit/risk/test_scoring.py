@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from marac_platform import checklists
 from marac_platform.checklists import get_checklist
-
 from services.risk import domain
 from services.risk.domain import (
     INVALID_ANSWER,
