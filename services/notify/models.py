@@ -36,4 +36,5 @@ class Delivery(AreaScoped, Base):
     error: Mapped[str | None] = mapped_column(String(100), nullable=True)
     trace_context: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

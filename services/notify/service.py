@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from marac_platform import telemetry
 from marac_platform.db import utcnow
@@ -19,7 +20,7 @@ from services.notify.models import Delivery
 
 SENT = "marac.notification.sent.v1"
 FAILED = "marac.notification.failed.v1"
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
 BATCH = 20
 tracer = trace.get_tracer("services.notify")
 
@@ -51,10 +52,18 @@ def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
           data["case_id"])
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, 40 s ... at most 10 minutes between attempts."""
+    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)))
+
+
 def deliver_pending(runtime: Runtime) -> int:
     """The timed job: send what is pending; several replicas never send one delivery twice."""
     with runtime.unit_of_work() as uow:
-        query = (select(Delivery).where(Delivery.status == "pending")
+        now = utcnow()
+        query = (select(Delivery)
+                 .where(Delivery.status == "pending",
+                        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
                  .order_by(Delivery.created_at).limit(BATCH))
         if runtime.db.is_postgres:
             query = query.with_for_update(skip_locked=True)
@@ -81,7 +90,9 @@ def deliver_one(uow: UnitOfWork, item: Delivery) -> None:
         except delivery.DeliveryFailed as exc:
             item.error = exc.reason_code
             if item.attempts < MAX_ATTEMPTS:
-                return  # stays pending: tried again on the next run
+                # Stays pending; an SMTP server or webhook that is down gets time to recover.
+                item.next_attempt_at = utcnow() + retry_delay(item.attempts)
+                return
             item.status = "failed"
             publish_result(uow, item, FAILED)
             return

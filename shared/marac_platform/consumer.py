@@ -10,6 +10,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -62,7 +63,15 @@ class EventConsumer:
                     if stop.is_set():
                         return
                     self.process(record)
-                    self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)})
+                    try:
+                        self.consumer.commit(
+                            {partition: OffsetAndMetadata(record.offset + 1, "", -1)})
+                    except CommitFailedError:
+                        # The partition moved to another consumer during a rebalance; it will
+                        # redeliver from the last commit and the inbox makes that a no-op.
+                        log.warning("offset commit failed after a rebalance",
+                                    extra={"topic": record.topic, "partition": record.partition})
+                        break
 
     def process(self, record: ConsumerRecord) -> None:
         headers = events.header_map(record.headers)

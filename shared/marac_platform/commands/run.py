@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from marac_platform import kafka as platform_kafka
 from marac_platform.commands.migrate import migrate_all
@@ -26,6 +27,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
+    """Without MARAC_SMTP_HOST, a local SMTP server keeps notify's e-mails as files (Maildir)."""
+    if env.get("MARAC_SMTP_HOST"):
+        return None
+    try:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+    except ImportError:
+        return None  # installed without the dev extras: deliveries wait for an SMTP server
+    from marac_platform.devinfra import free_port
+
+    port = int(env.get("MARAC_SMTP_PORT") or 0) or free_port()
+    folder.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes its own subfolders
+    controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=port)
+    controller.start()
+    env["MARAC_SMTP_HOST"], env["MARAC_SMTP_PORT"] = "127.0.0.1", str(port)
+    return controller
+
+
 def run(args: argparse.Namespace) -> int:
     from marac_platform.devinfra.kafka import LocalKafka
 
@@ -39,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     else:
         print(f"using the Kafka cluster at {env['KAFKA_BOOTSTRAP_SERVERS']}")
+    mail = start_mail_catcher(env, Path(data_dir) / "mail")
     platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=args.services,
                         progress=lambda line: print(line, flush=True))
     stopping = {"now": False}
@@ -60,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {service:<11} {platform.url(service)}   (API docs: /openapi.json)")
         print(f"\n  Kafka       {env['KAFKA_BOOTSTRAP_SERVERS']}")
         print(f"  data folder {data_dir} (SQLite databases, keys, logs)")
+        if mail is not None:
+            print(f"  e-mail      caught by a local SMTP server on 127.0.0.1:{env['MARAC_SMTP_PORT']}"
+                  f", kept in {Path(data_dir) / 'mail'}")
         print("\nTry it:  marac demo\nA token: marac token mint --role coordinator "
               "--area northshire\nStop:    Ctrl-C", flush=True)
         while not stopping["now"]:
@@ -72,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         print("stopping ...", flush=True)
         platform.stop()
+        if mail is not None:
+            mail.stop()
         if broker is not None:
             broker.stop()
         print("stopped")

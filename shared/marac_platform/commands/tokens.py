@@ -57,8 +57,8 @@ def register(subparsers: Any) -> None:
         type=_area,
         help="area id; repeat for several",
     )
-    mint.add_argument("--agency", required=True)
-    mint.add_argument("--subject", required=True)
+    mint.add_argument("--agency", default="idva", help="the agency claim (default: idva)")
+    mint.add_argument("--subject", default=None, help="the subject claim (default: dev-<role>)")
     mint.add_argument("--ttl", type=_ttl, default=3600, help="lifetime in seconds")
     mint.add_argument(
         "--audience", default=os.environ.get("MARAC_JWT_AUDIENCE") or DEFAULT_AUDIENCE
@@ -71,7 +71,7 @@ def run_mint(args: argparse.Namespace) -> int:
     private_path, _ = ensure_dev_keypair(dev_keys_dir())
     token = mint_token(
         private_path.read_bytes(),
-        subject=args.subject,
+        subject=args.subject or f"dev-{args.role}",
         agency=args.agency,
         role=args.role,
         areas=args.areas,
