@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
@@ -30,6 +32,16 @@ class Job:
 
 def service_module(service: str, part: str) -> ModuleType:
     return importlib.import_module(f"services.{service}.{part}")
+
+
+SHUTDOWN_GRACE_S = 15.0
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    log.warning("graceful shutdown took too long; exiting", extra={"duration_ms": seconds * 1000})
+    telemetry.shutdown_tracing()
+    os._exit(0)
 
 
 def group_id(service: str) -> str:
@@ -64,6 +76,10 @@ def run_worker(service: str, stop: threading.Event | None = None) -> int:
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
+        # kafka-python can block inside a group join (e.g. waiting out a crashed member's
+        # session) longer than its poll timeout. Every effect is transactional and offsets are
+        # committed after it, so ending the process after a grace period loses nothing.
+        threading.Thread(target=_exit_after, args=(SHUTDOWN_GRACE_S,), daemon=True).start()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)

@@ -97,7 +97,7 @@ def test_relay_killed_between_commit_and_publish_publishes_once_after_restart(
         wait_for(sent, 60)
     finally:
         restarted.terminate()
-        assert restarted.wait(30) == 0
+        assert restarted.wait(60) == 0
     records = read_all(platform_env.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert ids == [event_id]
