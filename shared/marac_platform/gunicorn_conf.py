@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from marac_platform import telemetry
@@ -13,6 +14,22 @@ graceful_timeout = 10
 accesslog = None  # request spans and JSON logs carry what is needed, without query strings
 errorlog = "-"
 loglevel = "warning"
+
+# Gunicorn's own lines in the same JSON shape as the services' logs.
+_json = {"()": "marac_platform.telemetry.JsonFormatter",
+         "service": os.environ.get("MARAC_SERVICE", "web")}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": _json},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
 
 
 def worker_exit(_server: Any, _worker: Any) -> None:

@@ -28,5 +28,6 @@ def run(args: argparse.Namespace) -> int:
         "--name", f"marac-{args.service}-web",
         f"services.{args.service}.app:create_app()",
     ]
+    os.environ["MARAC_SERVICE"] = args.service  # names the service in gunicorn's JSON log lines
     os.execv(sys.executable, argv)
     return 0  # not reached
