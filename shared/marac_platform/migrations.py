@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from alembic import command, context
@@ -10,11 +11,13 @@ from sqlalchemy import MetaData, create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 from marac_platform.db import normalise_url
-from marac_platform.settings import repo_root
 
 
 def migrations_dir(service: str) -> Path:
-    return repo_root() / "services" / service / "migrations"
+    """Beside the service's package, wherever it is installed (a checkout or site-packages)."""
+    package = importlib.import_module(f"services.{service}")
+    assert package.__file__ is not None
+    return Path(package.__file__).parent / "migrations"
 
 
 def alembic_config(service: str, url: str) -> Config:

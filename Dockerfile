@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# The one image of the MARAC platform: every service's web and worker process and the operator
+# commands. The arguments pick what runs (ENTRYPOINT is `marac`):
+#   docker run IMAGE web referral --host 0.0.0.0 --port 8000
+#   docker run IMAGE worker referral
+#   docker run IMAGE migrate --create-database
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /src
+RUN python -m venv /opt/marac
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && /opt/marac/bin/pip install -r /tmp/requirements.txt
+COPY shared ./shared
+COPY services ./services
+RUN /opt/marac/bin/pip install --no-deps .
+
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/marac/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MARAC_AREAS_FILE=/etc/marac/areas.yaml \
+    MARAC_DATA_DIR=/var/lib/marac \
+    MARAC_BIND_HOST=0.0.0.0
+RUN groupadd --system --gid 10001 marac \
+    && useradd --system --uid 10001 --gid marac --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin marac \
+    && install -d -o marac -g marac -m 0700 /var/lib/marac
+COPY --from=build /opt/marac /opt/marac
+# The example areas as a default; Kubernetes mounts the region's own file over it.
+COPY deploy/areas.yaml /etc/marac/areas.yaml
+# Each service's Alembic scripts ship inside the installed package.
+RUN python -c "from marac_platform.migrations import migrations_dir; \
+assert (migrations_dir('referral') / 'env.py').is_file()"
+WORKDIR /var/lib/marac
+USER 10001:10001
+EXPOSE 8000
+ENTRYPOINT ["marac"]
+CMD ["--help"]
