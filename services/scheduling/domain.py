@@ -48,11 +48,14 @@ from services.scheduling.calendar import (
 )
 
 __all__ = [
+    "CANCEL_REASONS",
     "CUTOFF_SCHEMAS",
     "HOLIDAY_POLICIES",
     "LONDON",
     "MAX_MOVE_DAYS",
     "MODELS",
+    "MOVE_REASONS",
+    "OUTCOMES",
     "PATTERN_SCHEMAS",
     "WEEKDAY_NAMES",
     "Allocation",
@@ -70,16 +73,19 @@ __all__ = [
     "MonthlyPattern",
     "NoMeetingAvailable",
     "Nth",
+    "OpenMeeting",
     "Pattern",
     "TargetRisk",
     "WeeklyPattern",
     "WorkingDaysBeforeCutoff",
     "add_minutes",
     "allocate",
+    "allocate_open",
     "at_risk_of_missing_target",
     "calendar_config_from_area",
     "caselist_publish_at",
     "cutoff_for",
+    "first_free_slot",
     "is_bank_holiday",
     "is_working_day",
     "local_date",
@@ -92,6 +98,15 @@ __all__ = [
     "slot_start",
     "target_date_for",
 ]
+
+
+# Why a coordinator moves a case or cancels a date: codes, never free text, since reasons travel
+# in events and logs, which carry no personal data.
+MOVE_REASONS = ("capacity", "agency_availability", "victim_circumstances", "urgency",
+                "transfer", "coordinator_decision", "other")
+CANCEL_REASONS = ("chair_unavailable", "not_quorate", "venue_unavailable", "closure",
+                  "emergency", "other")
+OUTCOMES = ("heard", "deferred")
 
 
 @dataclass(frozen=True)
@@ -231,3 +246,72 @@ def at_risk_of_missing_target(
         elif earliest_possible > target:
             at_risk.append(TargetRisk(case.case_id, target, None, None))
     return sorted(at_risk, key=lambda risk: (risk.target_date, risk.case_id))
+
+
+@dataclass(frozen=True)
+class OpenMeeting:
+    """A MARAC date as allocation sees it now: its load, and whether its case list has gone
+    out (published, or due to be) so that agencies have had their research time."""
+
+    load: MeetingLoad
+    caselist_closed: bool = False
+
+
+def _reason_date(reason: str) -> str:
+    return reason.rsplit(":", 1)[-1]
+
+
+def allocate_open(
+    config: CalendarConfig,
+    received_at: datetime,
+    now: datetime,
+    meetings: Sequence[OpenMeeting],
+    urgent: bool = False,
+) -> Allocation:
+    """`allocate` over the dates still open at `now`.
+
+    Dates that started by `now` are ignored silently (a case accepted late can land neither in
+    a meeting under way nor in one already held). A non-urgent case passes over a date whose
+    case list has gone out ("caselist_closed:<date>"): agencies would not have their research
+    time. An urgent case may take it and goes out on an addendum. Reasons stay earliest first.
+
+    Raises NoMeetingAvailable (with every reason) when no date can take the case.
+    """
+    now_utc = now.astimezone(UTC)
+    skipped: list[str] = []
+    offered: list[MeetingLoad] = []
+    for candidate in sorted(meetings, key=lambda m: _by_start(m.load)):
+        if candidate.load.meeting.start.astimezone(UTC) <= now_utc:
+            continue
+        if candidate.caselist_closed and not urgent:
+            skipped.append(f"caselist_closed:{candidate.load.meeting.date.isoformat()}")
+            continue
+        offered.append(candidate.load)
+    try:
+        chosen = allocate(config, received_at, offered, urgent=urgent)
+    except NoMeetingAvailable as exc:
+        raise NoMeetingAvailable(_merge_reasons(skipped, exc.reasons)) from None
+    before = [r for r in skipped if _reason_date(r) < chosen.meeting.date.isoformat()]
+    return Allocation(
+        meeting=chosen.meeting,
+        slot_index=chosen.slot_index,
+        slot_start=chosen.slot_start,
+        target_date=chosen.target_date,
+        beyond_target=chosen.beyond_target,
+        reasons=_merge_reasons(before, chosen.reasons),
+    )
+
+
+def _merge_reasons(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
+    # Both are in date order; a stable sort on the date keeps that and interleaves them.
+    return tuple(sorted([*first, *second], key=_reason_date))
+
+
+def first_free_slot(used: Iterable[int | None], capacity: int) -> int | None:
+    """The lowest slot index (0-based, below `capacity`) no case holds; None when all are held.
+
+    Slots free up when a case moves away, so the next case fills the gap rather than taking
+    `booked` as its index (which another case may still hold).
+    """
+    taken = {index for index in used if index is not None}
+    return next((index for index in range(capacity) if index not in taken), None)
