@@ -58,6 +58,10 @@ CATALOG: Mapping[str, EventSpec] = {
         _spec("notification.sent", payloads.NotificationSent),
         _spec("notification.failed", payloads.NotificationFailed),
         _spec("case.erased", payloads.CaseErased),
+        _spec("case.rescheduled", payloads.CaseRescheduled),
+        _spec("meeting.cancelled", payloads.MeetingCancelled),
+        _spec("referral.screened", payloads.ReferralScreened),
+        _spec("referral.urgency_changed", payloads.ReferralUrgencyChanged),
     )
 }
 

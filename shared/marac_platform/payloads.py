@@ -90,6 +90,11 @@ class ReferralReturned(Schema):
     area_id = ID()
     referrer_agency = fields.Str(required=True)
     reasons = fields.List(fields.Nested(CriterionResult), required=True)
+    # Returned at a screening step (reasons then empty): the step, and the screener's reason,
+    # free text and so encrypted with the case's key. Both absent when risk returned it.
+    screening_step = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    note = fields.Str(load_default=None, allow_none=True,
+                      validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"))
 
 
 class ReferralStatusChanged(Schema):
@@ -170,3 +175,68 @@ class CaseErased(Schema):
     case_id = ID()
     area_id = ID()
     reason = fields.Str(required=True, validate=validate.OneOf(("request", "retention")))
+
+
+# Scheduling: a case moved to another MARAC date, and a cancelled meeting (appended).
+RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list")
+
+
+class CaseRescheduled(Schema):
+    """A case's MARAC date changed: where it is now, where it was, and why (codes only)."""
+
+    case_id = ID()
+    referral_id = ID()
+    area_id = ID()
+    meeting_id = ID()
+    marac_date = fields.Date(required=True)
+    meeting_start = fields.AwareDateTime(required=True)
+    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    slot_index = fields.Int(load_default=None, allow_none=True)
+    slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
+    target_date = fields.Date(required=True)
+    beyond_target = fields.Bool(required=True)
+    previous_meeting_id = ID()
+    previous_marac_date = fields.Date(required=True)
+    cause = fields.Str(required=True, validate=validate.OneOf(RESCHEDULE_CAUSES))
+    reason = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    referrer_agency = fields.Str(required=True)
+
+
+class MeetingCancelled(Schema):
+    """A MARAC date was cancelled; its cases went to other dates or wait for one."""
+
+    meeting_id = ID()
+    area_id = ID()
+    marac_date = fields.Date(required=True)
+    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    reason = fields.Str(required=True, validate=validate.Length(1, 64))
+    caselist_published = fields.Bool(required=True)
+    moved_case_ids = fields.List(fields.Str(validate=validate.Length(1, 64)), required=True)
+    waiting_case_ids = fields.List(fields.Str(validate=validate.Length(1, 64)), required=True)
+
+
+# Referral: a screening step decided, and the coordinator's urgent flag (appended).
+SCREENING_DECISIONS = ("accept", "return")
+
+
+class ReferralScreened(Schema):
+    """One screening step decided: which, how, and where screening stands after it."""
+
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
+    round = fields.Int(required=True, validate=validate.Range(1, 1000))  # the submission
+    step = fields.Str(required=True, validate=validate.Length(1, 64))
+    decision = fields.Str(required=True, validate=validate.OneOf(SCREENING_DECISIONS))
+    pending_step = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    outcome = fields.Str(load_default=None, allow_none=True,
+                         validate=validate.OneOf(("accepted", "returned")))
+
+
+class ReferralUrgencyChanged(Schema):
+    """The coordinator marked a referral urgent (or took the mark off) before acceptance."""
+
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
+    urgent = fields.Bool(required=True)
