@@ -48,11 +48,43 @@ def recipients(area: Area, agency_ids: list[str]) -> tuple[list[Recipient], list
 def case_scheduled_message(data: Mapping[str, Any]) -> Message:
     when = data["marac_date"].isoformat()
     note = " This is later than the time-to-hearing target." if data["beyond_target"] else ""
+    if data.get("rescheduled"):
+        return Message(
+            template="case_rescheduled",
+            subject=f"MARAC date changed for case {data['case_id']}",
+            body=(f"Case {data['case_id']} (referral {data['referral_id']}) has moved to the "
+                  f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
+        )
     return Message(
         template="case_scheduled",
         subject=f"MARAC date set for case {data['case_id']}",
         body=(f"Case {data['case_id']} (referral {data['referral_id']}) will be heard at the "
               f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
+    )
+
+
+def case_list_message(data: Mapping[str, Any]) -> Message:
+    when = data["marac_date"].isoformat()
+    edition = data["edition"]
+    kind = "case list" if edition == 0 else f"case list addendum {edition}"
+    count = len(data["cases"])
+    return Message(
+        template="caselist_published" if edition == 0 else "caselist_addendum",
+        subject=f"MARAC {kind} for {when}",
+        body=(f"The {kind} for the MARAC of {when} is ready: {count} case(s). Please research "
+              f"your agency's records and return your information by the date. Sign in to "
+              f"the MARAC platform to read it.\n\n{data['confidentiality_statement']}"),
+    )
+
+
+def meeting_cancelled_message(data: Mapping[str, Any]) -> Message:
+    when = data["marac_date"].isoformat()
+    moved, waiting = len(data["moved_case_ids"]), len(data["waiting_case_ids"])
+    return Message(
+        template="meeting_cancelled",
+        subject=f"MARAC of {when} cancelled",
+        body=(f"The MARAC of {when} is cancelled. {moved} case(s) moved to other dates and "
+              f"{waiting} wait for one. Sign in to the MARAC platform for the new dates."),
     )
 
 

@@ -15,6 +15,8 @@ def deliver(runtime: Runtime) -> None:
 HANDLERS: dict[str, Handler] = {
     "marac.case.scheduled.v1": service.on_case_scheduled,
     "marac.referral.returned.v1": service.on_referral_returned,
+    "marac.caselist.published.v1": service.on_case_list_published,
+    "marac.meeting.cancelled.v1": service.on_meeting_cancelled,
 }
 
 JOBS = [Job("deliver", 0.5, deliver)]

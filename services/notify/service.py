@@ -46,6 +46,21 @@ def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
           data["case_id"])
 
 
+def every_isa_agency(uow: UnitOfWork, area_id: str) -> list[str]:
+    return [agency.id for agency in uow.runtime.area(area_id).isa_agencies()]
+
+
+def on_case_list_published(uow: UnitOfWork, event: Event) -> None:
+    data: Mapping[str, Any] = event.data
+    queue(uow, event, every_isa_agency(uow, event.area), domain.case_list_message(data), None)
+
+
+def on_meeting_cancelled(uow: UnitOfWork, event: Event) -> None:
+    data: Mapping[str, Any] = event.data
+    queue(uow, event, every_isa_agency(uow, event.area), domain.meeting_cancelled_message(data),
+          None)
+
+
 def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
     data: Mapping[str, Any] = event.data
     queue(uow, event, [data["referrer_agency"]], domain.referral_returned_message(data),
