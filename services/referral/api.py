@@ -1,4 +1,13 @@
-"""The referral service's HTTP API: referrers create and submit referrals; coordinators read them."""
+"""The referral service's HTTP API: referrers save drafts and submit; coordinators screen.
+
+Saving as one goes: `POST /v1/referrals` (no `submit`) creates a draft, checked field by field
+but with nothing required, and `PATCH /v1/referrals/<id>` saves more of it (whole top-level
+sections replace the stored ones); `POST /v1/referrals/<id>/submit` then checks the whole
+stored form. A submit that fails answers 422 naming every field and leaves the draft as it
+was, so nothing typed is lost. `POST /v1/referrals?submit=true` is the one-shot form for
+systems that send a complete referral: it is all or nothing (a 422 stores nothing), so
+people filling the form in should save drafts.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +17,36 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from marac_platform import checklists, idempotency
 from marac_platform.auth import principal, requires, scope
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem, flatten_messages
+from marac_platform.runtime import UnitOfWork
 from marac_platform.security.roles import Permission, allowed
 from services.referral import domain, service
 from services.referral.models import Referral
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
-from services.referral.schemas_api import ListQuery, ReferralOut, ReferralPage
+from services.referral.schemas_api import (
+    ListQuery,
+    ReferralOut,
+    ReferralPage,
+    ScreeningIn,
+    UrgentIn,
+)
 
-blp = Blueprint("referrals", __name__, url_prefix="/v1", description="Referrals to a MARAC")
+blp = Blueprint(
+    "referrals", __name__, url_prefix="/v1",
+    description=(
+        "Referrals to a MARAC. Save as you go: POST /v1/referrals creates a draft (each field "
+        "checked, none required) and PATCH saves more of it; POST .../submit checks the whole "
+        "stored form and, on a 422, leaves the draft as it was. POST /v1/referrals?submit=true "
+        "is all or nothing (a 422 stores nothing). A returned referral is amended with PATCH "
+        "and submitted again; received_at stays the first submission's."))
+
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
+                      "description": "a retried request with the same key gets the first answer"}
 
 
 def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
@@ -38,30 +64,57 @@ def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
     return form
 
 
-def referral_out(referral: Referral, *, with_form: bool) -> dict[str, Any]:
+def conflict(exc: Exception) -> Problem:
+    # Our messages name states and step codes only.
+    return Problem(409, "Conflict", str(exc), slug="referral-state")
+
+
+def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dict[str, Any]:
+    who = principal()
+    coordinator = allowed(who, Permission.REFERRAL_READ_AREA)
     body: dict[str, Any] = {
         "id": referral.id, "case_id": referral.case_id, "area_id": referral.area_id,
         "state": referral.state, "created_at": referral.created_at,
+        "updated_at": referral.updated_at,
         "received_at": referral.received_at, "assessment": referral.assessment,
-        "return_reasons": referral.return_reasons, "repeat": referral.repeat,
+        "return_reasons": referral.return_reasons, "returned_at_step": referral.returned_at_step,
+        "repeat": referral.repeat, "urgent": referral.urgent,
         "marac_date": referral.marac_date, "meeting_id": referral.meeting_id,
         "submissions": referral.submissions,
     }
+    if coordinator:
+        body["linked_case_grounds"] = referral.linked_case_grounds
     if with_form:
         body["form"] = service.read_form(current_runtime(), referral)
+        body["return_note"] = service.return_note(uow, referral)
+        if coordinator:
+            body["screening"] = service.screening_view(uow, referral)
     return body
 
 
 def visible(referral: Referral | None) -> Referral:
-    """The referral if the caller may read it; otherwise 404, never a hint that it exists."""
+    """The referral if the caller may read it; otherwise 404, never a hint that it exists.
+
+    A draft is its referrer's alone until submitted.
+    """
     who = principal()
     if referral is None:
         raise Problem(404, "Not found", "No such referral.")
-    if allowed(who, Permission.REFERRAL_READ_AREA):
+    own = referral.referrer_subject == who.subject
+    if allowed(who, Permission.REFERRAL_READ_OWN) and own:
         return referral
-    if allowed(who, Permission.REFERRAL_READ_OWN) and referral.referrer_subject == who.subject:
+    if allowed(who, Permission.REFERRAL_READ_AREA) and referral.state != service.S.DRAFT.value:
         return referral
     raise Problem(404, "Not found", "No such referral.")
+
+
+def owned(referral: Referral | None) -> Referral:
+    """The caller's own referral, for the referrer's changes; others' are 403 or 404."""
+    found = visible(referral)
+    if found.referrer_subject != principal().subject:
+        raise Problem(403, "Not allowed", "Only the referrer may change a referral.",
+                      slug="forbidden")
+    return found
 
 
 @blp.route("/referrals")
@@ -70,11 +123,16 @@ class Referrals(MethodView):
     @blp.response(201, ReferralOut)
     @blp.doc(parameters=[
         {"in": "query", "name": "submit", "schema": {"type": "boolean"},
-         "description": "submit at once (full validation) instead of saving a draft"},
-        {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"}},
+         "description": "submit at once (full validation; a 422 stores nothing) instead of "
+                        "saving a draft"},
+        IDEMPOTENCY_HEADER,
     ], requestBody={"content": {"application/json": {"schema": ReferralDraftSchema}}})
     def post(self) -> Response:
-        """Create a referral: a draft, or with ?submit=true a complete submitted referral."""
+        """Create a referral: a draft to complete, or with ?submit=true a complete one.
+
+        A submitted referral for a victim who already has an open case in the area joins that
+        case (matched on name or alias AND date of birth, never one alone).
+        """
         submit = request.args.get("submit", "false").lower() in ("1", "true", "yes")
         body = request.get_json(silent=False)
         form = load_form(body, submit=submit)
@@ -89,7 +147,7 @@ class Referrals(MethodView):
             def create() -> idempotency.Created:
                 referral = service.create_referral(uow, who, form, submit=submit)
                 return idempotency.Created(
-                    201, ReferralOut().dump(referral_out(referral, with_form=False)),
+                    201, ReferralOut().dump(referral_out(uow, referral, with_form=False)),
                     f"/v1/referrals/{referral.id}")
 
             return idempotency.once(uow, who.subject, body, create)
@@ -98,18 +156,22 @@ class Referrals(MethodView):
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, ReferralPage)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Referrals the caller may see, newest first (a referrer sees their own)."""
+        """Referrals the caller may see, newest first (a referrer sees their own; a
+        coordinator their areas' submitted ones and their own drafts)."""
         who = principal()
         statement = select(Referral).order_by(Referral.created_at.desc(), Referral.id)
-        if not allowed(who, Permission.REFERRAL_READ_AREA):
+        if allowed(who, Permission.REFERRAL_READ_AREA):
+            statement = statement.where(or_(Referral.state != service.S.DRAFT.value,
+                                            Referral.referrer_subject == who.subject))
+        else:
             statement = statement.where(Referral.referrer_subject == who.subject)
         if query.get("state"):
             statement = statement.where(Referral.state == query["state"])
         with request_unit_of_work() as uow:
             rows = uow.session.scalars(
                 statement.offset(query["offset"]).limit(query["limit"] + 1)).all()
-        return {"items": [referral_out(r, with_form=False) for r in rows[: query["limit"]]],
-                "offset": query["offset"], "limit": query["limit"],
+            items = [referral_out(uow, r, with_form=False) for r in rows[: query["limit"]]]
+        return {"items": items, "offset": query["offset"], "limit": query["limit"],
                 "has_more": len(rows) > query["limit"]}
 
 
@@ -117,10 +179,107 @@ class Referrals(MethodView):
 class OneReferral(MethodView):
     @blp.response(200, ReferralOut)
     def get(self, referral_id: str) -> dict[str, Any]:
-        """One referral with its form, if the caller may read it."""
+        """One referral with its form, if the caller may read it; coordinators also see its
+        screening and, for a referral that joined an existing case, the match's grounds."""
         who = principal()
         if not (allowed(who, Permission.REFERRAL_READ_OWN) or allowed(who, Permission.REFERRAL_READ_AREA)):
             raise Problem(403, "Not allowed", "Your role may not read referrals.", slug="forbidden")
         with request_unit_of_work() as uow:
             referral = visible(service.find(uow, referral_id))
-            return referral_out(referral, with_form=True)
+            return referral_out(uow, referral, with_form=True)
+
+    @requires(Permission.REFERRAL_CREATE)
+    @blp.response(200, ReferralOut)
+    @blp.doc(requestBody={"content": {"application/json": {"schema": ReferralDraftSchema}}})
+    def patch(self, referral_id: str) -> dict[str, Any]:
+        """Save more of a draft, or amend a returned referral before sending it again.
+
+        Checked as a draft (fields valid, none required). Each top-level section sent replaces
+        the stored one whole; sections not sent are kept. The area cannot change.
+        """
+        changes = load_form(request.get_json(silent=False), submit=False)
+        with request_unit_of_work() as uow:
+            referral = owned(service.find(uow, referral_id))
+            if "area_id" in changes and changes["area_id"] != referral.area_id:
+                raise Problem(422, "Invalid input", "The area of a referral cannot change.",
+                              slug="invalid-referral", errors=[
+                                  {"field": "area_id", "reason": "Cannot be changed."}])
+            try:
+                service.save_draft(uow, referral, changes)
+            except service.Conflict as exc:
+                raise conflict(exc) from None
+            return referral_out(uow, referral, with_form=True)
+
+
+@blp.route("/referrals/<referral_id>/submit")
+class Submit(MethodView):
+    @requires(Permission.REFERRAL_CREATE)
+    @blp.response(200, ReferralOut)
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    def post(self, referral_id: str) -> Response:
+        """Submit a draft, or a returned referral after amending it, to risk assessment.
+
+        The stored form is checked in full: a 422 names every field to complete and leaves the
+        draft untouched. Without a body. A second submit is 409, or with the same
+        Idempotency-Key the first answer again.
+        """
+        body = request.get_json(silent=True)
+        if body not in (None, {}):
+            raise Problem(422, "Invalid input", "Submit takes no body; save changes with PATCH.",
+                          errors=[{"field": "(body)", "reason": "Must be empty."}])
+        who = principal()
+        with request_unit_of_work() as uow:
+            referral = owned(service.find(uow, referral_id))
+
+            def submit() -> idempotency.Created:
+                if service.S(referral.state) not in service.EDITABLE_STATES:
+                    raise conflict(service.Conflict(
+                        f"a referral in state {referral.state} cannot be submitted"))
+                form = load_form(service.read_form(uow.runtime, referral), submit=True)
+                service.submit_referral(uow, referral, form, by=who.subject)
+                return idempotency.Created(
+                    200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
+
+            return idempotency.once(uow, who.subject, body, submit)
+
+
+@blp.route("/referrals/<referral_id>/screening")
+class Screening(MethodView):
+    @requires(Permission.REFERRAL_SCREEN)
+    @blp.arguments(ScreeningIn)
+    @blp.response(200, ReferralOut)
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    def post(self, decision: dict[str, Any], referral_id: str) -> Response:
+        """Record the decision of the screening step now pending (accept, or return with the
+        reason). Every step accepting accepts the referral; a return sends it back."""
+        who = principal()
+        with request_unit_of_work() as uow:
+            referral = visible(service.find(uow, referral_id))
+
+            def record() -> idempotency.Created:
+                try:
+                    service.screen(uow, referral, who, decision["step"],
+                                   domain.ScreeningDecision(decision["decision"]),
+                                   decision.get("reason"))
+                except (service.Conflict, domain.ScreeningError) as exc:
+                    raise conflict(exc) from None
+                return idempotency.Created(
+                    200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
+
+            return idempotency.once(uow, who.subject, decision, record)
+
+
+@blp.route("/referrals/<referral_id>/urgent")
+class Urgent(MethodView):
+    @requires(Permission.REFERRAL_SCREEN)
+    @blp.arguments(UrgentIn)
+    @blp.response(200, ReferralOut)
+    def post(self, body: dict[str, Any], referral_id: str) -> dict[str, Any]:
+        """Mark a referral urgent (or not) before it is accepted; scheduling sees it then."""
+        with request_unit_of_work() as uow:
+            referral = visible(service.find(uow, referral_id))
+            try:
+                service.set_urgent(uow, referral, body["urgent"])
+            except service.Conflict as exc:
+                raise conflict(exc) from None
+            return referral_out(uow, referral, with_form=False)

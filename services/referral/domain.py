@@ -1,4 +1,5 @@
-"""Referral rules: lifecycle, screening, victim identity matching, the repeat flag, DASH answers.
+"""Referral rules: lifecycle, screening, victim identity matching (and its blind index), the
+repeat flag, DASH answers, draft merging.
 
 Plain Python (and marshmallow for the screening configuration): no flask, kafka or sqlalchemy.
 Exceptions carry state names, step names and codes only, never personal data.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,12 +30,16 @@ from marac_platform.checklists import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DASH_DECLINED_NOTE",
     "DASH_MISSING_ANSWER",
     "DASH_UNKNOWN_VERSION",
     "GROUND_DOB_EXACT",
     "GROUND_NAME_ALIAS",
     "GROUND_NAME_EXACT",
     "GROUND_NAME_INITIAL",
+    "INDEX_DOB",
+    "INDEX_INITIAL",
+    "INDEX_NAME",
     "MAX_SCREENING_STEPS",
     "OPEN_STATES",
     "REPEAT_WINDOW_MONTHS",
@@ -52,9 +59,13 @@ __all__ = [
     "VictimIdentity",
     "add_months",
     "can_transition",
+    "cases_sharing_name_and_dob",
+    "checklist_declined",
     "dash_errors",
+    "identity_digests",
     "is_repeat",
     "match_victim",
+    "merge_draft",
     "normalise_name",
     "record_step_decision",
     "screening_progress",
@@ -397,6 +408,66 @@ def match_victim(
     return matches
 
 
+# --- identity: blind index ------------------------------------------------------------
+# The referral service finds a victim's open case without keeping names or dates of birth in
+# clear: it stores keyed HMACs of them. The index only narrows the search (to cases sharing a
+# name AND a date of birth); `match_victim` on the decrypted forms decides and gives the grounds.
+INDEX_NAME: Final = "name"  # folded given names and family name, main name and every alias
+INDEX_INITIAL: Final = "initial"  # first initial and family name, so "J Smith" finds "Jane Smith"
+INDEX_DOB: Final = "dob"
+_NAME_KINDS: Final = frozenset({INDEX_NAME, INDEX_INITIAL})
+_SEPARATOR: Final = "\x1f"  # cannot occur in a folded name
+
+
+def _digest(secret: bytes, kind: str, value: str) -> str:
+    message = f"{kind}{_SEPARATOR}{value}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def identity_digests(identity: VictimIdentity, secret: bytes) -> frozenset[tuple[str, str]]:
+    """(kind, digest) pairs of a victim's names, initials and dates of birth under `secret`.
+
+    Names are folded as `match_victim` folds them (a name without both parts is too weak and
+    gives nothing); equal identities give equal digests under the same secret, and nothing
+    about them can be read back without it.
+    """
+    pairs: set[tuple[str, str]] = set()
+    for folded in _names(identity):
+        family = folded.family
+        pairs.add((INDEX_NAME, _digest(secret, INDEX_NAME,
+                                       " ".join(folded.given) + _SEPARATOR + family)))
+        pairs.add((INDEX_INITIAL, _digest(secret, INDEX_INITIAL,
+                                          folded.given[0][0] + _SEPARATOR + family)))
+    for day in identity.dates_of_birth:
+        pairs.add((INDEX_DOB, _digest(secret, INDEX_DOB, day.isoformat())))
+    return frozenset(pairs)
+
+
+def cases_sharing_name_and_dob(hits: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Case ids among index hits (case id, kind) with a name AND a date of birth in common.
+
+    Never one field alone: a shared name, or a shared date of birth, is not a candidate.
+    """
+    kinds: dict[str, set[str]] = {}
+    for case_id, kind in hits:
+        kinds.setdefault(case_id, set()).add(kind)
+    return frozenset(
+        case_id for case_id, found in kinds.items() if found & _NAME_KINDS and INDEX_DOB in found
+    )
+
+
+# --- drafts ------------------------------------------------------------------------------
+def merge_draft(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A draft after a save: each top-level section sent replaces the stored one whole.
+
+    Whole sections, not a deep merge: a list (incidents, perpetrators) sent again is the list,
+    so an item removed on the form is removed here too.
+    """
+    merged = dict(stored)
+    merged.update(changes)
+    return merged
+
+
 # --- repeat ------------------------------------------------------------------------------
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` calendar months later, clamped to the month's end (29 Feb -> 28)."""
@@ -426,6 +497,23 @@ def is_repeat(referral_date: dt.date, previous_referral_dates: Iterable[dt.date]
 # --- DASH answers ------------------------------------------------------------------------
 DASH_UNKNOWN_VERSION: Final = "Unknown checklist version."
 DASH_MISSING_ANSWER: Final = "Missing answer."
+DASH_DECLINED_NOTE: Final = "Required when the checklist has no answers."
+_VISIBLE_HIGH_RISK: Final = "visible_high_risk"
+
+
+def checklist_declined(form: Mapping[str, Any]) -> bool:
+    """Whether the form sends its DASH with no answers at all (the victim would not answer).
+
+    Such a referral can stand on professional judgement, escalation or repeat; risk scores it
+    as yes_count 0. Claiming visible high risk needs the answers, so then it is not "declined"
+    but incomplete.
+    """
+    dash = form.get("dash") or {}
+    return (
+        "answers" in dash
+        and not dash["answers"]
+        and _VISIBLE_HIGH_RISK not in (form.get("criteria_claimed") or ())
+    )
 
 
 def dash_errors(
@@ -438,6 +526,9 @@ def dash_errors(
     values are rejected in drafts too; unanswered questions only on submit (a draft is
     expected to be incomplete). `form` is the loaded referral form; without a `dash` section
     (allowed in a draft) there is nothing to check.
+
+    A checklist the victim declined (no answers at all, visible high risk not claimed, see
+    `checklist_declined`) is complete on submit, provided `answered_by.note` says so.
     """
     dash = form.get("dash")
     if not dash:
@@ -445,6 +536,10 @@ def dash_errors(
     checklist = checklists.get(dash["checklist_version"])
     if checklist is None:
         return [{"field": "dash.checklist_version", "reason": DASH_UNKNOWN_VERSION}]
+    if submit and checklist_declined(form):
+        if not (dash.get("answered_by") or {}).get("note"):
+            return [{"field": "dash.answered_by.note", "reason": DASH_DECLINED_NOTE}]
+        return []
     try:
         validate_answers(checklist, dash.get("answers", {}))
     except InvalidAnswers as exc:

@@ -20,8 +20,15 @@ def on_case_heard(uow: UnitOfWork, event: Event) -> None:
     service.on_heard(uow, event.data)
 
 
+def on_case_erased(uow: UnitOfWork, event: Event) -> None:
+    # Our own event, back from Kafka: erasure (admin.py) shreds the key and the forms, this
+    # drops the blind index and screening reasons it does not know of.
+    service.on_case_erased(uow, event.data)
+
+
 HANDLERS: dict[str, Handler] = {
     "marac.risk.assessed.v1": on_risk_assessed,
     "marac.case.scheduled.v1": on_case_scheduled,
     "marac.case.heard.v1": on_case_heard,
+    "marac.case.erased.v1": on_case_erased,
 }

@@ -1,11 +1,12 @@
-"""The referral service's tables: cases, referrals (personal part encrypted), state history."""
+"""The referral service's tables: cases, referrals (personal part encrypted), state history,
+screening decisions and the blind identity index that finds a victim's open case."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from marac_platform.db import AreaScoped, PlatformTables, UTCDateTime, new_metadata
@@ -51,6 +52,11 @@ class Referral(AreaScoped, Base):
     repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     marac_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     meeting_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Set when the referral joined a victim's existing open case: the match's grounds codes
+    # (e.g. ["name:exact", "dob:exact"]) for the coordinator to check. None: a case of its own.
+    linked_case_grounds: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # The screening step that returned it (None when risk returned it, or it was not returned).
+    returned_at_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class StateChange(AreaScoped, Base):
@@ -62,3 +68,37 @@ class StateChange(AreaScoped, Base):
     to_state: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by: Mapped[str] = mapped_column(String(256))  # a subject, or "system"
+
+
+class ScreeningDecision(AreaScoped, Base):
+    """Who decided what at one screening step, and when; one round per submission."""
+
+    __tablename__ = "screening_decisions"
+    __table_args__ = (UniqueConstraint("referral_id", "round", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(String(64), index=True)
+    round: Mapped[int] = mapped_column(Integer)  # the referral's submission number
+    step: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(20))  # accept | return
+    # Free text a person wrote: encrypted with the case's key like the form.
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    by: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseIdentity(AreaScoped, Base):
+    """Blind index of a case's victim: keyed HMACs of folded names and dates of birth.
+
+    No name or date is stored in clear; the key is derived from the area key `kid`, so rows
+    written before a rotation are still found (lookups digest under every kid the area holds).
+    """
+
+    __tablename__ = "case_identity"
+    __table_args__ = (UniqueConstraint("case_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # name | initial | dob
+    kid: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), index=True)

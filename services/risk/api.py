@@ -89,7 +89,8 @@ class Preview(MethodView):
                 {"field": "checklist_version", "reason": "Unknown checklist version."}]) from None
         try:
             assessment = domain.assess(
-                checklist, body["answers"], service.policy(runtime, body["area_id"]),
+                service.scoring_checklist(checklist, body["answers"]), body["answers"],
+                service.policy(runtime, body["area_id"]),
                 referral_date=body["referral_date"] or date.today(),
                 professional_judgement_claimed=body["professional_judgement_claimed"],
                 professional_judgement_documented=body["professional_judgement_documented"],

@@ -12,6 +12,11 @@ def on_referral_submitted(uow: UnitOfWork, event: Event) -> None:
     service.assess_referral(uow, event.data)
 
 
+def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
+    service.on_referral_returned(uow, event.data, event.time)
+
+
 HANDLERS: dict[str, Handler] = {
     "marac.referral.submitted.v1": on_referral_submitted,
+    "marac.referral.returned.v1": on_referral_returned,
 }

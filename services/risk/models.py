@@ -35,7 +35,8 @@ class Assessment(AreaScoped, Base):
 
 
 class ReferralHistory(AreaScoped, Base):
-    """Every known referral of a case's victim to any MARAC: here, transferred in, or declared."""
+    """Every known referral of a case's victim to any MARAC: here (those that met the criteria
+    and were not sent back at screening), transferred in, or declared on a form."""
 
     __tablename__ = "referral_history"
 

@@ -1,13 +1,15 @@
-"""The risk service's use cases: assess a submitted referral, preview a checklist, look one up."""
+"""The risk service's use cases: assess a submitted referral (keeping, from events, the case's
+referral history that repeats are judged on), preview a checklist, look one up."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from marac_platform import checklists
 from marac_platform.areas import section
@@ -17,6 +19,7 @@ from services.risk import domain
 from services.risk.models import Assessment, ReferralHistory
 
 RISK_ASSESSED = "marac.risk.assessed.v1"
+MARAC_SOURCE = "marac"
 
 
 def configure(runtime: Runtime) -> None:
@@ -60,23 +63,68 @@ def assessment_payload(assessment: domain.Assessment) -> dict[str, Any]:
     }
 
 
+def scoring_checklist(checklist: domain.Checklist, answers: Mapping[str, str]) -> domain.Checklist:
+    """The checklist to score `answers` with.
+
+    A checklist the victim declined arrives with no answers at all (referral lets that through
+    only when visible high risk is not claimed, with a note saying why). It is scored as if the
+    version allowed missing answers: 0 "yes", so visible high risk is not met and professional
+    judgement, escalation or repeat decide. Partly answered checklists keep the version's rule.
+    """
+    if not answers and not checklist.allow_missing:
+        return dataclasses.replace(checklist, allow_missing=True)
+    return checklist
+
+
 def previous_referrals(
-    uow: UnitOfWork, case_id: str, before_referral: str
+    uow: UnitOfWork, case_id: str, before_referral: str, referral_date: date
 ) -> list[tuple[str, date]]:
+    """The case's earlier referrals to any MARAC: recorded here, declared, or transferred in.
+
+    Referrals recorded here (from referral.submitted) count when made before the referral's
+    day: two agencies referring the same victim on the same day made one referral, not a
+    repeat.
+    """
     rows = uow.session.scalars(
         select(ReferralHistory).where(ReferralHistory.case_id == case_id)
     ).all()
-    return [(row.area_id, row.referral_date) for row in rows if row.referral_id != before_referral]
+    return [
+        (row.area_id, row.referral_date)
+        for row in rows
+        if row.referral_id != before_referral
+        and (row.source != MARAC_SOURCE or row.referral_date < referral_date)
+    ]
+
+
+def record_referral(uow: UnitOfWork, submitted: Mapping[str, Any], meets: bool) -> None:
+    """Keep a referral that met the criteria in the case's history (the latest submission's
+    date); one that did not went back to its referrer and was never a MARAC case."""
+    known = uow.session.scalar(
+        select(ReferralHistory).where(ReferralHistory.referral_id == submitted["referral_id"])
+    )
+    if not meets:
+        if known is not None:
+            uow.session.delete(known)
+        return
+    if known is not None:
+        known.referral_date = submitted["referral_date"]
+        return
+    uow.session.add(
+        ReferralHistory(area_id=submitted["area_id"], case_id=submitted["case_id"],
+                        referral_id=submitted["referral_id"],
+                        referral_date=submitted["referral_date"], source=MARAC_SOURCE)
+    )
 
 
 def assess_referral(uow: UnitOfWork, submitted: Mapping[str, Any]) -> str:
     """Score a submitted referral against its area's criteria and publish risk.assessed."""
     area_id: str = submitted["area_id"]
     checklist = checklists.get_checklist(submitted["checklist_version"])
-    history = previous_referrals(uow, submitted["case_id"], submitted["referral_id"])
+    history = previous_referrals(uow, submitted["case_id"], submitted["referral_id"],
+                                 submitted["referral_date"])
     declared: Sequence[Mapping[str, Any]] = submitted.get("previous_referrals", [])
     assessment = domain.assess(
-        checklist,
+        scoring_checklist(checklist, submitted["dash_answers"]),
         submitted["dash_answers"],
         policy(uow.runtime, area_id),
         referral_date=submitted["referral_date"],
@@ -93,15 +141,7 @@ def assess_referral(uow: UnitOfWork, submitted: Mapping[str, Any]) -> str:
             case_id=submitted["case_id"], assessed_at=utcnow(), **payload,
         )
     )
-    known = uow.session.scalar(
-        select(ReferralHistory).where(ReferralHistory.referral_id == submitted["referral_id"])
-    )
-    if known is None:
-        uow.session.add(
-            ReferralHistory(area_id=area_id, case_id=submitted["case_id"],
-                            referral_id=submitted["referral_id"],
-                            referral_date=submitted["referral_date"], source="marac")
-        )
+    record_referral(uow, submitted, assessment.decision == "meets_criteria")
     recorded = {(row_area, day) for row_area, day in history}
     for item in declared:
         if (item["area_id"], item["date"]) in recorded:
@@ -117,6 +157,25 @@ def assess_referral(uow: UnitOfWork, submitted: Mapping[str, Any]) -> str:
               "area_id": area_id, "assessment_id": assessment_id, **payload},
     )
     return assessment_id
+
+
+def on_referral_returned(uow: UnitOfWork, returned: Mapping[str, Any], at: datetime) -> None:
+    """A referral sent back at screening after meeting the criteria was not a MARAC case.
+
+    `at` is when it was returned: an assessment after that is of the amended referral sent
+    again (the events come on different topics, so possibly first), and its record stands.
+    """
+    latest = latest_assessment(uow, returned["referral_id"])
+    if latest is not None and latest.assessed_at > at:
+        return
+    uow.session.execute(
+        delete(ReferralHistory).where(ReferralHistory.referral_id == returned["referral_id"])
+    )
+
+
+# TODO(transfers): an inter-MARAC transfer event (not in the catalog yet) should add the
+# victim's referrals in the old area to referral_history with source "transfer", keyed by the
+# receiving area's case id, so the 12-month repeat clock follows the victim across areas.
 
 
 def latest_assessment(uow: UnitOfWork, referral_id: str) -> Assessment | None:

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marac_platform.checklists import parse_checklist, shipped_checklists
-from services.referral.domain import DASH_MISSING_ANSWER, DASH_UNKNOWN_VERSION, dash_errors
+from services.referral.domain import (
+    DASH_DECLINED_NOTE,
+    DASH_MISSING_ANSWER,
+    DASH_UNKNOWN_VERSION,
+    checklist_declined,
+    dash_errors,
+)
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
 
@@ -18,11 +24,18 @@ PARTNER = CHECKLISTS[PARTNER_CHECKLIST]
 POLICE = CHECKLISTS["dash-police-v1"]
 
 
-def form_with(answers: dict[str, str] | None, version: str = PARTNER_CHECKLIST) -> dict[str, Any]:
+def form_with(
+    answers: dict[str, str] | None,
+    version: str = PARTNER_CHECKLIST,
+    claimed: tuple[str, ...] = ("visible_high_risk",),
+    note: str | None = None,
+) -> dict[str, Any]:
     dash: dict[str, Any] = {"checklist_version": version}
     if answers is not None:
         dash["answers"] = answers
-    return {"area_id": "northshire", "dash": dash}
+    if note is not None:
+        dash["answered_by"] = {"who": "professional", "note": note}
+    return {"area_id": "northshire", "criteria_claimed": list(claimed), "dash": dash}
 
 
 def all_answered(value: str = "no") -> dict[str, str]:
@@ -58,8 +71,8 @@ def test_missing_answers_on_submit_name_each_question_in_form_order() -> None:
     assert DASH_MISSING_ANSWER == "Missing answer."
 
 
-def test_no_answers_on_submit_misses_every_question() -> None:
-    errors = dash_errors(form_with({}), CHECKLISTS, submit=True)
+def test_no_answers_on_submit_misses_every_question_when_visible_high_risk_is_claimed() -> None:
+    errors = dash_errors(form_with({}, note="victim declined"), CHECKLISTS, submit=True)
     assert [e["field"] for e in errors] == [f"dash.answers.{q}" for q in PARTNER.question_ids]
     assert {e["reason"] for e in errors} == {DASH_MISSING_ANSWER}
 
@@ -126,3 +139,53 @@ def test_only_unanswered_questions_are_reported(answered: set[str], submit: bool
     errors = dash_errors(form, CHECKLISTS, submit=submit)
     missing = [f"dash.answers.{q}" for q in POLICE.question_ids if q not in answered]
     assert [e["field"] for e in errors] == (missing if submit else [])
+
+
+# --- a checklist the victim declined ------------------------------------------------------
+OTHER_CRITERIA = ("professional_judgement", "potential_escalation", "repeat")
+
+
+@pytest.mark.parametrize("claimed", [(c,) for c in OTHER_CRITERIA] + [OTHER_CRITERIA])
+def test_declined_checklist_with_a_note_passes_on_submit(claimed: tuple[str, ...]) -> None:
+    form = form_with({}, claimed=claimed, note="The victim did not want to answer.")
+    assert checklist_declined(form)
+    assert dash_errors(form, CHECKLISTS, submit=True) == []
+
+
+def test_declined_checklist_needs_the_note_saying_so() -> None:
+    form = form_with({}, claimed=("professional_judgement",))
+    assert dash_errors(form, CHECKLISTS, submit=True) == [
+        {"field": "dash.answered_by.note", "reason": DASH_DECLINED_NOTE}
+    ]
+
+
+def test_declined_checklist_cannot_claim_visible_high_risk() -> None:
+    form = form_with({}, claimed=("visible_high_risk", "professional_judgement"), note="declined")
+    assert not checklist_declined(form)
+    errors = dash_errors(form, CHECKLISTS, submit=True)
+    assert [e["field"] for e in errors] == [f"dash.answers.{q}" for q in PARTNER.question_ids]
+
+
+def test_partly_answered_checklist_is_not_declined_but_incomplete() -> None:
+    form = form_with({"q01-injury": "no"}, claimed=("professional_judgement",), note="partly")
+    assert not checklist_declined(form)
+    errors = dash_errors(form, CHECKLISTS, submit=True)
+    assert len(errors) == len(PARTNER.question_ids) - 1
+    assert {e["reason"] for e in errors} == {DASH_MISSING_ANSWER}
+
+
+def test_declined_checklist_still_needs_a_known_version() -> None:
+    form = form_with({}, version="dash-nonexistent-v9", claimed=("repeat",), note="declined")
+    assert dash_errors(form, CHECKLISTS, submit=True) == [
+        {"field": "dash.checklist_version", "reason": DASH_UNKNOWN_VERSION}
+    ]
+
+
+def test_declined_sample_referral_loads_and_passes_through_the_submit_schema() -> None:
+    body = sample_referral(list(PARTNER.question_ids))
+    body["criteria_claimed"] = ["professional_judgement"]
+    body["professional_judgement_narrative"] = "Strangulation in the last incident."
+    body["dash"]["answers"] = {}
+    body["dash"]["answered_by"] = {"who": "professional", "note": "Victim declined the checklist."}
+    form = ReferralSubmitSchema().load(body)
+    assert dash_errors(form, CHECKLISTS, submit=True) == []
