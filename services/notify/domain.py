@@ -89,6 +89,16 @@ def meeting_cancelled_message(data: Mapping[str, Any]) -> Message:
 
 
 def referral_returned_message(data: Mapping[str, Any]) -> Message:
+    step = data.get("screening_step")
+    if step:
+        # The screener's reason is personal free text: the referrer reads it after signing in.
+        return Message(
+            template="referral_returned_at_screening",
+            subject=f"Referral {data['referral_id']} returned",
+            body=(f"Referral {data['referral_id']} was returned at screening "
+                  f"({step.replace('_', ' ')}). Sign in to the MARAC platform to read the reason, "
+                  "amend and resubmit it."),
+        )
     reasons = "; ".join(r["detail"] for r in data["reasons"]) or "criteria not met"
     return Message(
         template="referral_returned",

@@ -52,3 +52,15 @@ def test_cancellation_message_counts_moved_and_waiting_cases() -> None:
     message = domain.meeting_cancelled_message({
         "marac_date": date(2026, 12, 8), "moved_case_ids": ["a", "b"], "waiting_case_ids": ["c"]})
     assert "2 case(s) moved" in message.body and "1 wait" in message.body
+
+
+def test_returned_at_screening_names_the_step_not_the_reason() -> None:
+    message = domain.referral_returned_message({
+        "referral_id": "r1", "reasons": [], "screening_step": "safeguarding_hub",
+        "note": "enc1:abc"})
+    assert message.template == "referral_returned_at_screening"
+    assert "safeguarding hub" in message.body
+    assert "enc1" not in message.body
+    below = domain.referral_returned_message({
+        "referral_id": "r2", "reasons": [{"detail": "9 yes answers; threshold 14"}]})
+    assert "9 yes answers; threshold 14" in below.body
