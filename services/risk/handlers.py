@@ -16,7 +16,12 @@ def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
     service.on_referral_returned(uow, event.data, event.time)
 
 
+def on_case_heard(uow: UnitOfWork, event: Event) -> None:
+    service.on_case_heard(uow, event.data)
+
+
 HANDLERS: dict[str, Handler] = {
     "marac.referral.submitted.v1": on_referral_submitted,
     "marac.referral.returned.v1": on_referral_returned,
+    "marac.case.heard.v1": on_case_heard,
 }

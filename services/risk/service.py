@@ -183,3 +183,13 @@ def latest_assessment(uow: UnitOfWork, referral_id: str) -> Assessment | None:
         select(Assessment).where(Assessment.referral_id == referral_id)
         .order_by(Assessment.assessed_at.desc())
     ).first()
+
+
+def on_case_heard(uow: UnitOfWork, heard: Mapping[str, Any]) -> None:
+    """Record when the MARAC heard a referral; a deferral changes nothing."""
+    if heard["outcome"] != "heard":
+        return
+    row = uow.session.scalar(
+        select(ReferralHistory).where(ReferralHistory.referral_id == heard["referral_id"]))
+    if row is not None:
+        row.heard_on = heard["marac_date"]
