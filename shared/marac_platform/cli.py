@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "web",
     "demo",
     "tokens",
+    "keys",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,20 +11,81 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from flask_smorest.arguments import ArgumentsMixin
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from marac_platform import auth, telemetry
+from marac_platform import audit, auth, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform.problems import Problem, problem_response
+from marac_platform.problems import PROBLEM_TYPE, Problem, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.security.crypto import CryptoError, KeyErased, KeyUnavailable
 
 log = logging.getLogger(__name__)
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 READINESS_CACHE_S = 5.0
+
+
+class ProblemFieldError(Schema):
+    field = fields.Str(required=True)
+    reason = fields.Str(required=True)
+
+
+class ProblemError(Schema):
+    """problem+json (RFC 9457) as every error of every service is answered."""
+
+    type = fields.Str(required=True)
+    title = fields.Str(required=True)
+    status = fields.Int(required=True)
+    detail = fields.Str()
+    errors = fields.List(fields.Nested("ProblemFieldError"))
+    trace_id = fields.Str()
+
+
+class ServiceApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api documenting errors as they are sent: problem+json, not its own shape."""
+
+    ERROR_SCHEMA = ProblemError
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "An error, as problem+json", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def hold_query_strings_to_their_schemas() -> None:
+    """Unknown query parameters are refused (422 naming them), as unknown body fields are.
+
+    webargs drops them by default; then a mistyped filter (`?caseid=`) would silently answer
+    with more case data than was asked for. `None` defers to each schema's own `unknown`,
+    which is RAISE unless a schema says otherwise. flask-smorest blueprints share one parser.
+    """
+    parser = ArgumentsMixin.ARGUMENTS_PARSER
+    parser.DEFAULT_UNKNOWN_BY_LOCATION = {
+        **type(parser).DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+
+def _refuse_nul_characters() -> None:
+    # PostgreSQL cannot store or compare text holding NUL: refuse it as input, naming where.
+    if "\x00" in request.path:
+        raise Problem(400, "Bad request", "The path holds a NUL character.",
+                      errors=[{"field": "(path)", "reason": "NUL characters are not allowed."}])
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            field = name if "\x00" not in name else "(query)"
+            raise Problem(400, "Bad request", "A query parameter holds a NUL character.",
+                          errors=[{"field": field, "reason": "NUL characters are not allowed."}])
 
 
 def create_service_app(
@@ -56,7 +118,11 @@ def create_service_app(
         },
     )
     app.extensions["marac_runtime"] = runtime
-    api = Api(app)
+    # First, so its span opens before any hook of ours can refuse the call: a 401 has a trace id.
+    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
+        app, excluded_urls="healthz,readyz,openapi.json")
+    hold_query_strings_to_their_schemas()
+    api = ServiceApi(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
 
@@ -67,12 +133,15 @@ def create_service_app(
     @app.before_request
     def _guards() -> None:
         g.started = time.monotonic()
+        # Who is calling comes first: an anonymous caller learns nothing, not even a 415.
+        if authenticate is not None and request.path.startswith("/v1/"):
+            authenticate()
+        if request.path.startswith("/v1/"):
+            _refuse_nul_characters()
         if request.method in BODY_METHODS and request.path.startswith("/v1/"):
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
             if has_body and not request.is_json:
                 raise Problem(415, "Unsupported media type", "Send application/json.")
-        if authenticate is not None and request.path.startswith("/v1/"):
-            authenticate()
 
     @app.after_request
     def _trace_header(response: Response) -> Response:
@@ -80,6 +149,10 @@ def create_service_app(
         if trace_id:
             response.headers["X-Trace-Id"] = trace_id  # quote it when reporting a problem
         return response
+
+    # Registered after the trace header so it runs before it (Flask runs these in reverse):
+    # a 503 that replaces a response whose audit record failed still carries the trace id.
+    audit.install(app, runtime)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -105,8 +178,6 @@ def create_service_app(
             200 if ready else 503
         )
 
-    FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
-        app, excluded_urls="healthz,readyz,openapi.json")
     SQLAlchemyInstrumentor().instrument(engine=runtime.db.engine)
     return app
 
@@ -114,6 +185,25 @@ def create_service_app(
 def _unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return problem_response(error)
+    if isinstance(error, KeyErased):
+        # A case erased while this call ran (or rows an erasure has not reached yet).
+        return problem_response(Problem(410, "Gone", "This case has been erased.", slug="case-erased"))
+    if isinstance(error, KeyUnavailable):
+        # Configuration, not input: an area key named by a wrapped case key is not loaded.
+        log.error("area key unavailable", extra={"reason_code": "area_key_unavailable",
+                                                 "area_id": error.area_id, "path": request.path})
+        return problem_response(Problem(
+            503, "Service unavailable",
+            "A key needed to read this case is not configured; the operators have been alerted.",
+            slug="key-unavailable"))
+    if isinstance(error, CryptoError):
+        log.error("decryption failed", extra={"reason_code": type(error).__name__, "path": request.path})
+        return problem_response(InternalServerError())
+    if isinstance(error, DataError):
+        # The database refused a value (out of range, malformed): input the schemas let through.
+        log.warning("database refused a value", extra={"reason_code": type(error.orig).__name__,
+                                                       "path": request.path})
+        return problem_response(Problem(400, "Bad request", "A value in the request cannot be used."))
     if isinstance(error, IntegrityError):
         # Two requests raced for the same unique row (e.g. one Idempotency-Key): the loser retries.
         return problem_response(Problem(409, "Conflict", "A concurrent request changed this; retry.",
@@ -129,7 +219,8 @@ def build_app(service: str, blueprints: Iterable[Blueprint], *, title: str) -> F
 
     runtime = build_runtime(service)
     verifier = auth.build_verifier(runtime.settings, runtime.areas)
-    return create_service_app(runtime, blueprints, title=title,
+    # Every service answers auditors: GET /v1/audit and /v1/audit/verify.
+    return create_service_app(runtime, [*blueprints, audit.blp], title=title,
                               authenticate=auth.authenticator(verifier))
 
 

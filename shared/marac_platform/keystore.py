@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,12 @@ from marac_platform.db import Database, UTCDateTime, utcnow
 from marac_platform.security import crypto
 from marac_platform.settings import Settings, database_url
 
+log = logging.getLogger(__name__)
+
 CACHE_S = 30.0
+# After an area key rotation another process may have re-wrapped case keys under a kid this
+# process has not loaded yet: the key file is read again, at most this often.
+RELOAD_MIN_S = 5.0
 
 metadata = MetaData()
 case_keys = Table(
@@ -41,11 +48,16 @@ def keystore_url(settings: Settings) -> str:
     return database_url("keystore", dict(os.environ), settings.data_dir)
 
 
+def area_keys_path(settings: Settings) -> Path:
+    """MARAC_AREA_KEYS_FILE (a mounted secret), else the generated development file."""
+    configured = os.environ.get("MARAC_AREA_KEYS_FILE")
+    return Path(configured) if configured else settings.data_dir / "keys" / "area-keys.json"
+
+
 def load_keyring(settings: Settings, area_ids: frozenset[str]) -> crypto.AreaKeyRing:
     """Area keys from MARAC_AREA_KEYS_FILE (a mounted secret), else a generated dev file."""
-    configured = os.environ.get("MARAC_AREA_KEYS_FILE")
-    path = Path(configured) if configured else settings.data_dir / "keys" / "area-keys.json"
-    if not configured:
+    path = area_keys_path(settings)
+    if not os.environ.get("MARAC_AREA_KEYS_FILE"):
         ensure_dev_area_keys(path, area_ids)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -82,10 +94,27 @@ def ensure_dev_area_keys(path: Path, area_ids: frozenset[str]) -> None:
         os.close(lock)
 
 
+class KeyUnavailable(crypto.KeyUnavailable):
+    """A case key is wrapped under an area key this process does not hold: say which, and why."""
+
+    def __init__(self, case_id: str, area_id: str, kid: str | None) -> None:
+        super().__init__(area_id, kid)
+        self.case_id = case_id
+        self.args = (
+            f"case {case_id}: its data key is wrapped under area key {area_id}/{kid}, which is "
+            "not in the area key file. A retired key was removed before `marac keys rewrap "
+            f"--area {area_id}` moved every case off it (restore it, rewrap, then remove it), "
+            "or this process runs with an older key file (restart it).",
+        )
+
+
 class KeyStore:
-    def __init__(self, db: Database, keyring: crypto.AreaKeyRing) -> None:
+    def __init__(self, db: Database, keyring: crypto.AreaKeyRing,
+                 reload: Callable[[], crypto.AreaKeyRing] | None = None) -> None:
         self.db = db
         self.keyring = keyring
+        self._reload = reload
+        self._reloaded_at = 0.0
         self._cache: dict[str, tuple[float, crypto.DataKey | None]] = {}
         self._lock = threading.Lock()
 
@@ -110,9 +139,40 @@ class KeyStore:
         with self.db.engine.connect() as connection:
             wrapped = connection.execute(
                 select(case_keys.c.wrapped).where(case_keys.c.case_id == case_id)).scalar()
-        dek = crypto.unwrap(self.keyring, wrapped) if wrapped else None
+        dek = self._unwrap(case_id, wrapped) if wrapped else None
         self._remember(case_id, dek)
         return dek
+
+    def _unwrap(self, case_id: str, wrapped: str) -> crypto.DataKey:
+        try:
+            return crypto.unwrap(self.keyring, wrapped)
+        except crypto.KeyUnavailable as exc:
+            if self.reload_keyring():
+                try:
+                    return crypto.unwrap(self.keyring, wrapped)
+                except crypto.KeyUnavailable:
+                    pass
+            log.error("case key wrapped under an area key not held", extra={
+                "reason_code": "area_key_unavailable", "case_id": case_id, "area_id": exc.area_id})
+            raise KeyUnavailable(case_id, exc.area_id, exc.kid) from None
+
+    def reload_keyring(self) -> bool:
+        """Read the area key file again (rate-limited); True if a new ring was loaded."""
+        if self._reload is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._reloaded_at < RELOAD_MIN_S:
+                return False
+            self._reloaded_at = now
+        try:
+            keyring = self._reload()
+        except (crypto.KeyRingError, OSError, ValueError) as exc:
+            log.error("area key file unreadable; keeping the loaded keys",
+                      extra={"reason_code": type(exc).__name__})
+            return False
+        self.keyring = keyring
+        return True
 
     def _remember(self, case_id: str, dek: crypto.DataKey | None) -> None:
         with self._lock:
@@ -138,19 +198,38 @@ class KeyStore:
         return bool(result.rowcount)
 
     def rewrap_area(self, area_id: str) -> int:
-        """After an area key rotation: re-wrap its case keys with the current key; data untouched."""
+        """After an area key rotation: re-wrap its case keys with the current key; data untouched.
+
+        All or nothing: a case key under a kid no longer held raises KeyUnavailable (naming the
+        case and the kid) and nothing is changed.
+        """
         count = 0
         with self.db.engine.begin() as connection:
             rows = connection.execute(
                 select(case_keys.c.case_id, case_keys.c.wrapped)
                 .where(case_keys.c.area_id == area_id, case_keys.c.wrapped.is_not(None))).all()
             for row in rows:
-                rewrapped = crypto.rewrap(self.keyring, row.wrapped).serialise()
+                try:
+                    rewrapped = crypto.rewrap(self.keyring, row.wrapped).serialise()
+                except crypto.KeyUnavailable as exc:
+                    raise KeyUnavailable(row.case_id, exc.area_id, exc.kid) from None
                 if rewrapped != row.wrapped:
                     connection.execute(update(case_keys).where(case_keys.c.case_id == row.case_id)
                                        .values(wrapped=rewrapped))
                     count += 1
         return count
+
+    def kids_in_use(self, area_id: str | None = None) -> dict[tuple[str, str], int]:
+        """How many live case keys each (area, kid) wraps: a retired kid may go once it is 0."""
+        statement = select(case_keys.c.wrapped).where(case_keys.c.wrapped.is_not(None))
+        if area_id is not None:
+            statement = statement.where(case_keys.c.area_id == area_id)
+        counts: dict[tuple[str, str], int] = {}
+        with self.db.engine.connect() as connection:
+            for wrapped in connection.execute(statement).scalars():
+                parsed = crypto.WrappedKey.parse(wrapped)
+                counts[(parsed.area_id, parsed.kid)] = counts.get((parsed.area_id, parsed.kid), 0) + 1
+        return counts
 
 
 _stores: dict[str, KeyStore] = {}
@@ -160,5 +239,46 @@ def keystore_for(settings: Settings, area_ids: frozenset[str]) -> KeyStore:
     """The process-wide key store (one engine per process)."""
     url = keystore_url(settings)
     if url not in _stores:
-        _stores[url] = KeyStore(Database(url), load_keyring(settings, area_ids))
+        _stores[url] = KeyStore(Database(url), load_keyring(settings, area_ids),
+                                reload=lambda: load_keyring(settings, area_ids))
     return _stores[url]
+
+
+def rotate_area_key(path: Path, area_id: str) -> str:
+    """Add a new key for `area_id` to a JSON area key file and make it current; its kid.
+
+    The retired key stays in the file: case keys wrapped under it are still read with it
+    until `KeyStore.rewrap_area` has moved them, after which it may be removed.
+    """
+    lock = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise crypto.KeyRingError(f"{path}: not a JSON area key file; edit it by hand") from None
+        areas = document.get("areas", document) if isinstance(document, dict) else None
+        entry = areas.get(area_id) if isinstance(areas, dict) else None
+        if not isinstance(areas, dict) or not isinstance(entry, dict) or not isinstance(
+                entry.get("keys"), dict):
+            raise crypto.KeyRingError(f"{path}: no keys for area {area_id}")
+        kid = next_kid(entry["keys"])
+        entry["keys"][kid] = crypto.generate_area_key()
+        entry["current"] = kid
+        crypto.AreaKeyRing(areas)  # refuse to write a file that would not load
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(document, indent=2))
+        temporary.replace(path)
+        return kid
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
+def next_kid(existing: Any) -> str:
+    """`k<n+1>` after the highest `k<n>` in use."""
+    numbers = [int(kid[1:]) for kid in existing
+               if isinstance(kid, str) and kid[:1] == "k" and kid[1:].isdigit()]
+    return f"k{max(numbers, default=0) + 1}"
