@@ -31,11 +31,12 @@ from marac_platform.http import request_unit_of_work
 from marac_platform.problems import Problem
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.roles import Permission
+from services.referral import domain
 from services.referral.models import Case, Referral
 from services.referral.service import keys
 
 ERASED = "marac.case.erased.v1"
-ERASED_STATUS = "erased"
+ERASED_STATUS = domain.CASE_ERASED
 CLOSED_STATUS = "closed"
 
 blp = Blueprint("admin", __name__, url_prefix="/v1", description="Erasure of cases")

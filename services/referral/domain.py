@@ -89,6 +89,9 @@ class ReferralState(enum.StrEnum):
 
 _S = ReferralState
 
+# A case's status once an admin erased it (its key destroyed): nothing moves it any more.
+CASE_ERASED: Final = "erased"
+
 TERMINAL_STATES: Final = frozenset({_S.CLOSED, _S.TRANSFERRED})
 # A draft is still the referrer's and names its own area, so there is nothing to transfer yet.
 # A returned case may be transferred: the new area's thresholds may differ.

@@ -376,9 +376,19 @@ def find(uow: UnitOfWork, referral_id: str) -> Referral | None:
     return uow.session.scalar(select(Referral).where(Referral.id == referral_id))
 
 
+def find_live(uow: UnitOfWork, referral_id: str) -> Referral | None:
+    """The referral an event is about, unless its case was erased: an erased case goes no
+    further (not accepted, scheduled or heard), whatever arrives late."""
+    referral = find(uow, referral_id)
+    if referral is None:
+        return None
+    case = uow.session.get(Case, referral.case_id)
+    return None if case is None or case.status == domain.CASE_ERASED else referral
+
+
 # --- risk's answer -------------------------------------------------------------------------
 def on_assessed(uow: UnitOfWork, assessed: Mapping[str, Any]) -> None:
-    referral = find(uow, assessed["referral_id"])
+    referral = find_live(uow, assessed["referral_id"])
     if referral is None or referral.state != S.SUBMITTED.value:
         return  # erased, or an assessment of an earlier submission
     referral.assessment = {
@@ -576,7 +586,7 @@ def _reason(runtime: Runtime, case_id: str, token: str | None) -> str | None:
 
 # --- scheduling and erasure ----------------------------------------------------------------
 def on_scheduled(uow: UnitOfWork, scheduled: Mapping[str, Any]) -> None:
-    referral = find(uow, scheduled["referral_id"])
+    referral = find_live(uow, scheduled["referral_id"])
     if referral is None:
         return
     referral.marac_date = scheduled["marac_date"]
@@ -588,7 +598,7 @@ def on_scheduled(uow: UnitOfWork, scheduled: Mapping[str, Any]) -> None:
 
 
 def on_heard(uow: UnitOfWork, heard: Mapping[str, Any]) -> None:
-    referral = find(uow, heard["referral_id"])
+    referral = find_live(uow, heard["referral_id"])
     if referral is None or heard["outcome"] != "heard":
         return
     move(uow, referral, S.HEARD, "system")

@@ -159,3 +159,29 @@ def test_stored_form_is_encrypted_and_events_carry_no_personal_fields(
                       headers=bearer(platform_env, role="coordinator", subject="coord"))
     assert read.status_code == 200
     assert read.get_json()["form"]["victim"]["name"]["family"] == "Example"
+
+
+def test_a_late_assessment_of_an_erased_case_moves_nothing(
+    client: FlaskClient, platform_env: PlatformEnv
+) -> None:
+    from services.referral import service
+
+    created = client.post("/v1/referrals?submit=true", json=form(), headers=bearer(platform_env))
+    assert created.status_code == 201
+    referral_id, case_id = created.get_json()["id"], created.get_json()["case_id"]
+    erased = client.delete(f"/v1/cases/{case_id}",
+                           headers=bearer(platform_env, role="admin", subject="admin-1"))
+    assert erased.status_code == 204
+    runtime = client.application.extensions["marac_runtime"]
+    with runtime.unit_of_work() as uow:
+        before = uow.session.scalar(select(func.count()).select_from(TABLES.outbox))
+        service.on_assessed(uow, {
+            "referral_id": referral_id, "case_id": case_id, "area_id": "northshire",
+            "assessment_id": "a-1", "checklist_version": PARTNER_CHECKLIST, "yes_count": 16,
+            "band": "high", "high_weight_factors": [], "decision": "meets_criteria",
+            "criteria": [{"criterion": "visible_high_risk", "met": True,
+                          "reason_code": "threshold_reached", "detail": "16 yes answers"}]})
+    with runtime.unit_of_work() as uow:
+        referral = uow.session.get(Referral, referral_id)
+        assert referral is not None and referral.state == "submitted"
+        assert uow.session.scalar(select(func.count()).select_from(TABLES.outbox)) == before
