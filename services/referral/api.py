@@ -269,6 +269,21 @@ class Screening(MethodView):
             return idempotency.once(uow, who.subject, decision, record)
 
 
+@blp.route("/referrals/<referral_id>/close")
+class Close(MethodView):
+    @requires(Permission.REFERRAL_SCREEN)
+    @blp.response(200, ReferralOut)
+    def post(self, referral_id: str) -> dict[str, Any]:
+        """Close a heard referral; the case closes with its last open referral."""
+        with request_unit_of_work() as uow:
+            referral = visible(service.find_live(uow, referral_id))
+            try:
+                service.close(uow, referral, principal().subject)
+            except service.Conflict as exc:
+                raise conflict(exc) from None
+            return referral_out(uow, referral, with_form=False)
+
+
 @blp.route("/referrals/<referral_id>/urgent")
 class Urgent(MethodView):
     @requires(Permission.REFERRAL_SCREEN)

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform.areas import section
@@ -539,6 +539,24 @@ def set_urgent(uow: UnitOfWork, referral: Referral, urgent: bool) -> None:
     uow.publish(URGENCY_CHANGED, subject=referral.case_id, area=referral.area_id,
                 data={"referral_id": referral.id, "case_id": referral.case_id,
                       "area_id": referral.area_id, "urgent": urgent})
+
+
+def close(uow: UnitOfWork, referral: Referral, by: str) -> None:
+    """A heard referral is closed by the coordinator; its case closes with its last open
+    referral, which starts the area's retention period."""
+    state = S(referral.state)
+    if state != S.HEARD:
+        raise Conflict(f"a referral in state {state.value} cannot be closed")
+    move(uow, referral, S.CLOSED, by)
+    uow.session.flush()
+    still_open = uow.session.scalar(
+        select(func.count()).select_from(Referral)
+        .where(Referral.case_id == referral.case_id,
+               Referral.state.not_in([S.CLOSED.value, S.TRANSFERRED.value])))
+    case = uow.session.get(Case, referral.case_id)
+    if case is not None and not still_open and case.status == "open":
+        case.status = "closed"
+        case.closed_at = utcnow()
 
 
 def screening_view(uow: UnitOfWork, referral: Referral) -> dict[str, Any]:

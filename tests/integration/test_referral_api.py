@@ -185,3 +185,38 @@ def test_a_late_assessment_of_an_erased_case_moves_nothing(
         referral = uow.session.get(Referral, referral_id)
         assert referral is not None and referral.state == "submitted"
         assert uow.session.scalar(select(func.count()).select_from(TABLES.outbox)) == before
+
+
+def test_closing_a_heard_referral_closes_its_case(
+    client: FlaskClient, platform_env: PlatformEnv
+) -> None:
+    from datetime import date
+
+    from services.referral import service
+
+    created = client.post("/v1/referrals?submit=true", json=form(), headers=bearer(platform_env))
+    referral_id, case_id = created.get_json()["id"], created.get_json()["case_id"]
+    coordinator = bearer(platform_env, role="coordinator", subject="coord")
+    early = client.post(f"/v1/referrals/{referral_id}/close", headers=coordinator)
+    assert early.status_code == 409  # only a heard referral closes
+    runtime = client.application.extensions["marac_runtime"]
+    ids = {"referral_id": referral_id, "case_id": case_id, "area_id": "northshire"}
+    with runtime.unit_of_work() as uow:
+        service.on_assessed(uow, {**ids, "assessment_id": "a-1",
+                                  "checklist_version": PARTNER_CHECKLIST, "yes_count": 16,
+                                  "band": "high", "high_weight_factors": [],
+                                  "decision": "meets_criteria",
+                                  "criteria": [{"criterion": "visible_high_risk", "met": True,
+                                                "reason_code": "threshold_reached",
+                                                "detail": "16 yes answers"}]})
+        service.on_scheduled(uow, {**ids, "meeting_id": "m-1", "marac_date": date(2026, 12, 8)})
+        service.on_heard(uow, {**ids, "meeting_id": "m-1", "marac_date": date(2026, 12, 8),
+                               "outcome": "heard"})
+    closed = client.post(f"/v1/referrals/{referral_id}/close", headers=coordinator)
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["state"] == "closed"
+    with runtime.unit_of_work() as uow:
+        case = uow.session.get(Case, case_id)
+        assert case is not None and case.status == "closed" and case.closed_at is not None
+    referrer = client.post(f"/v1/referrals/{referral_id}/close", headers=bearer(platform_env))
+    assert referrer.status_code == 403
