@@ -126,7 +126,7 @@ class Referrals(MethodView):
          "description": "submit at once (full validation; a 422 stores nothing) instead of "
                         "saving a draft"},
         IDEMPOTENCY_HEADER,
-    ], requestBody={"content": {"application/json": {"schema": ReferralDraftSchema}}})
+    ], requestBody={"required": True, "content": {"application/json": {"schema": ReferralDraftSchema}}})
     def post(self) -> Response:
         """Create a referral: a draft to complete, or with ?submit=true a complete one.
 
@@ -190,7 +190,7 @@ class OneReferral(MethodView):
 
     @requires(Permission.REFERRAL_CREATE)
     @blp.response(200, ReferralOut)
-    @blp.doc(requestBody={"content": {"application/json": {"schema": ReferralDraftSchema}}})
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": ReferralDraftSchema}}})
     def patch(self, referral_id: str) -> dict[str, Any]:
         """Save more of a draft, or amend a returned referral before sending it again.
 

@@ -136,6 +136,7 @@ def _record(row: Row[Any]) -> AuditRecord:
         seq=row.seq, at=_iso(row.at), subject=row.subject, agency=row.agency, role=row.role,
         case_id=row.case_id, resource=row.resource, action=row.action, outcome=row.outcome,
         source_ip=row.source_ip, trace_id=row.trace_id, prev_hash=row.prev_hash, hash=row.hash,
+        area_id=row.area_id,
     )
 
 
@@ -184,7 +185,7 @@ class AuditTrail:
                 previous, subject=entry.subject, agency=entry.agency, role=entry.role,
                 resource=entry.resource, action=entry.action, outcome=entry.outcome,
                 case_id=entry.case_id, source_ip=entry.source_ip, trace_id=entry.trace_id,
-                at=at, key=self.key,
+                area_id=entry.area_id, at=at, key=self.key,
             )
             rows.append({
                 "seq": record.seq, "at": at, "subject": record.subject,

@@ -33,6 +33,7 @@ HASHED_FIELDS: Final = (
     "outcome",
     "source_ip",
     "trace_id",
+    "area_id",  # moving a record to another area would hide it from that area's auditors
 )
 
 
@@ -53,6 +54,7 @@ class AuditRecord:
     trace_id: str | None
     prev_hash: str
     hash: str
+    area_id: str | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in HASHED_FIELDS}
@@ -108,6 +110,7 @@ def next_record(
     case_id: str | None = None,
     source_ip: str | None = None,
     trace_id: str | None = None,
+    area_id: str | None = None,
     at: datetime | str | None = None,
     key: bytes | None = None,
 ) -> AuditRecord:
@@ -129,6 +132,7 @@ def next_record(
         "outcome": outcome,
         "source_ip": source_ip,
         "trace_id": trace_id,
+        "area_id": area_id,
     }
     return AuditRecord(**values, prev_hash=prev_hash, hash=chain_hash(prev_hash, values, key=key))
 

@@ -37,6 +37,7 @@ def build(count: int, key: bytes | None = None) -> list[AuditRecord]:
             outcome="allowed",
             source_ip="10.0.0.1",
             trace_id=f"{i:032x}",
+            area_id="northshire",
             at=T0 + timedelta(seconds=i),
             key=key,
         )
@@ -117,6 +118,7 @@ def test_times_are_utc_and_must_be_aware() -> None:
         "outcome",
         "source_ip",
         "trace_id",
+        "area_id",
         "at",
     ],
 )
