@@ -75,6 +75,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
+def publish_about(uow: UnitOfWork, referral: Referral, event_type: str,
+                  fields: Mapping[str, Any]) -> None:
+    """Publish an event about this referral: keyed by its case, with its ids and area."""
+    uow.publish(event_type, subject=referral.case_id, area=referral.area_id, data={
+        "referral_id": referral.id, "case_id": referral.case_id, "area_id": referral.area_id,
+        **fields})
+
+
 def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: str) -> None:
     """The one way a referral changes state: checked against the lifecycle, recorded, published."""
     current = domain.ReferralState(referral.state)
@@ -91,18 +99,10 @@ def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: 
             by=by,
         )
     )
-    uow.publish(
-        STATUS_CHANGED,
-        subject=referral.case_id,
-        area=referral.area_id,
-        data={
-            "referral_id": referral.id,
-            "case_id": referral.case_id,
-            "area_id": referral.area_id,
-            "from_state": current.value,
-            "to_state": target.value,
-        },
-    )
+    publish_about(uow, referral, STATUS_CHANGED, {
+        "from_state": current.value,
+        "to_state": target.value,
+    })
 
 
 # --- the form ----------------------------------------------------------------------------
@@ -342,34 +342,23 @@ def submit_referral(
         now.date(), declared + earlier_case_referral_dates(uow, referral))
     move(uow, referral, S.SUBMITTED, by)
     dash = form["dash"]
-    uow.publish(
-        SUBMITTED,
-        subject=referral.case_id,
-        area=referral.area_id,
-        data={
-            "referral_id": referral.id,
-            "case_id": referral.case_id,
-            "area_id": referral.area_id,
-            "received_at": referral.received_at.isoformat(),
-            "referral_date": now.date().isoformat(),
-            "checklist_version": dash["checklist_version"],
-            "dash_answers": dict(dash.get("answers") or {}),
-            "criteria_claimed": list(form["criteria_claimed"]),
-            "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
-            "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
-            "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
-            "previous_referrals": [
-                {
-                    "area_id": p.get("area_id") or p.get("area_name") or "unknown",
-                    "date": p["date"].isoformat(),
-                }
-                for p in previous
-                if p.get("date")
-            ],
-            "urgent": referral.urgent,
-            "resubmission": referral.submissions - 1,
-        },
-    )
+    publish_about(uow, referral, SUBMITTED, {
+        "received_at": referral.received_at.isoformat(),
+        "referral_date": now.date().isoformat(),
+        "checklist_version": dash["checklist_version"],
+        "dash_answers": dict(dash.get("answers") or {}),
+        "criteria_claimed": list(form["criteria_claimed"]),
+        "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
+        "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
+        "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
+        "previous_referrals": [
+            {"area_id": p.get("area_id") or p.get("area_name") or "unknown",
+             "date": p["date"].isoformat()}
+            for p in previous if p.get("date")
+        ],
+        "urgent": referral.urgent,
+        "resubmission": referral.submissions - 1,
+    })
 
 
 def find(uow: UnitOfWork, referral_id: str) -> Referral | None:
@@ -424,20 +413,12 @@ def return_to_referrer(
     referral.return_reasons = reasons
     referral.returned_at_step = step
     move(uow, referral, S.RETURNED, by)
-    uow.publish(
-        RETURNED,
-        subject=referral.case_id,
-        area=referral.area_id,
-        data={
-            "referral_id": referral.id,
-            "case_id": referral.case_id,
-            "area_id": referral.area_id,
-            "referrer_agency": referral.referrer_agency,
-            "reasons": reasons,
-            "screening_step": step,
-            "note": note,
-        },
-    )
+    publish_about(uow, referral, RETURNED, {
+        "referrer_agency": referral.referrer_agency,
+        "reasons": reasons,
+        "screening_step": step,
+        "note": note,
+    })
 
 
 def case_list_entry(runtime: Runtime, referral: Referral) -> dict[str, str]:
@@ -455,25 +436,17 @@ def accept(uow: UnitOfWork, referral: Referral, by: str) -> None:
     move(uow, referral, S.ACCEPTED, by)
     assessment = referral.assessment or {}
     received: datetime = referral.received_at or utcnow()
-    uow.publish(
-        ACCEPTED,
-        subject=referral.case_id,
-        area=referral.area_id,
-        data={
-            "referral_id": referral.id,
-            "case_id": referral.case_id,
-            "area_id": referral.area_id,
-            "received_at": received.isoformat(),
-            "accepted_at": utcnow().isoformat(),
-            "urgent": referral.urgent,
-            "yes_count": assessment.get("yes_count", 0),
-            "band": assessment.get("band", "standard"),
-            "criteria_met": [c["criterion"] for c in assessment.get("criteria", []) if c["met"]],
-            "repeat": referral.repeat,
-            "referrer_agency": referral.referrer_agency,
-            "case_list_entry": case_list_entry(uow.runtime, referral),
-        },
-    )
+    publish_about(uow, referral, ACCEPTED, {
+        "received_at": received.isoformat(),
+        "accepted_at": utcnow().isoformat(),
+        "urgent": referral.urgent,
+        "yes_count": assessment.get("yes_count", 0),
+        "band": assessment.get("band", "standard"),
+        "criteria_met": [c["criterion"] for c in assessment.get("criteria", []) if c["met"]],
+        "repeat": referral.repeat,
+        "referrer_agency": referral.referrer_agency,
+        "case_list_entry": case_list_entry(uow.runtime, referral),
+    })
 
 
 # --- screening and urgency -------------------------------------------------------------------
@@ -514,12 +487,10 @@ def screen(
         step=step, decision=decision.value, reason=note, by=who.subject, at=now))
     uow.session.flush()  # a concurrent decision on the same step fails here (unique key)
     referral.updated_at = now
-    uow.publish(
-        SCREENED, subject=referral.case_id, area=referral.area_id,
-        data={"referral_id": referral.id, "case_id": referral.case_id,
-              "area_id": referral.area_id, "round": referral.submissions, "step": step,
-              "decision": decision.value, "pending_step": progress.pending_step,
-              "outcome": progress.outcome.value if progress.outcome else None})
+    publish_about(uow, referral, SCREENED, {
+        "round": referral.submissions, "step": step, "decision": decision.value,
+        "pending_step": progress.pending_step,
+        "outcome": progress.outcome.value if progress.outcome else None})
     if progress.outcome is domain.ScreeningOutcome.ACCEPTED:
         accept(uow, referral, by=who.subject)
     elif progress.outcome is domain.ScreeningOutcome.RETURNED:
@@ -536,9 +507,7 @@ def set_urgent(uow: UnitOfWork, referral: Referral, urgent: bool) -> None:
         return
     referral.urgent = urgent
     referral.updated_at = utcnow()
-    uow.publish(URGENCY_CHANGED, subject=referral.case_id, area=referral.area_id,
-                data={"referral_id": referral.id, "case_id": referral.case_id,
-                      "area_id": referral.area_id, "urgent": urgent})
+    publish_about(uow, referral, URGENCY_CHANGED, {"urgent": urgent})
 
 
 def close(uow: UnitOfWork, referral: Referral, by: str) -> None:
