@@ -29,6 +29,11 @@ Handler = Callable[[UnitOfWork, Event], None]
 DLQ_HEADERS = ("dlq_error", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_attempts", "dlq_service")
 
 
+def group_id(service: str) -> str:
+    """The service's consumer group; the topic prefix keeps deployments' groups apart."""
+    return f"{events.kafka_topic('marac')}-{service}"
+
+
 def error_summary(exc: BaseException) -> str:
     """What went wrong, safe for headers and logs: our own messages are value-free, others are not."""
     if isinstance(exc, MalformedEvent):
@@ -86,7 +91,7 @@ class EventConsumer:
                 "messaging.destination.name": record.topic,
                 "messaging.kafka.destination.partition": record.partition,
                 "messaging.kafka.message.offset": record.offset,
-                "messaging.consumer.group.name": f"marac-{self.runtime.service}",
+                "messaging.consumer.group.name": group_id(self.runtime.service),
             },
         ) as span:
             error: BaseException | None = None

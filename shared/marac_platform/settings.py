@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -43,17 +43,6 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}: expected a number, got {raw!r}") from exc
-
-
-def _bool(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +94,6 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "marac-noreply@localhost"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 VALID_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -190,9 +178,6 @@ def settings_for(service: str) -> Settings:
     """The process-wide settings of `service`, read once."""
     return load_settings(service)
 
-
-def flag(name: str, default: bool = False) -> bool:
-    return _bool(dict(os.environ), name, default)
 
 
 DEFAULT_PORTS = {"referral": 8001, "risk": 8002, "scheduling": 8003, "actions": 8004, "notify": 8005}

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
-from marac_platform import events, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform.consumer import EventConsumer, Handler
+from marac_platform import telemetry
+from marac_platform.consumer import EventConsumer, Handler, group_id
 from marac_platform.outbox import OutboxRelay
 from marac_platform.runtime import Runtime
 
@@ -42,10 +42,6 @@ def _exit_after(seconds: float) -> None:
     log.warning("graceful shutdown took too long; exiting", extra={"duration_ms": seconds * 1000})
     telemetry.shutdown_tracing()
     os._exit(0)
-
-
-def group_id(service: str) -> str:
-    return f"{events.kafka_topic('marac')}-{service}"
 
 
 def build_runtime(service: str) -> Runtime:

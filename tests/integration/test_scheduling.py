@@ -19,10 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marac_platform import events, payloads
+from marac_platform.consumer import group_id
 from marac_platform.db import utcnow
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
-from marac_platform.worker import group_id
 from services.scheduling import service
 from services.scheduling.models import TABLES, Allocation, CaseList, Meeting
 from tests.conftest import PlatformEnv
