@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from marac_platform import clock
+
 PARTNER_CHECKLIST = "dash-partner-2009-v1"
 
 
@@ -22,7 +24,7 @@ def sample_referral(
 
     `question_ids` come from the checklist (GET /v1/checklists/<version> on the risk service).
     """
-    today = today or date.today()
+    today = today or clock.uk_today()
     answers = {qid: ("yes" if index < yes_answers else "no")
                for index, qid in enumerate(question_ids)}
     return {

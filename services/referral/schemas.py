@@ -17,9 +17,10 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from marac_platform import clock
 
 __all__ = [
     "AGE_BANDS",
@@ -132,11 +133,7 @@ _MSG_AT_LEAST_ONE: Final = "At least one is required."
 
 def _today() -> dt.date:
     """Today's date in the UK, where every MARAC is."""
-    try:
-        return dt.datetime.now(ZoneInfo("Europe/London")).date()
-    except ZoneInfoNotFoundError:
-        # Without tz data, UTC+1 never rejects a UK "today" (it is at most an hour generous).
-        return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).date()
+    return clock.uk_today()
 
 
 def _not_blank(value: str) -> None:

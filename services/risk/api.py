@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marac_platform import checklists
+from marac_platform import checklists, clock
 from marac_platform.auth import requires
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
@@ -91,7 +90,7 @@ class Preview(MethodView):
             assessment = domain.assess(
                 service.scoring_checklist(checklist, body["answers"]), body["answers"],
                 service.policy(runtime, body["area_id"]),
-                referral_date=body["referral_date"] or date.today(),
+                referral_date=body["referral_date"] or clock.uk_today(),
                 professional_judgement_claimed=body["professional_judgement_claimed"],
                 professional_judgement_documented=body["professional_judgement_documented"],
                 police_callout_dates=body["police_callout_dates"],

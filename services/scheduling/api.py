@@ -3,7 +3,6 @@ lists, the calendar preview; coordinators add and cancel dates, move cases, reco
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Response
@@ -69,15 +68,10 @@ class Meetings(MethodView):
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """An area's upcoming MARAC dates with their free capacity."""
         area_in_scope(query["area_id"])
-        start = query["from_date"] or service.local_today()
         with request_unit_of_work() as uow:
-            service.ensure_meetings(uow, query["area_id"], start, start + timedelta(days=120))
-            statement = (select(Meeting)
-                         .where(Meeting.area_id == query["area_id"], Meeting.marac_date >= start)
-                         .order_by(Meeting.marac_date).limit(query["limit"]))
-            if not query["include_cancelled"]:
-                statement = statement.where(Meeting.status != "cancelled")
-            return [meeting_out(m) for m in uow.session.scalars(statement).all()]
+            found = service.upcoming_meetings(uow, query["area_id"], query["from_date"],
+                                              query["limit"], query["include_cancelled"])
+            return [meeting_out(m) for m in found]
 
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(MeetingIn)

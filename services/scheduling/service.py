@@ -162,17 +162,35 @@ def add_meeting(uow: UnitOfWork, area_id: str, day: date, capacity: int | None, 
     return meeting
 
 
+def upcoming_meetings(uow: UnitOfWork, area_id: str, from_date: date | None, limit: int,
+                      include_cancelled: bool, now: datetime | None = None) -> list[Meeting]:
+    """An area's MARAC dates from `from_date`, or by default those not yet begun."""
+    now = now or utcnow()
+    start = from_date or local_today(now)
+    ensure_meetings(uow, area_id, start, start + timedelta(days=120))
+    statement = (select(Meeting).where(Meeting.area_id == area_id, Meeting.marac_date >= start)
+                 .order_by(Meeting.marac_date).limit(limit))
+    if from_date is None:
+        statement = statement.where(Meeting.starts_at > now)  # today's, once begun, is not "next"
+    if not include_cancelled:
+        statement = statement.where(Meeting.status != "cancelled")
+    return list(uow.session.scalars(statement).all())
+
+
 def calendar_preview(uow: UnitOfWork, area_id: str, count: int,
                      now: datetime | None = None) -> list[domain.MeetingOccurrence]:
-    """The next `count` dates from the calendar, with coordinators' additions and cancellations."""
+    """The next `count` dates from the calendar not yet begun, with coordinators' additions
+    and cancellations."""
+    now = now or utcnow()
     today = local_today(now)
     rows = uow.session.execute(
         select(Meeting.marac_date, Meeting.status, Meeting.ad_hoc)
         .where(Meeting.area_id == area_id, Meeting.marac_date >= today)).all()
     extra = [row.marac_date for row in rows if row.ad_hoc and row.status != "cancelled"]
     cancelled = [row.marac_date for row in rows if row.status == "cancelled"]
-    return domain.next_dates(calendar(uow.runtime, area_id), today, count=count,
-                             extra_dates=extra, cancelled=cancelled)
+    dates = domain.next_dates(calendar(uow.runtime, area_id), today, count=count + 1,
+                              extra_dates=extra, cancelled=cancelled)
+    return [o for o in dates if o.start > now][:count]
 
 
 # --- taking and giving back places ------------------------------------------------------------

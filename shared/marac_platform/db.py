@@ -32,6 +32,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from marac_platform import clock
+
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -43,7 +45,8 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The platform clock's now (see marac_platform/clock.py)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

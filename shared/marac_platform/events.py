@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -16,7 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from marshmallow import Schema, ValidationError
 
-from marac_platform import payloads
+from marac_platform import clock, payloads
 
 AREA_ATTRIBUTE = "maracarea"  # CloudEvents extension: the MARAC area the event belongs to
 CONTENT_TYPE = "application/json"
@@ -136,7 +136,7 @@ def new_message(
             "source": source,
             "type": event_type,
             "specversion": "1.0",
-            "time": datetime.now(UTC),
+            "time": clock.now(),
             "subject": subject,
             "datacontenttype": CONTENT_TYPE,
             AREA_ATTRIBUTE: area,
@@ -182,7 +182,7 @@ def decode(headers: Mapping[str, bytes], key: bytes | None, value: bytes | None)
         data = spec.schema().load(raw)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid data fields {sorted(exc.messages)}") from None
-    time = cloud_event.get_time() or datetime.now(UTC)
+    time = cloud_event.get_time() or clock.now()
     return Event(
         id=cloud_event.get_id(),
         type=cloud_event.get_type(),

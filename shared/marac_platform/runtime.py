@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from marac_platform import outbox
+from marac_platform import clock, outbox
 from marac_platform.areas import Area, Areas, load_areas
 from marac_platform.db import Database, PlatformTables
 from marac_platform.problems import Problem
@@ -41,6 +41,7 @@ class Runtime:
     def __init__(self, service: str, tables: PlatformTables, settings: Settings | None = None) -> None:
         self.service = service
         self.settings = settings or settings_for(service)
+        clock.start_at(self.settings.clock_start)
         self.tables = tables
         self.areas: Areas = load_areas(self.settings.areas_file)
         self.db = Database(self.settings.database_url)

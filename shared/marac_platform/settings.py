@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "marac-noreply@localhost"
+    clock_start: datetime | None = None
 
 
 VALID_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -141,6 +143,23 @@ def database_url(service: str, env: dict[str, str], data_dir: Path) -> str:
     return f"sqlite:///{data_dir / f'{service}.db'}"
 
 
+def clock_start(env: dict[str, str]) -> datetime | None:
+    """`MARAC_CLOCK_START` (ISO 8601 with offset): tests start processes on a chosen day.
+    Refused unless `MARAC_TEST_MODE=1`, so no deployment runs on a clock set by accident."""
+    raw = env.get("MARAC_CLOCK_START")
+    if not raw:
+        return None
+    if env.get("MARAC_TEST_MODE") != "1":
+        raise SettingsError("MARAC_CLOCK_START: only allowed with MARAC_TEST_MODE=1 (tests)")
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise SettingsError(f"MARAC_CLOCK_START: expected an ISO 8601 instant, got {raw!r}") from exc
+    if start.tzinfo is None:
+        raise SettingsError("MARAC_CLOCK_START: must carry a UTC offset (e.g. +00:00)")
+    return start
+
+
 def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
     if service not in SERVICES:
         raise SettingsError(f"MARAC_SERVICE: unknown service {service!r}")
@@ -170,6 +189,7 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
         smtp_host=env.get("MARAC_SMTP_HOST") or None,
         smtp_port=smtp_port,
         mail_from=env.get("MARAC_MAIL_FROM", "marac-noreply@localhost"),
+        clock_start=clock_start(env),
     )
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from marac_platform import clock
+
 GENESIS_HASH: Final = "0" * 64
 FIRST_SEQ: Final = 1
 
@@ -90,7 +92,7 @@ def chain_hash(
 
 def _iso(at: datetime | str | None) -> str:
     if at is None:
-        at = datetime.now(UTC)
+        at = clock.now()
     if isinstance(at, str):
         at = datetime.fromisoformat(at)
     if at.tzinfo is None:
