@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from marac_platform import kafka as platform_kafka
 from marac_platform.settings import SERVICES, kafka_settings, settings_for
+from tests.support.clock import DEFAULT_INSTANT, PROCESS_ONLY, process_clock_env
 from tests.support.infra import PostgresServer, kafka_server, postgres_server, unique
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +44,9 @@ class PlatformEnv:
 
 
 def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: Path,
-                      services: tuple[str, ...] = SERVICES) -> PlatformEnv:
+                      services: tuple[str, ...] = SERVICES,
+                      clock_start: datetime = DEFAULT_INSTANT) -> PlatformEnv:
+    """`env` starts every platform process it is given to with its clock at `clock_start`."""
     from marac_platform.commands.migrate import migrate_all
 
     name = unique("t")
@@ -56,9 +61,10 @@ def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: 
         "MARAC_AREAS_FILE": str(REPO / "deploy" / "areas.yaml"),
         "MARAC_CONSUMER_BACKOFF_S": "0.05",
         "MARAC_OUTBOX_POLL_S": "0.05",
+        **process_clock_env(clock_start),
     }
     saved = dict(os.environ)
-    os.environ.update(env)
+    os.environ.update(in_process(env))
     settings_for.cache_clear()
     try:
         migrate_all(list(services), create_database=False, quiet=True)
@@ -69,13 +75,26 @@ def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: 
     return PlatformEnv(env=env, postgres=postgres, prefix=f"{name}.")
 
 
+def in_process(env: dict[str, str]) -> dict[str, str]:
+    """`env` for this test process, which travels in time (time-machine) instead."""
+    return {key: value for key, value in env.items() if key not in PROCESS_ONLY}
+
+
+@pytest.fixture
+def clock_start() -> datetime:
+    """The instant a test over the platform stands at; parametrize it to stand elsewhere."""
+    return DEFAULT_INSTANT
+
+
 @pytest.fixture
 def platform_env(kafka_bootstrap: str, postgres: PostgresServer, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[PlatformEnv]:
-    """A fresh platform, with this process's environment pointing at it."""
-    created = make_platform_env(kafka_bootstrap, postgres, tmp_path)
-    for key, value in created.env.items():
-        monkeypatch.setenv(key, value)
-    settings_for.cache_clear()
-    yield created
-    settings_for.cache_clear()
+                 monkeypatch: pytest.MonkeyPatch, clock_start: datetime) -> Iterator[PlatformEnv]:
+    """A fresh platform, with this process's environment pointing at it, standing at
+    `clock_start`: this process travels there and the processes it starts begin there."""
+    with time_machine.travel(clock_start, tick=True):
+        created = make_platform_env(kafka_bootstrap, postgres, tmp_path, clock_start=clock_start)
+        for key, value in in_process(created.env).items():
+            monkeypatch.setenv(key, value)
+        settings_for.cache_clear()
+        yield created
+        settings_for.cache_clear()

@@ -456,7 +456,8 @@ def allocate_waiting(uow: UnitOfWork, area_id: str | None, now: datetime | None 
 
 
 def allocate_waiting_job(runtime: Runtime) -> None:
-    with runtime.unit_of_work() as uow:
+    # A timed job starts its own trace; the events it publishes continue it.
+    with tracer.start_as_current_span("scheduling allocate waiting"), runtime.unit_of_work() as uow:
         placed = allocate_waiting(uow, None)
     if placed:
         log.info("waiting cases given a date", extra={"count": placed})
@@ -836,7 +837,9 @@ def close_past_dates(runtime: Runtime, now: datetime | None = None, limit: int =
     heard = 0
     for target in due:
         try:
-            with runtime.unit_of_work() as uow:
+            with tracer.start_as_current_span("scheduling close date",
+                                              attributes={"marac.meeting_id": target}), \
+                    runtime.unit_of_work() as uow:
                 heard += close_date(uow, target, now)
         except Exception as exc:
             log.error("date not closed; retried on the next run",

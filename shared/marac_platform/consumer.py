@@ -91,6 +91,7 @@ class EventConsumer:
                 "messaging.destination.name": record.topic,
                 "messaging.kafka.destination.partition": record.partition,
                 "messaging.kafka.message.offset": record.offset,
+                "messaging.kafka.message.key": (record.key or b"").decode("utf-8", "replace"),
                 "messaging.consumer.group.name": group_id(self.runtime.service),
             },
         ) as span:

@@ -127,6 +127,7 @@ class OutboxRelay:
                 "messaging.operation.type": "publish",
                 "messaging.destination.name": topic,
                 "messaging.message.id": event_id,
+                "messaging.kafka.message.key": key or "",
             },
         ):
             wire_headers = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}

@@ -1,17 +1,22 @@
 """One referral through all five services as real processes, over real Kafka and PostgreSQL:
-it reaches notify and an e-mail is sent, inside one trace, with no personal data leaking."""
+it reaches notify and an e-mail is sent, inside one trace, with no personal data leaking.
+
+The processes run on a clock started at a chosen instant (MARAC_CLOCK_START, test mode), so
+the MARAC date they give is known whatever day the suite runs."""
 
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from marac_platform import events
 from marac_platform import kafka as platform_kafka
@@ -34,6 +39,28 @@ CANARY_FAMILY = "Zarkwrightson"
 CANARY_STREET = "77 Canaryhollow Lane"
 CANARIES = (CANARY_GIVEN, CANARY_FAMILY, "Canaryhollow")
 
+# Spans that rightly start a trace of their own: timed jobs, not caused by any request.
+JOB_ROOTS = ("scheduling publish case list", "scheduling close date", "scheduling allocate waiting")
+
+
+@dataclass(frozen=True)
+class Day:
+    """An instant the platform is started at, and the MARAC date northshire must give then
+    (weekly on Tuesdays 10:00, cut-off 5 working days before at 17:00, England's holidays)."""
+
+    start: str
+    marac_date: str
+
+
+DAYS = {
+    # A Wednesday: the cut-off for Tue 8 Dec was Tue 1 Dec 17:00, so the next is 15 Dec.
+    "wednesday": Day("2026-12-02T11:00:00+00:00", "2026-12-15"),
+    # Friday before Christmas, an hour before the cut-off for Tue 29 Dec (Christmas Day and
+    # the Boxing Day substitute on Mon 28 Dec are not working days); the 22 Dec case list
+    # falls due while the platform runs, in a trace of its own.
+    "before-christmas": Day("2026-12-18T16:00:00+00:00", "2026-12-29"),
+}
+
 
 def call(method: str, url: str, token: str, body: Any = None,
          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
@@ -48,9 +75,20 @@ def call(method: str, url: str, token: str, body: Any = None,
         return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
 
 
+@pytest.fixture(params=sorted(DAYS), ids=sorted(DAYS))
+def day(request: pytest.FixtureRequest) -> Day:
+    return DAYS[request.param]
+
+
 @pytest.fixture
-def running(platform_env: PlatformEnv, tmp_path: Path) -> Iterator[tuple[Platform, OtlpReceiver,
-                                                                            SmtpServer]]:
+def clock_start(day: Day) -> datetime:
+    """platform_env starts every process's clock here (MARAC_CLOCK_START)."""
+    return datetime.fromisoformat(day.start)
+
+
+@pytest.fixture
+def running(platform_env: PlatformEnv, tmp_path: Path,
+            day: Day) -> Iterator[tuple[Platform, OtlpReceiver, SmtpServer]]:
     receiver = OtlpReceiver().start()
     with SmtpServer() as smtp:
         env = dict(platform_env.env)
@@ -73,8 +111,10 @@ def running(platform_env: PlatformEnv, tmp_path: Path) -> Iterator[tuple[Platfor
 
 def token(env: dict[str, str], role: str, agency: str) -> str:
     private = (Path(env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
+    # The web processes check tokens against the wall clock, not the shifted one.
     return mint_token(private, subject=f"e2e-{role}", agency=agency, role=role,
-                      areas=["northshire"], audience="marac", issuer="marac-dev")
+                      areas=["northshire"], audience="marac", issuer="marac-dev",
+                      issued_at=int(time_machine.escape_hatch.time.time()))
 
 
 def span_text(span: Span) -> str:
@@ -82,7 +122,7 @@ def span_text(span: Span) -> str:
 
 
 def test_referral_reaches_notify_in_one_trace_without_personal_data(
-    running: tuple[Platform, OtlpReceiver, SmtpServer], platform_env: PlatformEnv
+    running: tuple[Platform, OtlpReceiver, SmtpServer], platform_env: PlatformEnv, day: Day
 ) -> None:
     platform, receiver, smtp = running
     env = platform.env
@@ -90,7 +130,8 @@ def test_referral_reaches_notify_in_one_trace_without_personal_data(
     coordinator = token(dict(env), "coordinator", "idva")
     ids = list(get_checklist(PARTNER_CHECKLIST).question_ids)
     form = sample_referral(ids, "northshire", yes_answers=16, victim_given=CANARY_GIVEN,
-                           victim_family=CANARY_FAMILY, address_line=CANARY_STREET)
+                           victim_family=CANARY_FAMILY, address_line=CANARY_STREET,
+                           today=date.fromisoformat(day.start[:10]))
 
     status, headers, created = call("POST", f"{platform.url('referral')}/v1/referrals?submit=true",
                                     referrer, form, {"Idempotency-Key": str(uuid.uuid4())})
@@ -109,7 +150,7 @@ def test_referral_reaches_notify_in_one_trace_without_personal_data(
     _, _, referral = call("GET", f"{platform.url('referral')}/v1/referrals/{created['id']}",
                           coordinator)
     assert referral["state"] == "scheduled"
-    assert referral["marac_date"]
+    assert referral["marac_date"] == day.marac_date
     assert referral["form"]["victim"]["name"]["given"] == CANARY_GIVEN  # readable when allowed
 
     # The e-mail went to the referrer's agency, says when, and names nobody.
@@ -128,17 +169,27 @@ def test_referral_reaches_notify_in_one_trace_without_personal_data(
 
     trace = wait_for(whole_trace, timeout_s=30, interval_s=0.5)
     assert {s.service for s in trace} == {f"marac-{n}" for n in SERVICES}
-    messaging = [s for s in receiver.snapshot()
+    spans = receiver.snapshot()
+    messaging = [s for s in spans
                  if str(s.attributes.get("messaging.destination.name", "")).startswith(
                      platform_env.prefix)]
     assert messaging, "no produce/consume spans were exported"
-    assert {s.trace_id for s in messaging} == {trace_id}
+    # Every produce and consume span about this case is in the referral's trace ...
+    about_case = [s for s in messaging if s.attributes.get("messaging.kafka.message.key") == case_id]
+    assert {s.trace_id for s in about_case} == {trace_id}
+    # ... and any other trace is a timed job's: it starts at the job's span, so no consumer
+    # lost its producer's context (a consume span with no parent would start a trace).
+    for span in messaging:
+        assert span.parent_span_id, f"{span.name} starts a trace of its own"
+    roots = {s.trace_id: s.name for s in spans if not s.parent_span_id}
+    for other in {s.trace_id for s in messaging} - {trace_id}:
+        assert roots.get(other, "").startswith(JOB_ROOTS), roots.get(other)
     names = {s.name for s in trace}
     assert f"{platform_env.prefix}referral.submitted publish" in names
     assert f"{platform_env.prefix}case.scheduled process" in names
 
     # The canary: no personal data in logs, spans, or the raw bytes of any Kafka topic.
-    time.sleep(0.5)
+    platform.stop()  # every process has written and flushed its last line
     for log_file in sorted(platform.log_dir.glob("*.log")):
         text = log_file.read_text(errors="replace")
         for canary in CANARIES:

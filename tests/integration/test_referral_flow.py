@@ -12,16 +12,17 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from marshmallow import Schema, fields
 from sqlalchemy import func, select, update
 
-from marac_platform import events
+from marac_platform import clock, events
 from marac_platform.checklists import get_checklist
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
@@ -33,7 +34,8 @@ from services.referral.schemas import ReferralSubmitSchema
 from services.referral.service import keys
 from services.risk.models import TABLES as RISK_TABLES
 from services.risk.models import ReferralHistory
-from tests.conftest import PlatformEnv, make_platform_env
+from tests.conftest import PlatformEnv, in_process, make_platform_env
+from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
 from tests.support.kafka_tools import produce, read_all, wait_for
 
@@ -47,15 +49,17 @@ FLOW_TIMEOUT_S = 60.0
 @pytest.fixture(scope="module")
 def env(kafka_bootstrap: str, postgres: PostgresServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformEnv]:
-    created = make_platform_env(kafka_bootstrap, postgres, tmp_path_factory.mktemp("flow"),
-                                services=("referral", "risk"))
-    patch = pytest.MonkeyPatch()
-    for key, value in created.env.items():
-        patch.setenv(key, value)
-    settings_for.cache_clear()
-    yield created
-    patch.undo()
-    settings_for.cache_clear()
+    # The module stands at one instant: this process travels there, the workers start there.
+    with time_machine.travel(DEFAULT_INSTANT, tick=True):
+        created = make_platform_env(kafka_bootstrap, postgres, tmp_path_factory.mktemp("flow"),
+                                    services=("referral", "risk"), clock_start=DEFAULT_INSTANT)
+        patch = pytest.MonkeyPatch()
+        for key, value in in_process(created.env).items():
+            patch.setenv(key, value)
+        settings_for.cache_clear()
+        yield created
+        patch.undo()
+        settings_for.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -384,7 +388,7 @@ def test_repeat_within_12_months_of_the_cases_last_referral_is_flagged(
 
     def backdate(days: int) -> None:
         """Time passes: the first referral was made `days` ago (here and in risk's history)."""
-        when = date.today() - timedelta(days=days)
+        when = clock.uk_today() - timedelta(days=days)
         with referral_db(client).unit_of_work() as uow:
             uow.session.execute(update(Referral).where(Referral.id == first["id"])
                                 .values(referral_date=when))
@@ -549,7 +553,7 @@ def complete_form() -> dict[str, Any]:
     body["safe_contacts"] = [{"name": "A Friend"}]
     body["unsafe_contacts"] = [{"name": "A Cousin"}]
     body["previous_marac_referrals"] = [{"area_name": "Elsewhere MARAC",
-                                         "date": (date.today() - timedelta(days=900)).isoformat()}]
+                                         "date": (clock.uk_today() - timedelta(days=900)).isoformat()}]
     return body
 
 

@@ -23,8 +23,12 @@ from services.scheduling import domain, service
 from services.scheduling.app import create_app
 from services.scheduling.models import TABLES, Allocation, Meeting
 from tests.conftest import PlatformEnv
+from tests.support.clock import EDGE_SAMPLE, edge_params
 
-pytestmark = pytest.mark.integration
+# Calendars, cut-offs, case lists and targets read the clock: the suite stands at one
+# instant of each kind of edge (platform_env travels there).
+pytestmark = [pytest.mark.integration,
+              pytest.mark.parametrize("clock_start", edge_params(EDGE_SAMPLE))]
 
 AREAS_YAML = """
 areas:
@@ -132,10 +136,32 @@ def allocation(runtime: Runtime, case_id: str) -> Allocation:
 def next_free_weekday(runtime: Runtime, area_id: str, after: date) -> date:
     """A working day after `after` that is not already one of the area's dates."""
     config = service.calendar(runtime, area_id)
+    taken = {m.date for m in domain.meeting_dates(config, after, after + timedelta(days=60))}
     day = after + timedelta(days=1)
-    while not domain.is_working_day(config, day) or day.weekday() == 1:
+    while not domain.is_working_day(config, day) or day in taken:
         day += timedelta(days=1)
     return day
+
+
+def on_tuesday_or_moved_from_one(listed: dict[str, Any]) -> bool:
+    """Tueshire meets on Tuesdays; a Tuesday bank holiday's date moves to the next working day."""
+    moved_from = listed["moved_from"]
+    if moved_from is None:
+        return date.fromisoformat(listed["marac_date"]).weekday() == 1
+    return date.fromisoformat(moved_from).weekday() == 1 and domain.is_bank_holiday(
+        date.fromisoformat(moved_from))
+
+
+def next_open_weekday(runtime: Runtime, area_id: str) -> date:
+    """A free working day whose case list is not yet due, so it can still take cases."""
+    config = service.calendar(runtime, area_id)
+    day = service.local_today()
+    while True:
+        day = next_free_weekday(runtime, area_id, day)
+        start = domain.local_datetime(day, config.start_time)
+        occurrence = domain.MeetingOccurrence(date=day, start=start, end=start, capacity=1)
+        if domain.caselist_publish_at(config, occurrence) > utcnow():
+            return day
 
 
 def test_meetings_list_capacity_and_agenda_and_permissions(
@@ -146,7 +172,7 @@ def test_meetings_list_capacity_and_agenda_and_permissions(
     meetings = listed.get_json()
     assert len(meetings) == 5
     assert all(m["capacity"] == 3 and m["status"] == "planned" for m in meetings)
-    assert all(date.fromisoformat(m["marac_date"]).weekday() == 1 for m in meetings)
+    assert all(on_tuesday_or_moved_from_one(m) for m in meetings)
     first = allocate(runtime, "case-a1")
     agenda = client.get(f"/v1/meetings/{first.meeting_id}",
                         headers=bearer(platform_env, "agency_rep")).get_json()
@@ -174,7 +200,7 @@ def test_calendar_preview_counts_added_and_cancelled_dates(
     headers = bearer(platform_env)
     preview = client.get("/v1/areas/tueshire/calendar", headers=headers).get_json()
     assert len(preview) == 12
-    assert all(date.fromisoformat(p["marac_date"]).weekday() == 1 for p in preview)
+    assert all(on_tuesday_or_moved_from_one(p) for p in preview)
     second = preview[1]["marac_date"]
     extra = next_free_weekday(runtime, "tueshire", date.fromisoformat(preview[0]["marac_date"]))
     added = client.post("/v1/meetings", json={"area_id": "tueshire", "marac_date": extra.isoformat()},
@@ -344,7 +370,7 @@ def test_at_risk_lists_late_and_waiting_cases(
     assert all(rows[c]["status"] == "waiting" and rows[c]["days_over"] is None for c in waiting)
 
     # An added date takes the waiting cases at once.
-    day = next_free_weekday(runtime, "tueshire", service.local_today() + timedelta(days=2))
+    day = next_open_weekday(runtime, "tueshire")
     added = client.post("/v1/meetings", json={"area_id": "tueshire", "marac_date": day.isoformat()},
                         headers=bearer(platform_env))
     assert added.status_code == 201, added.data

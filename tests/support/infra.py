@@ -41,7 +41,10 @@ def kafka_server() -> Iterator[str]:
     if docker_available():
         from testcontainers.kafka import KafkaContainer
 
-        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+        # As the local broker (devinfra/kafka.py): records stamped by the broker, so tests
+        # may run the platform's clock on another day.
+        with KafkaContainer(KAFKA_IMAGE).with_kraft().with_env(
+                "KAFKA_LOG_MESSAGE_TIMESTAMP_TYPE", "LogAppendTime") as container:
             yield container.get_bootstrap_server()
         return
     from marac_platform.devinfra import free_port

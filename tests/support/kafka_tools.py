@@ -9,10 +9,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 
-def read_all(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[Any]:
-    """Every record now in `topic`, all partitions, from the start."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=int(idle_s * 1000))
+def read_all(bootstrap: str, topic: str, idle_s: float = 1.5, timeout_s: float = 60.0) -> list[Any]:
+    """Every record now in `topic`, all partitions, from the start: read up to the end offsets
+    taken when called (so a slow fetch on a busy machine is waited for, not mistaken for the
+    end). `idle_s` bounds each poll."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         if not partitions:
@@ -20,9 +21,14 @@ def read_all(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[Any]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
-        if not any(ends.values()):
-            return []
-        return list(consumer)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: end offsets not reached within {timeout_s}s")
+            for batch in consumer.poll(timeout_ms=int(idle_s * 1000)).values():
+                records.extend(batch)
+        return records
     finally:
         consumer.close()
 

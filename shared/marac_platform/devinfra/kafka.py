@@ -232,6 +232,10 @@ def render_server_properties(*, port: int, controller_port: int, log_dirs: Path)
         ("num.recovery.threads.per.data.dir", 1),
         ("log.segment.bytes", 16 * 1024 * 1024),
         ("log.retention.hours", 24),
+        # The broker stamps records itself: tests run the platform's clock on other days
+        # (marac_platform/clock.py), and a producer's stamp in the past would fall to the
+        # 24-hour retention, one in the future be refused (Kafka 4 allows an hour ahead).
+        ("log.message.timestamp.type", "LogAppendTime"),
         ("log.retention.bytes", 256 * 1024 * 1024),
         ("log.retention.check.interval.ms", 60_000),
         # The cleaner's default 128 MiB dedupe buffer is a quarter of the dev heap.
