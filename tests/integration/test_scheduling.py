@@ -26,6 +26,7 @@ from marac_platform.settings import load_settings, settings_for
 from services.scheduling import service
 from services.scheduling.models import TABLES, Allocation, CaseList, Meeting
 from tests.conftest import PlatformEnv
+from tests.support.clock import edge_params
 from tests.support.kafka_tools import produce, read_all, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -172,6 +173,8 @@ def meeting_counts(runtime: Runtime) -> list[tuple[str, int, int, int]]:
                 if m.booked or m.id in counted]
 
 
+# The worker process gives the date: it starts on the platform's clock at each instant.
+@pytest.mark.parametrize("clock_start", edge_params(("tue-evening", "fri-after-cutoff", "bst-starts")))
 def test_accepted_referral_is_scheduled_by_the_worker(
     platform_env: PlatformEnv, runtime: Runtime, workers: Workers
 ) -> None:

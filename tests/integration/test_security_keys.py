@@ -25,6 +25,7 @@ from services.referral.models import TABLES, Case, Referral
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from services.referral.service import keys
 from tests.conftest import PlatformEnv
+from tests.support.clock import edge_params
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,9 @@ def fresh_store() -> KeyStore:
     return KeyStore(Database(keystore_url(settings)), load_keyring(settings, AREAS))
 
 
+# Retention counts days back from the clock: stand across a clock change, the turn of the
+# year and a leap day.
+@pytest.mark.parametrize("clock_start", edge_params(("bst-ends", "new-years-eve", "leap-day")))
 def test_retention_sweep_erases_closed_cases_past_their_areas_retention(
     app: Flask, platform_env: PlatformEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
