@@ -29,7 +29,7 @@ from tests.conftest import PlatformEnv
 from tests.support.clock import edge_params
 from tests.support.kafka_tools import produce, read_all, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 # Small meetings every working day, so overflow shows within a few days of any test run.
 AREAS_YAML = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -42,7 +43,14 @@ def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None,
         producer.close()
 
 
+# Deadlines are what a quiet machine needs times this: they cost nothing when the condition
+# holds early, and a busy machine (two suites at once on two cores) must not fail a test.
+PATIENCE = float(os.environ.get("MARAC_TEST_PATIENCE", "3"))
+
+
 def wait_for(condition: Any, timeout_s: float = 30.0, interval_s: float = 0.2) -> Any:
+    """Poll `condition` until it returns something truthy, up to `timeout_s` x PATIENCE."""
+    timeout_s *= PATIENCE
     deadline = time.monotonic() + timeout_s
     while True:
         result = condition()
