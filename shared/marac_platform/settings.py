@@ -95,6 +95,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "marac-noreply@localhost"
+    # A delivery claimed longer ago than this has an unknown outcome (its worker died): resent.
+    delivery_claim_timeout_s: float = 120.0
     clock_start: datetime | None = None
 
 
@@ -189,6 +191,7 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
         smtp_host=env.get("MARAC_SMTP_HOST") or None,
         smtp_port=smtp_port,
         mail_from=env.get("MARAC_MAIL_FROM", "marac-noreply@localhost"),
+        delivery_claim_timeout_s=_float(env, "MARAC_NOTIFY_CLAIM_TIMEOUT_S", 120.0),
         clock_start=clock_start(env),
     )
 
