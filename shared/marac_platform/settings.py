@@ -58,6 +58,8 @@ class KafkaSettings:
     ssl_keyfile: str | None = None
     topic_partitions: int = 3
     topic_replication: int = 1
+    # A consumer silent this long leaves its group (Kafka's default); its partitions move on.
+    session_timeout_ms: int = 45_000
 
     def client_options(self) -> dict[str, object]:
         """Connection options shared by kafka-python producers, consumers and admin clients."""
@@ -131,6 +133,7 @@ def kafka_settings(env: dict[str, str]) -> KafkaSettings:
         ssl_keyfile=env.get("KAFKA_SSL_KEYFILE") or None,
         topic_partitions=_int(env, "MARAC_TOPIC_PARTITIONS", 3, minimum=1),
         topic_replication=_int(env, "MARAC_TOPIC_REPLICATION", 1, minimum=1),
+        session_timeout_ms=_int(env, "MARAC_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=6_000),
     )
 
 
