@@ -75,15 +75,16 @@ class EventConsumer:
                 backoff.wait(stop, exc)
                 continue
             for partition, records in batches.items():
-                if not self._run_batch(partition, records, stop, backoff):
-                    break
+                # Each partition on its own: poll moved past all of them, so none may be skipped.
+                self._run_batch(partition, records, stop, backoff)
 
     def _run_batch(self, partition: TopicPartition, records: list[ConsumerRecord],
-                   stop: threading.Event, backoff: Backoff) -> bool:
-        """Handle and commit one partition's records; False when the rest must wait for a poll."""
+                   stop: threading.Event, backoff: Backoff) -> None:
+        """Handle and commit one partition's records in order; stop early where the rest will be
+        read again (a seek back, a rebalance, or a restart from the last commit)."""
         for record in records:
             if stop.is_set():
-                return False
+                return
             try:
                 self.process(record)
             except KafkaError as exc:
@@ -91,7 +92,7 @@ class EventConsumer:
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, record.offset)
                 backoff.wait(stop, exc)
-                return False
+                return
             try:
                 self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)},
                                      timeout_ms=COMMIT_TIMEOUT_MS)
@@ -100,14 +101,13 @@ class EventConsumer:
                 # redeliver from the last commit and the inbox makes that a no-op.
                 log.warning("offset commit failed after a rebalance",
                             extra={"topic": record.topic, "partition": record.partition})
-                return False
+                return
             except KafkaError as exc:
                 # Handled but not committed: a later commit covers it, and a redelivery after
                 # the outage is a no-op (the inbox).
                 backoff.wait(stop, exc)
                 continue
             backoff.succeeded()
-        return True
 
     def process(self, record: ConsumerRecord) -> None:
         headers = events.header_map(record.headers)
