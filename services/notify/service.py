@@ -99,13 +99,13 @@ def deliver_pending(runtime: Runtime) -> int:
         ids = uow.session.scalars(
             select(Delivery.id).where(_claimable(utcnow(), claim_timeout))
             .order_by(Delivery.created_at).limit(BATCH)).all()
-    sent = 0
+    attempted = 0
     for delivery_id in ids:
         item = claim(runtime, delivery_id, claim_timeout)
         if item is not None:
             deliver_one(runtime, item)
-            sent += 1
-    return sent
+            attempted += 1
+    return attempted
 
 
 def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
