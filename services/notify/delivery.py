@@ -18,10 +18,12 @@ class DeliveryFailed(Exception):
         self.reason_code = reason_code
 
 
-def send_email(settings: Settings, to: str, subject: str, body: str) -> None:
+def send_email(settings: Settings, to: str, subject: str, body: str, message_id: str) -> None:
+    """`message_id` is the same at every attempt of one delivery: a receiver can drop a copy."""
     if not settings.smtp_host:
         raise DeliveryFailed("smtp_not_configured")
     message = EmailMessage()
+    message["Message-ID"] = message_id
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
@@ -33,10 +35,11 @@ def send_email(settings: Settings, to: str, subject: str, body: str) -> None:
         raise DeliveryFailed(f"smtp_{type(exc).__name__}") from None
 
 
-def send_webhook(url: str, payload: dict[str, str]) -> None:
+def send_webhook(url: str, payload: dict[str, str], delivery_id: str) -> None:
+    """`delivery_id` goes in Idempotency-Key, the same at every attempt of one delivery."""
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST",
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json", "Idempotency-Key": delivery_id})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             if response.status >= 300:

@@ -31,10 +31,13 @@ class Delivery(AreaScoped, Base):
     template: Mapped[str] = mapped_column(String(50))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | sent | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # pending | sending (claimed by a worker; its outcome is unknown if the claim is old) |
+    # sent | failed
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # sends begun, crashed ones too
     error: Mapped[str | None] = mapped_column(String(100), nullable=True)
     trace_context: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
 from marac_platform import telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
 from marac_platform.runtime import Runtime, UnitOfWork
-from services.notify import delivery, domain
+from services.notify import delivery, domain, faults
 from services.notify.models import Delivery
 
 SENT = "marac.notification.sent.v1"
 FAILED = "marac.notification.failed.v1"
 MAX_ATTEMPTS = 8
 BATCH = 20
+PENDING = "pending"
+SENDING = "sending"
+OUTCOME_UNKNOWN = "outcome_unknown"
 tracer = trace.get_tracer("services.notify")
 
 
@@ -36,7 +39,7 @@ def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.
             id=str(uuid.uuid4()), cause_event_id=event.id, case_id=case_id, area_id=area.id,
             agency_id=recipient.agency_id, channel=recipient.channel, address=recipient.address,
             template=message.template, subject=message.subject, body=message.body,
-            status="pending", attempts=0, trace_context=context, created_at=utcnow()))
+            status=PENDING, attempts=0, trace_context=context, created_at=utcnow()))
     return len(chosen)
 
 
@@ -72,48 +75,122 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)))
 
 
+def message_id(delivery_id: str) -> str:
+    """The e-mail's Message-ID, derived from the delivery: every attempt carries the same one."""
+    return f"<{delivery_id}@marac>"
+
+
+def _claimable(now: datetime, claim_timeout: timedelta) -> ColumnElement[bool]:
+    """Pending and due, or claimed so long ago that its worker must have died mid-send."""
+    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    return or_(and_(Delivery.status == PENDING, due),
+               and_(Delivery.status == SENDING, Delivery.claimed_at < now - claim_timeout))
+
+
+def _changed(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
 def deliver_pending(runtime: Runtime) -> int:
-    """The timed job: send what is pending; several replicas never send one delivery twice."""
+    """The timed job. Each delivery is claimed, sent and marked in short transactions of its own,
+    so a crash leaves at most one delivery with an unknown outcome, never a whole batch."""
+    claim_timeout = timedelta(seconds=runtime.settings.delivery_claim_timeout_s)
+    with runtime.unit_of_work() as uow:
+        ids = uow.session.scalars(
+            select(Delivery.id).where(_claimable(utcnow(), claim_timeout))
+            .order_by(Delivery.created_at).limit(BATCH)).all()
+    attempted = 0
+    for delivery_id in ids:
+        item = claim(runtime, delivery_id, claim_timeout)
+        if item is not None:
+            deliver_one(runtime, item)
+            attempted += 1
+    return attempted
+
+
+def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
+    """Move one delivery to `sending` with a conditional UPDATE: of several replicas, one wins.
+
+    Retaking an old claim means the earlier attempt's outcome is unknown (the e-mail may have
+    left); it is sent again with the same Message-ID, or given up after MAX_ATTEMPTS.
+    """
     with runtime.unit_of_work() as uow:
         now = utcnow()
-        query = (select(Delivery)
-                 .where(Delivery.status == "pending",
-                        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
-                 .order_by(Delivery.created_at).limit(BATCH))
-        if runtime.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        pending = uow.session.scalars(query).all()
-        for item in pending:
-            deliver_one(uow, item)
-        return len(pending)
+        claimable = _claimable(now, claim_timeout)
+        retaken_error = case((Delivery.status == SENDING, OUTCOME_UNKNOWN), else_=Delivery.error)
+        taken = _changed(uow.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, claimable, Delivery.attempts < MAX_ATTEMPTS)
+            .values(status=SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
+                    error=retaken_error)
+            .execution_options(synchronize_session=False)))
+        if taken:
+            return uow.session.get(Delivery, delivery_id)
+        exhausted = _changed(uow.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, claimable, Delivery.status == SENDING,
+                   Delivery.attempts >= MAX_ATTEMPTS)
+            .values(status="failed", claimed_at=None, error=OUTCOME_UNKNOWN)
+            .execution_options(synchronize_session=False)))
+        if exhausted:
+            item = uow.session.get(Delivery, delivery_id)
+            assert item is not None
+            publish_result(uow, item, FAILED)
+        return None  # another replica has it, or it was given up
 
 
-def deliver_one(uow: UnitOfWork, item: Delivery) -> None:
+def deliver_one(runtime: Runtime, item: Delivery) -> None:
+    """Send a claimed delivery (outside any transaction), then record the outcome."""
     parent = telemetry.extract_context(item.trace_context)
     with tracer.start_as_current_span(
         f"notify {item.channel}", context=parent, kind=SpanKind.CLIENT,
         attributes={"marac.delivery.id": item.id, "marac.delivery.channel": item.channel,
-                    "marac.agency.id": item.agency_id},
+                    "marac.agency.id": item.agency_id, "marac.delivery.attempt": item.attempts},
     ):
-        item.attempts += 1
         try:
             if item.channel == "email" and item.address:
-                delivery.send_email(uow.runtime.settings, item.address, item.subject, item.body)
+                delivery.send_email(runtime.settings, item.address, item.subject, item.body,
+                                    message_id(item.id))
             elif item.channel == "webhook" and item.address:
                 delivery.send_webhook(item.address, {"subject": item.subject, "body": item.body,
-                                                     "case_id": item.case_id or ""})
+                                                     "case_id": item.case_id or ""}, item.id)
         except delivery.DeliveryFailed as exc:
-            item.error = exc.reason_code
-            if item.attempts < MAX_ATTEMPTS:
-                # Stays pending; an SMTP server or webhook that is down gets time to recover.
-                item.next_attempt_at = utcnow() + retry_delay(item.attempts)
-                return
-            item.status = "failed"
-            publish_result(uow, item, FAILED)
+            record_failure(runtime, item, exc.reason_code)
             return
-        item.status = "sent"
-        item.sent_at = utcnow()
-        publish_result(uow, item, SENT)
+        faults.after_send()
+        record_sent(runtime, item)
+
+
+def record_sent(runtime: Runtime, item: Delivery) -> None:
+    with runtime.unit_of_work() as uow:
+        # Any claim of this delivery: if a slow send was retaken, the first to finish records it.
+        marked = _changed(uow.session.execute(
+            update(Delivery).where(Delivery.id == item.id, Delivery.status == SENDING)
+            .values(status="sent", sent_at=utcnow(), claimed_at=None)
+            .execution_options(synchronize_session=False)))
+        if marked:
+            publish_result(uow, item, SENT)
+
+
+def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
+    with runtime.unit_of_work() as uow:
+        ours = and_(Delivery.id == item.id, Delivery.status == SENDING,
+                    Delivery.attempts == item.attempts)  # not retaken since we claimed it
+        if item.attempts < MAX_ATTEMPTS:
+            # Back to pending; an SMTP server or webhook that is down gets time to recover.
+            uow.session.execute(
+                update(Delivery).where(ours)
+                .values(status=PENDING, claimed_at=None, error=reason_code,
+                        next_attempt_at=utcnow() + retry_delay(item.attempts))
+                .execution_options(synchronize_session=False))
+            return
+        failed = _changed(uow.session.execute(
+            update(Delivery).where(ours)
+            .values(status="failed", claimed_at=None, error=reason_code)
+            .execution_options(synchronize_session=False)))
+        if failed:
+            item.error = reason_code
+            publish_result(uow, item, FAILED)
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -10,13 +11,14 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import select
 
 from marac_platform import events, telemetry
+from marac_platform.backoff import Backoff
 from marac_platform.db import utcnow
 from marac_platform.events import Event, MalformedEvent
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -26,6 +28,8 @@ tracer = trace.get_tracer("marac_platform.consumer")
 
 Handler = Callable[[UnitOfWork, Event], None]
 
+# An outage shows in the log within seconds; the uncommitted record is redelivered harmlessly.
+COMMIT_TIMEOUT_MS = 10_000
 DLQ_HEADERS = ("dlq_error", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_attempts", "dlq_service")
 
 
@@ -61,22 +65,49 @@ class EventConsumer:
         return sorted({events.kafka_topic(events.spec_for(t).topic) for t in handlers})
 
     def run(self, stop: threading.Event) -> None:
+        """Poll, handle, commit, until `stop`. A broker outage is waited out (capped backoff,
+        logged): the consumer reconnects and rejoins its group by itself once the broker is back."""
+        backoff = Backoff("kafka consumer")
         while not stop.is_set():
-            batches = self.consumer.poll(timeout_ms=500)
+            try:
+                batches = self.consumer.poll(timeout_ms=500)
+            except KafkaError as exc:
+                backoff.wait(stop, exc)
+                continue
             for partition, records in batches.items():
-                for record in records:
-                    if stop.is_set():
-                        return
-                    self.process(record)
-                    try:
-                        self.consumer.commit(
-                            {partition: OffsetAndMetadata(record.offset + 1, "", -1)})
-                    except CommitFailedError:
-                        # The partition moved to another consumer during a rebalance; it will
-                        # redeliver from the last commit and the inbox makes that a no-op.
-                        log.warning("offset commit failed after a rebalance",
-                                    extra={"topic": record.topic, "partition": record.partition})
-                        break
+                # Each partition on its own: poll moved past all of them, so none may be skipped.
+                self._run_batch(partition, records, stop, backoff)
+
+    def _run_batch(self, partition: TopicPartition, records: list[ConsumerRecord],
+                   stop: threading.Event, backoff: Backoff) -> None:
+        """Handle and commit one partition's records in order; stop early where the rest will be
+        read again (a seek back, a rebalance, or a restart from the last commit)."""
+        for record in records:
+            if stop.is_set():
+                return
+            try:
+                self.process(record)
+            except KafkaError as exc:
+                # The dead-letter topic could not be written: read this record again later.
+                with contextlib.suppress(KafkaError):
+                    self.consumer.seek(partition, record.offset)
+                backoff.wait(stop, exc)
+                return
+            try:
+                self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)},
+                                     timeout_ms=COMMIT_TIMEOUT_MS)
+            except CommitFailedError:
+                # The partition moved to another consumer during a rebalance; it will
+                # redeliver from the last commit and the inbox makes that a no-op.
+                log.warning("offset commit failed after a rebalance",
+                            extra={"topic": record.topic, "partition": record.partition})
+                return
+            except KafkaError as exc:
+                # Handled but not committed: a later commit covers it, and a redelivery after
+                # the outage is a no-op (the inbox).
+                backoff.wait(stop, exc)
+                continue
+            backoff.succeeded()
 
     def process(self, record: ConsumerRecord) -> None:
         headers = events.header_map(record.headers)

@@ -3,27 +3,58 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.net.compat import KafkaNetClient
 
 from marac_platform import events
 from marac_platform.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+Client = TypeVar("Client")
+
+# A client that cannot reach a broker fails after this long, and the caller (a worker) retries
+# with a logged reason instead of hanging; and it reconnects within seconds once one is back.
+OUTAGE_OPTIONS: dict[str, object] = {"bootstrap_timeout_ms": 5_000,
+                                     "reconnect_backoff_max_ms": 5_000}
+
+
+def closed_on_failure(make: Callable[..., Client], *args: Any, **options: Any) -> Client:
+    """`make(*args, **options)`, closing the network client it opened if it raises: a consumer or admin
+    client that fails to bootstrap would otherwise leave its I/O thread running (a leak per try)."""
+    opened: list[Any] = []
+
+    def network_client(**config: Any) -> Any:
+        opened.append(KafkaNetClient(**config))
+        return opened[-1]
+
+    try:
+        return make(*args, kafka_client=network_client, **options)
+    except BaseException:
+        for client in opened:
+            try:
+                client.close()
+            except Exception as exc:
+                log.debug("closing a failed client failed", extra={"reason_code": type(exc).__name__})
+        raise
+
 
 def producer(settings: KafkaSettings, client_id: str) -> KafkaProducer:
     """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
-    return KafkaProducer(
+    return closed_on_failure(
+        KafkaProducer,
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
         retries=2147483647,
         max_in_flight_requests_per_connection=5,
+        **OUTAGE_OPTIONS,
         **settings.client_options(),
     )
 
@@ -37,10 +68,13 @@ def consumer(
         "auto_offset_reset": "earliest",
         "max_poll_records": 50,
         "allow_auto_create_topics": False,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": min(3_000, settings.session_timeout_ms // 3),
+        **OUTAGE_OPTIONS,
         **settings.client_options(),
     }
     options.update(extra)
-    return KafkaConsumer(*topics, **options)
+    return closed_on_failure(KafkaConsumer, *topics, **options)
 
 
 def admin(settings: KafkaSettings, client_id: str = "marac-admin") -> KafkaAdminClient:
@@ -80,7 +114,8 @@ def create_topics(settings: KafkaSettings) -> tuple[list[str], list[str]]:
 
 def broker_reachable(settings: KafkaSettings, timeout_s: float = 3.0) -> bool:
     try:
-        client = KafkaAdminClient(
+        client = closed_on_failure(
+            KafkaAdminClient,
             client_id="marac-readiness",
             request_timeout_ms=int(timeout_s * 1000),
             bootstrap_timeout_ms=int(timeout_s * 1000),

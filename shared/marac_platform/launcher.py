@@ -1,4 +1,8 @@
-"""Start and stop the platform's processes (web and worker of each service) as one group."""
+"""Start, watch and stop the platform's processes (web and worker of each service) as one group.
+
+A child that exits once it is running is restarted (after a short, growing delay), so one crash
+does not stop the platform; one that keeps exiting stops it, with a line saying which and why.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,24 @@ from marac_platform.settings import SERVICES, service_port
 @dataclass
 class Process:
     name: str
+    argv: list[str]
     popen: subprocess.Popen[bytes]
     log_path: Path
+    exits: list[float] = field(default_factory=list)  # monotonic times, within the window
+    restart_at: float | None = None  # set while it waits to be restarted
+
+
+def exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min"
 
 
 @dataclass
@@ -33,24 +53,31 @@ class Platform:
     services: Sequence[str] = SERVICES
     progress: Callable[[str], None] = lambda _line: None
     processes: list[Process] = field(default_factory=list)
+    max_restarts: int = 5  # restarts of one child within restart_window_s before giving up
+    restart_window_s: float = 600.0
+    restart_delay_s: float = 1.0  # before the first restart; doubles each time, at most 30 s
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{service_port(service, dict(self.env))}"
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _popen(self, log_path: Path, argv: list[str]) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
-            popen = subprocess.Popen(
+            return subprocess.Popen(
                 argv, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        self.processes.append(Process(name, popen, log_path))
+
+    def spawn(self, name: str, argv: list[str]) -> Process:
+        log_path = self.log_dir / f"{name}.log"
+        process = Process(name, argv, self._popen(log_path, argv), log_path)
+        self.processes.append(process)
+        return process
 
     def start(self, timeout_s: float = 90.0) -> None:
         marac = [sys.executable, "-m", "marac_platform"]
         for service in self.services:
-            self._spawn(f"{service}-worker", [*marac, "worker", service])
-            self._spawn(f"{service}-web", [*marac, "web", service])
+            self.spawn(f"{service}-worker", [*marac, "worker", service])
+            self.spawn(f"{service}-web", [*marac, "web", service])
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> None:
@@ -68,10 +95,40 @@ class Platform:
         self.progress("all services ready")
 
     def check_alive(self) -> None:
+        """While starting: a child that cannot even start is a configuration error, not a crash."""
         for process in self.processes:
             code = process.popen.poll()
             if code is not None:
                 raise RuntimeError(f"{process.name} exited with {code}; see {process.log_path}")
+
+    def supervise(self) -> None:
+        """Call every second or so once running: restarts children that exited; RuntimeError
+        (naming the child and its exit) when one exited more than max_restarts times within
+        restart_window_s."""
+        now = time.monotonic()
+        for process in self.processes:
+            if process.restart_at is not None:
+                if now >= process.restart_at:
+                    process.popen = self._popen(process.log_path, process.argv)
+                    process.restart_at = None
+                    self.progress(f"{process.name} restarted (pid {process.popen.pid})")
+                continue
+            code = process.popen.poll()
+            if code is None:
+                continue
+            window = self.restart_window_s
+            process.exits = [t for t in process.exits if now - t < window] + [now]
+            exits = len(process.exits)
+            if exits > self.max_restarts:
+                raise RuntimeError(
+                    f"{process.name} {exit_reason(code)}; it exited {exits} times within "
+                    f"{_minutes(window)}, giving up; see {process.log_path}")
+            delay = min(30.0, self.restart_delay_s * 2 ** (exits - 1))
+            process.restart_at = now + delay
+            self.progress(
+                f"{process.name} {exit_reason(code)}; restarting it in {delay:g}s "
+                f"(restart {exits} of at most {self.max_restarts} within {_minutes(window)}); "
+                f"see {process.log_path}")
 
     def stop(self, timeout_s: float = 20.0) -> None:
         for process in self.processes:

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import telemetry
+from marac_platform.backoff import Backoff
 from marac_platform.db import Database, PlatformTables, utcnow
 from marac_platform.events import Message, new_message
 
@@ -140,12 +141,15 @@ class OutboxRelay:
             )
 
     def run(self, stop: threading.Event, poll_s: float) -> None:
+        """Relay until `stop`; an unreachable broker (or database) is retried with capped
+        backoff, so the relay resumes by itself when it is back. Unsent rows stay queued."""
+        backoff = Backoff("outbox relay")
         while not stop.is_set():
             try:
                 sent = self.run_once()
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                stop.wait(min(5.0, poll_s * 10))
+            except Exception as exc:
+                backoff.wait(stop, exc)
                 continue
+            backoff.succeeded()
             if sent == 0:
                 stop.wait(poll_s)

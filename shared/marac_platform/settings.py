@@ -58,6 +58,8 @@ class KafkaSettings:
     ssl_keyfile: str | None = None
     topic_partitions: int = 3
     topic_replication: int = 1
+    # A consumer silent this long leaves its group (Kafka's default); its partitions move on.
+    session_timeout_ms: int = 45_000
 
     def client_options(self) -> dict[str, object]:
         """Connection options shared by kafka-python producers, consumers and admin clients."""
@@ -95,6 +97,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "marac-noreply@localhost"
+    # A delivery claimed longer ago than this has an unknown outcome (its worker died): resent.
+    delivery_claim_timeout_s: float = 120.0
     clock_start: datetime | None = None
 
 
@@ -129,6 +133,7 @@ def kafka_settings(env: dict[str, str]) -> KafkaSettings:
         ssl_keyfile=env.get("KAFKA_SSL_KEYFILE") or None,
         topic_partitions=_int(env, "MARAC_TOPIC_PARTITIONS", 3, minimum=1),
         topic_replication=_int(env, "MARAC_TOPIC_REPLICATION", 1, minimum=1),
+        session_timeout_ms=_int(env, "MARAC_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=6_000),
     )
 
 
@@ -189,6 +194,7 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
         smtp_host=env.get("MARAC_SMTP_HOST") or None,
         smtp_port=smtp_port,
         mail_from=env.get("MARAC_MAIL_FROM", "marac-noreply@localhost"),
+        delivery_claim_timeout_s=_float(env, "MARAC_NOTIFY_CLAIM_TIMEOUT_S", 120.0),
         clock_start=clock_start(env),
     )
 

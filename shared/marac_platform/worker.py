@@ -11,14 +11,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
+from typing import TypeVar
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from marac_platform import kafka as platform_kafka
 from marac_platform import telemetry
+from marac_platform.backoff import Backoff
 from marac_platform.consumer import EventConsumer, Handler, group_id
 from marac_platform.outbox import OutboxRelay
 from marac_platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
+Client = TypeVar("Client")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,34 @@ def _job_loop(job: Job, runtime: Runtime, stop: threading.Event) -> None:
         stop.wait(job.interval_s)
 
 
+def connect(what: str, stop: threading.Event, make: Callable[[], Client]) -> Client | None:
+    """`make()` a Kafka client, retrying with capped, logged backoff while no broker answers
+    (a worker outlives a broker that is down at its start); None if `stop` is set first."""
+    backoff = Backoff(what)
+    while not stop.is_set():
+        try:
+            client = make()
+        except KafkaError as exc:
+            backoff.wait(stop, exc)
+            continue
+        backoff.succeeded()
+        return client
+    return None
+
+
+def consume(runtime: Runtime, handlers: Mapping[str, Handler], producer: KafkaProducer,
+            stop: threading.Event) -> None:
+    topics = EventConsumer.topics_for(handlers)
+    kafka_consumer = connect("kafka consumer", stop, lambda: platform_kafka.consumer(
+        runtime.settings.kafka, group_id(runtime.service), *topics))
+    if kafka_consumer is None:
+        return
+    try:
+        EventConsumer(runtime, handlers, kafka_consumer, producer).run(stop)
+    finally:
+        kafka_consumer.close()
+
+
 def run_worker(service: str, stop: threading.Event | None = None) -> int:
     runtime = build_runtime(service)
     telemetry.setup_logging(service, runtime.settings.log_level)
@@ -81,13 +115,8 @@ def run_worker(service: str, stop: threading.Event | None = None) -> int:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
 
-    producer = platform_kafka.producer(runtime.settings.kafka, client_id=f"marac-{service}")
-    relay = OutboxRelay(runtime.db, runtime.tables, producer)
+    # Timed jobs need only the database: they run while the broker is still unreachable.
     threads = [
-        threading.Thread(target=relay.run, args=(stop, runtime.settings.outbox_poll_s),
-                         name="outbox-relay", daemon=True)
-    ]
-    threads += [
         threading.Thread(target=_job_loop, args=(job, runtime, stop), name=f"job-{job.name}",
                          daemon=True)
         for job in jobs
@@ -95,24 +124,32 @@ def run_worker(service: str, stop: threading.Event | None = None) -> int:
     for thread in threads:
         thread.start()
     log.info("worker started", extra={"count": len(handlers)})
+    producer: KafkaProducer | None = None
     try:
+        producer = connect("kafka producer", stop, lambda: platform_kafka.producer(
+            runtime.settings.kafka, client_id=f"marac-{service}"))
+        if producer is None:
+            return 0  # stopped while waiting for the broker
+        relay = OutboxRelay(runtime.db, runtime.tables, producer)
+        relay_thread = threading.Thread(target=relay.run, args=(stop, runtime.settings.outbox_poll_s),
+                                        name="outbox-relay", daemon=True)
+        relay_thread.start()
+        threads.append(relay_thread)
         if handlers:
-            topics = EventConsumer.topics_for(handlers)
-            kafka_consumer = platform_kafka.consumer(
-                runtime.settings.kafka, group_id(service), *topics
-            )
-            try:
-                EventConsumer(runtime, handlers, kafka_consumer, producer).run(stop)
-            finally:
-                kafka_consumer.close()
+            consume(runtime, handlers, producer, stop)
         else:
             stop.wait()
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
-        producer.flush(timeout=10)
-        producer.close(timeout=10)
+        if producer is not None:
+            try:
+                producer.flush(timeout=10)
+            except KafkaError as exc:
+                # Unsent events are still unsent outbox rows: the next start relays them.
+                log.warning("producer not flushed at stop", extra={"reason_code": type(exc).__name__})
+            producer.close(timeout=10)
         runtime.db.dispose()
         telemetry.shutdown_tracing()
         log.info("worker stopped")

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nTry it:  marac demo\nA token: marac token mint --role coordinator "
               "--area northshire\nStop:    Ctrl-C", flush=True)
         while not stopping["now"]:
-            platform.check_alive()
+            platform.supervise()  # a child that exits is restarted, within limits
             time.sleep(0.5)
         return 0
     except RuntimeError as exc:
