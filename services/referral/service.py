@@ -351,6 +351,8 @@ def submit_referral(
         "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
         "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
         "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
+        "incident_dates": [i["date"].isoformat() for i in form.get("incidents") or []
+                           if i.get("date")],
         "previous_referrals": [
             {"area_id": p.get("area_id") or p.get("area_name") or "unknown",
              "date": p["date"].isoformat()}

@@ -42,6 +42,8 @@ class ReferralSubmitted(Schema):
     professional_judgement_documented = fields.Bool(required=True)
     police_callout_dates = fields.List(fields.Date(), load_default=list)
     police_callouts_last_12_months = fields.Int(load_default=0, validate=validate.Range(0, 10000))
+    # Dates of the form's incidents (known to any agency), for potential escalation.
+    incident_dates = fields.List(fields.Date(), load_default=list)
     previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list)
     urgent = fields.Bool(load_default=False)
     resubmission = fields.Int(load_default=0, validate=validate.Range(0, 1000))
