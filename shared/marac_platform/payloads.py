@@ -12,6 +12,11 @@ from marshmallow import Schema, fields, validate
 def ID() -> fields.Str:
     return fields.Str(required=True, validate=validate.Length(1, 64))
 
+
+# An area id as the areas file and the referral form spell them: a code, never free text.
+AREA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+UNKNOWN_AREA = "unknown"  # a declared earlier referral whose area was given by name only
+
 ANSWERS = ("yes", "no", "dont_know")
 CRITERIA = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
 
@@ -22,7 +27,11 @@ def Encrypted() -> fields.Str:
 
 
 class PreviousReferral(Schema):
-    area_id = fields.Str(required=True, validate=validate.Length(1, 200))
+    """An earlier referral to a MARAC: its area's id (or `unknown`) and its date. The name a
+    referrer may have typed instead stays in the form, encrypted with the case's key."""
+
+    area_id = fields.Str(required=True, validate=[
+        validate.Length(1, 64), validate.Regexp(AREA_ID_PATTERN, error="Not an area id.")])
     date = fields.Date(required=True)
 
 
