@@ -189,7 +189,8 @@ class CaseErased(Schema):
 
 
 # Scheduling: a case moved to another MARAC date, and a cancelled meeting (appended).
-RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list")
+# "displaced": its place went to a case accepted earlier (places go first come, first served).
+RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list", "displaced")
 
 
 class CaseRescheduled(Schema):
