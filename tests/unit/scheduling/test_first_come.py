@@ -97,7 +97,7 @@ def place_all(order: list[Seat], capacity: int) -> dict[str, date | None]:
     with a place counting only cases that may not give way; the one displaced is placed again
     (not on the date it left), and so on."""
     config = weekly(capacity)
-    dates = [o for o in meeting_dates(config, date(2026, 2, 3), date(2026, 3, 31))]
+    dates = list(meeting_dates(config, date(2026, 2, 3), date(2026, 3, 31)))
     holders: dict[date, list[Seat]] = {o.date: [] for o in dates}
     where: dict[str, date | None] = {}
 
