@@ -492,6 +492,8 @@ PERSONAL_FIELDS: Final[tuple[str, ...]] = (
     "safe_contacts",
     "unsafe_contacts",
     "safeguarding_in_place",
+    # Free text (the event carries only an area id): it could name a place the victim lived.
+    "previous_marac_referrals[*].area_name",
     "dash.comments",
     "dash.answered_by.note",
 )

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
+from marac_platform import payloads
 from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.keystore import KeyStore, keystore_for
@@ -351,9 +352,11 @@ def submit_referral(
         "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
         "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
         "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
+        "incident_dates": [i["date"].isoformat() for i in form.get("incidents") or []
+                           if i.get("date")],
+        # The area's id only: a name typed instead is free text, kept encrypted in the form.
         "previous_referrals": [
-            {"area_id": p.get("area_id") or p.get("area_name") or "unknown",
-             "date": p["date"].isoformat()}
+            {"area_id": p.get("area_id") or payloads.UNKNOWN_AREA, "date": p["date"].isoformat()}
             for p in previous if p.get("date")
         ],
         "urgent": referral.urgent,

@@ -94,6 +94,8 @@ class Preview(MethodView):
                 professional_judgement_claimed=body["professional_judgement_claimed"],
                 professional_judgement_documented=body["professional_judgement_documented"],
                 police_callout_dates=body["police_callout_dates"],
+                incident_dates=body["incident_dates"],
+                declared_callouts=body["police_callouts_last_12_months"],
                 previous_referrals=[(p["area_id"], p["date"]) for p in body["previous_referrals"]],
             )
         except domain.RiskDomainError as exc:

@@ -45,6 +45,7 @@ __all__ = [
     "ANSWERS",
     "AUDIENCES",
     "CRITERIA",
+    "DECLARED_COUNT_DAYS",
     "DEFAULT_BANDS",
     "ESCALATION_BELOW_COUNT",
     "ESCALATION_COUNT_REACHED",
@@ -70,6 +71,7 @@ __all__ = [
     "CriterionResult",
     "DashScore",
     "Decision",
+    "EscalationCount",
     "IncompleteChecklist",
     "InvalidAnswers",
     "PreviousReferral",
@@ -80,6 +82,7 @@ __all__ = [
     "add_months",
     "assess",
     "count_incidents_in_window",
+    "escalation_count",
     "last_previous_referral",
     "potential_escalation",
     "professional_judgement",
@@ -392,22 +395,85 @@ def count_incidents_in_window(
     return sum(max(police[d], others[d]) for d in police.keys() | others.keys())
 
 
+# The form's declared count is of police call-outs "in the last 12 months": it can stand for
+# the window only when the window spans those 12 months (the policy counts them as 365 days).
+DECLARED_COUNT_DAYS: Final = 365
+
+EscalationSource = Literal["dated", "declared", "none"]
+
+
+@dataclass(frozen=True)
+class EscalationCount:
+    """How many incidents the escalation window holds, and what the number was taken from.
+
+    `dated` is the merged count of dated call-outs and incidents; `declared` the form's count
+    of call-outs in the last 12 months when it applies to the window (None when not given or
+    when the window is shorter than 12 months). The count is the larger of the two: the
+    declared count is a floor (the dated events are among the call-outs it counts), never
+    added to them.
+    """
+
+    count: int
+    dated: int
+    declared: int | None
+    source: EscalationSource
+
+
+def escalation_count(
+    referral_date: date,
+    policy: RiskPolicy,
+    *,
+    police_callout_dates: Iterable[date] = (),
+    incident_dates: Iterable[date] = (),
+    declared_callouts: int | None = None,
+) -> EscalationCount:
+    window = policy.escalation_window_days
+    dated = count_incidents_in_window(referral_date, police_callout_dates, incident_dates, window)
+    declared = declared_callouts if declared_callouts and window >= DECLARED_COUNT_DAYS else None
+    if declared is not None and declared > dated:
+        return EscalationCount(declared, dated, declared, "declared")
+    return EscalationCount(dated, dated, declared, "dated" if dated else "none")
+
+
+def _escalation_source(counted: EscalationCount, declared_callouts: int | None,
+                       window: int) -> str:
+    """The part of the detail saying where the count came from (numbers only)."""
+    if counted.source == "declared":
+        return (f"from the declared count of police call-outs in the last 12 months; "
+                f"{counted.dated} dated")
+    text = "from dated call-outs and incidents" if counted.source == "dated" else "none recorded"
+    if declared_callouts and counted.declared is None:
+        text += (f"; the declared 12-month count of {declared_callouts} "
+                 f"does not fit the {window}-day window")
+    elif counted.declared is not None:
+        text += f"; declared count {counted.declared}"
+    return text
+
+
 def potential_escalation(
     referral_date: date,
     policy: RiskPolicy,
     *,
     police_callout_dates: Iterable[date] = (),
     incident_dates: Iterable[date] = (),
+    declared_callouts: int | None = None,
 ) -> CriterionResult:
+    """Met when the window holds `escalation_count` incidents: dated call-outs and incidents
+    (one event once), or the declared call-out count when it is the larger; see
+    `escalation_count`."""
     window = policy.escalation_window_days
-    count = count_incidents_in_window(referral_date, police_callout_dates, incident_dates, window)
-    met = count >= policy.escalation_count
+    counted = escalation_count(
+        referral_date, policy, police_callout_dates=police_callout_dates,
+        incident_dates=incident_dates, declared_callouts=declared_callouts,
+    )
+    met = counted.count >= policy.escalation_count
     return CriterionResult(
         criterion="potential_escalation",
         met=met,
         reason_code=ESCALATION_COUNT_REACHED if met else ESCALATION_BELOW_COUNT,
         detail=(
-            f"{count} incidents in the {window} days to referral; "
+            f"{counted.count} incidents in the {window} days to referral "
+            f"({_escalation_source(counted, declared_callouts, window)}); "
             f"threshold {policy.escalation_count}"
         ),
     )
@@ -485,6 +551,7 @@ def assess(
     professional_judgement_documented: bool = False,
     police_callout_dates: Sequence[date] = (),
     incident_dates: Sequence[date] = (),
+    declared_callouts: int | None = None,
     previous_referrals: Sequence[tuple[str, date]] = (),
 ) -> Assessment:
     """Score the checklist and evaluate the four criteria; any one met means refer.
@@ -493,6 +560,8 @@ def assess(
       written down (pass presence only, never the narrative). It can only add a criterion.
     - `police_callout_dates` / `incident_dates`: dates of incidents known to the police and
       to any other agency (or declared on the form); see `count_incidents_in_window`.
+    - `declared_callouts`: the form's count of police call-outs in the last 12 months, a
+      floor for the window's count; see `escalation_count`.
     - `previous_referrals`: (area id, referral date) of this victim's earlier referrals to
       any MARAC (this area, other areas via transfer, or declared on the form).
     Raises `InvalidAnswers` / `IncompleteChecklist` as `score` does.
@@ -509,6 +578,7 @@ def assess(
             policy,
             police_callout_dates=police_callout_dates,
             incident_dates=incident_dates,
+            declared_callouts=declared_callouts,
         ),
         repeat_result,
     )

@@ -41,6 +41,10 @@ class PreviewIn(Schema):
     professional_judgement_documented = fields.Bool(load_default=False)
     police_callout_dates = fields.List(fields.Date(), load_default=list,
                                        validate=validate.Length(max=100))
+    police_callouts_last_12_months = fields.Int(load_default=None, allow_none=True, strict=True,
+                                                validate=validate.Range(0, 1000))
+    incident_dates = fields.List(fields.Date(), load_default=list,
+                                 validate=validate.Length(max=50))
     previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list,
                                      validate=validate.Length(max=50))
 

@@ -131,6 +131,8 @@ def assess_referral(uow: UnitOfWork, submitted: Mapping[str, Any]) -> str:
         professional_judgement_claimed="professional_judgement" in submitted["criteria_claimed"],
         professional_judgement_documented=submitted["professional_judgement_documented"],
         police_callout_dates=submitted.get("police_callout_dates", []),
+        incident_dates=submitted.get("incident_dates", []),
+        declared_callouts=submitted.get("police_callouts_last_12_months"),
         previous_referrals=history + [(item["area_id"], item["date"]) for item in declared],
     )
     payload = assessment_payload(assessment)

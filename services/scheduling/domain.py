@@ -51,6 +51,10 @@ __all__ = [
     "CANCEL_REASONS",
     "CUTOFF_SCHEMAS",
     "HOLIDAY_POLICIES",
+    "JOIN_NEW_DATE",
+    "JOIN_NOTHING",
+    "JOIN_SAME_DATE",
+    "JOIN_WITH_CASE",
     "LONDON",
     "MAX_MOVE_DAYS",
     "MODELS",
@@ -75,6 +79,7 @@ __all__ = [
     "Nth",
     "OpenMeeting",
     "Pattern",
+    "Seat",
     "TargetRisk",
     "WeeklyPattern",
     "WorkingDaysBeforeCutoff",
@@ -85,18 +90,23 @@ __all__ = [
     "calendar_config_from_area",
     "caselist_publish_at",
     "cutoff_for",
+    "displaced_reasons",
     "first_free_slot",
     "is_bank_holiday",
     "is_working_day",
+    "joining_referral",
     "local_date",
     "local_datetime",
+    "may_displace",
     "meeting_dates",
     "next_dates",
     "nth_weekday",
     "pattern_dates",
+    "places_to_yield",
     "shift_working_days",
     "slot_start",
     "target_date_for",
+    "to_displace",
 ]
 
 
@@ -315,3 +325,70 @@ def first_free_slot(used: Iterable[int | None], capacity: int) -> int | None:
     """
     taken = {index for index in used if index is not None}
     return next((index for index in range(capacity) if index not in taken), None)
+
+
+# --- first come, first served -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A case as first-come-first-served placement sees it: when it was accepted, whether it
+    is urgent, and whether a coordinator put it on its date (their decision stands)."""
+
+    case_id: str
+    accepted_at: datetime
+    urgent: bool = False
+    moved_by_coordinator: bool = False
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        # The case id breaks a tie, so the outcome never depends on the order events arrive.
+        return self.accepted_at.astimezone(UTC), self.case_id
+
+
+def may_displace(newcomer: Seat, holder: Seat) -> bool:
+    """Whether `newcomer`, accepted earlier, takes `holder`'s place in a full meeting.
+
+    Places go in order of acceptance, whatever order the events arrive in; a coordinator's
+    move is not undone, and an urgent case gives way to no case that is not urgent.
+    """
+    if holder.moved_by_coordinator or (holder.urgent and not newcomer.urgent):
+        return False
+    return holder.order > newcomer.order
+
+
+def places_to_yield(newcomer: Seat, holders: Iterable[Seat]) -> int:
+    """How many of a meeting's places `newcomer` could take from cases accepted after it."""
+    return sum(may_displace(newcomer, holder) for holder in holders)
+
+
+def to_displace(newcomer: Seat, holders: Iterable[Seat]) -> Seat | None:
+    """The case that gives its place to `newcomer`: the last accepted of those that may."""
+    candidates = [holder for holder in holders if may_displace(newcomer, holder)]
+    return max(candidates, key=lambda holder: holder.order) if candidates else None
+
+
+def displaced_reasons(day: date, reasons: Sequence[str]) -> tuple[str, ...]:
+    """A displaced case's reasons: "displaced:<date>" (its place there went to a case accepted
+    earlier) among the reasons for the dates it now passes over, earliest first."""
+    return _merge_reasons([f"displaced:{day.isoformat()}"], reasons)
+
+
+# --- a referral joining a case that has a date ------------------------------------------------
+
+JOIN_SAME_DATE = "same_date"  # the case's date stands: the referral is told it
+JOIN_WITH_CASE = "with_case"  # the case waits for a date: the referral is told it with the case
+JOIN_NEW_DATE = "new_date"  # the case was heard: the new referral needs a hearing of its own
+JOIN_NOTHING = "nothing"  # the case was erased
+
+
+def joining_referral(status: str) -> str:
+    """What a newly accepted referral of a case that already has an allocation gets, by the
+    allocation's status (waiting, scheduled, deferred, heard, withdrawn)."""
+    if status == "scheduled":
+        return JOIN_SAME_DATE
+    if status in ("waiting", "deferred"):
+        return JOIN_WITH_CASE
+    if status == "heard":
+        return JOIN_NEW_DATE
+    return JOIN_NOTHING

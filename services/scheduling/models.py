@@ -78,6 +78,9 @@ class Allocation(AreaScoped, Base):
     slot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the referral was accepted: places in a meeting go first come, first served by it
+    # (NULL on rows written before it was kept: their allocated_at stands in).
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     allocated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     target_date: Mapped[date] = mapped_column(Date)
@@ -95,8 +98,21 @@ class Allocation(AreaScoped, Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class AllocationReferral(AreaScoped, Base):
+    """Another referral of the victim that joined the case (and so its hearing) after the one
+    the allocation was made for: it is told the case's date, and heard with it."""
+
+    __tablename__ = "allocation_referrals"
+
+    referral_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    referrer_agency: Mapped[str] = mapped_column(String(256))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AllocationChange(AreaScoped, Base):
-    """One change of a case's date: scheduled, moved, rescheduled, deferred, heard, waiting."""
+    """One change of a case's date: scheduled, moved, rescheduled, deferred, heard, waiting, or
+    a referral joining the case (`joined`)."""
 
     __tablename__ = "allocation_changes"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,7 +27,13 @@ from marac_platform.problems import Problem
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
 from services.scheduling import domain
-from services.scheduling.models import Allocation, AllocationChange, CaseList, Meeting
+from services.scheduling.models import (
+    Allocation,
+    AllocationChange,
+    AllocationReferral,
+    CaseList,
+    Meeting,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("services.scheduling")
@@ -49,6 +55,9 @@ FAULT_EXIT_CODE = 87
 
 WAITING, SCHEDULED_STATUS, HEARD_STATUS = "waiting", "scheduled", "heard"
 WITHDRAWN = "withdrawn"  # erased before it was heard
+DISPLACED = "displaced"  # its place went to a case accepted earlier
+JOINED = "joined"  # another referral of the victim joined the case
+NEW_REFERRAL = "new_referral"  # a heard case's new referral needs a hearing of its own
 
 
 class CapacityTaken(Exception):
@@ -203,6 +212,7 @@ class Placement:
     slot_index: int | None
     slot_start: datetime | None
     late: bool  # the meeting's case list is out already: the case goes on an addendum
+    displaced: Allocation | None = None  # the case that gave this place up (accepted later)
 
 
 @dataclass
@@ -263,30 +273,103 @@ def _open_meetings(uow: UnitOfWork, area_id: str, now: datetime) -> list[Meeting
         .execution_options(populate_existing=True)))
 
 
+def _list_closed(meeting: Meeting, now: datetime) -> bool:
+    return meeting.caselist_published_at is not None or meeting.caselist_due_at <= now
+
+
+def seat_of(record: Allocation) -> domain.Seat:
+    return domain.Seat(
+        case_id=record.case_id, accepted_at=record.accepted_at or record.allocated_at,
+        urgent=record.urgent,
+        moved_by_coordinator=any(r.startswith("moved:") for r in record.reasons or ()))
+
+
+def _places_to_yield(uow: UnitOfWork, meetings: Sequence[Meeting], newcomer: domain.Seat,
+                     now: datetime) -> dict[str, int]:
+    """Per meeting whose case list is not out, the places held by cases accepted after
+    `newcomer` that would give way to it (a snapshot: `_displace` checks again under lock)."""
+    open_ids = [m.id for m in meetings if not _list_closed(m, now)]
+    if not open_ids:
+        return {}
+    holders: dict[str, list[domain.Seat]] = {}
+    for record in uow.session.scalars(
+            select(Allocation).where(Allocation.meeting_id.in_(open_ids),
+                                     Allocation.status == SCHEDULED_STATUS)):
+        assert record.meeting_id is not None
+        holders.setdefault(record.meeting_id, []).append(seat_of(record))
+    return {meeting: domain.places_to_yield(newcomer, seats) for meeting, seats in holders.items()}
+
+
+def _displace(uow: UnitOfWork, target: str, newcomer: domain.Seat,
+              now: datetime) -> Allocation | None:
+    """Free a place in the full meeting for `newcomer` by taking it from the case accepted last
+    after it, if one may give way; None when none may.
+
+    The meeting row is locked first, so every other booking into it waits, and the place
+    given back is the one the newcomer then takes: `booked` never passes capacity.
+    """
+    meeting = uow.session.scalar(select(Meeting).where(Meeting.id == target).with_for_update()
+                                 .execution_options(populate_existing=True))
+    if (meeting is None or meeting.status != "planned" or meeting.starts_at <= now
+            or _list_closed(meeting, now)):
+        return None
+    query = (select(Allocation)
+             .where(Allocation.meeting_id == target, Allocation.status == SCHEDULED_STATUS)
+             .execution_options(populate_existing=True))
+    if uow.runtime.db.is_postgres:
+        query = query.with_for_update(skip_locked=True)  # being moved or erased: not a candidate
+    holders = {record.case_id: record for record in uow.session.scalars(query)}
+    chosen = domain.to_displace(newcomer, [seat_of(record) for record in holders.values()])
+    if chosen is None:
+        return None
+    record = holders[chosen.case_id]
+    _give_back_place(uow, target)
+    record.previous_meeting_id = target
+    _unassign(record, [], now)
+    uow.session.flush()  # its slot is free before the newcomer takes one
+    log.info("place given to a case accepted earlier",
+             extra={"case_id": record.case_id, "meeting_id": target})
+    return record
+
+
 def _place(uow: UnitOfWork, config: domain.CalendarConfig, meetings: Sequence[Meeting],
-           received_at: datetime, urgent: bool, now: datetime) -> Placement:
+           received_at: datetime, urgent: bool, now: datetime,
+           newcomer: domain.Seat | None = None) -> Placement:
     """The earliest date that can take the case, and a place in it.
 
-    A place another worker took first counts that date as full and the choice is made again;
-    raises NoMeetingAvailable when no date can take it.
+    With `newcomer` (a newly accepted case), places go first come, first served by acceptance:
+    a date is full for it only with cases accepted before it (or that may not give way); a
+    place held by one accepted after it is taken (`Placement.displaced`, for the caller to
+    place again). A place another worker took first counts that date as full and the choice
+    is made again; raises NoMeetingAvailable when no date can take it.
     """
     by_date = {m.marac_date: m for m in meetings}
     full: set[str] = set()
+    yielding = _places_to_yield(uow, meetings, newcomer, now) if newcomer is not None else {}
     for _ in range(len(meetings) + 1):
         offered = [
             domain.OpenMeeting(
-                domain.MeetingLoad(occurrence_of(m), m.capacity if m.id in full else m.booked),
-                caselist_closed=m.caselist_published_at is not None or m.caselist_due_at <= now)
+                domain.MeetingLoad(occurrence_of(m), m.capacity if m.id in full
+                                   else max(m.booked - yielding.get(m.id, 0), 0)),
+                caselist_closed=_list_closed(m, now))
             for m in meetings
         ]
         choice = domain.allocate_open(config, received_at, now, offered, urgent=urgent)
         meeting = by_date[choice.meeting.date]
         taken, published = _take_place(uow, meeting.id)
+        displaced = None
+        if not taken and newcomer is not None:
+            displaced = _displace(uow, meeting.id, newcomer, now)
+            if displaced is not None:
+                taken, published = _take_place(uow, meeting.id)
+                if not taken:  # cannot be while this transaction holds the row lock
+                    raise CapacityTaken(meeting.id)
         if not taken:
             full.add(meeting.id)
             continue
         index, start = _slot(uow, config, meeting)
-        return Placement(meeting, choice, index, start, late=published is not None)
+        return Placement(meeting, choice, index, start, late=published is not None,
+                         displaced=displaced)
     raise CapacityTaken(meetings[0].area_id if meetings else "-")
 
 
@@ -321,30 +404,48 @@ def _history(uow: UnitOfWork, record: Allocation, change: str, *, from_meeting: 
         from_meeting_id=from_meeting, to_meeting_id=to_meeting, reason=reason, actor=actor))
 
 
-def _when(meeting: Meeting, record: Allocation) -> dict[str, Any]:
+def _when(meeting: Meeting, record: Allocation, referral: tuple[str, str]) -> dict[str, Any]:
+    referral_id, referrer_agency = referral
     return {
-        "case_id": record.case_id, "referral_id": record.referral_id, "area_id": record.area_id,
+        "case_id": record.case_id, "referral_id": referral_id, "area_id": record.area_id,
         "meeting_id": meeting.id, "marac_date": meeting.marac_date.isoformat(),
         "meeting_start": meeting.starts_at.isoformat(), "model": meeting.model,
         "slot_index": record.slot_index,
         "slot_start": record.slot_start.isoformat() if record.slot_start else None,
         "target_date": record.target_date.isoformat(), "beyond_target": record.beyond_target,
-        "referrer_agency": record.referrer_agency,
+        "referrer_agency": referrer_agency,
     }
 
 
+def referrals_of(uow: UnitOfWork, record: Allocation) -> list[tuple[str, str]]:
+    """(referral id, referrer's agency) of every referral the case's hearing is for: the one it
+    was allocated for, then those that joined the case, in the order they joined."""
+    joined = uow.session.execute(
+        select(AllocationReferral.referral_id, AllocationReferral.referrer_agency)
+        .where(AllocationReferral.case_id == record.case_id)
+        .order_by(AllocationReferral.joined_at, AllocationReferral.referral_id)).all()
+    return [(record.referral_id, record.referrer_agency),
+            *((row.referral_id, row.referrer_agency) for row in joined)]
+
+
 def _announce(uow: UnitOfWork, meeting: Meeting, record: Allocation, *,
-              previous: Meeting | None, cause: str | None, reason: str | None) -> None:
-    """case.scheduled for every consumer of dates; case.rescheduled when the date changed."""
-    data = _when(meeting, record)
-    uow.publish(SCHEDULED, subject=record.case_id, area=record.area_id,
-                data={**data, "rescheduled": previous is not None})
-    if previous is not None:
-        uow.publish(RESCHEDULED, subject=record.case_id, area=record.area_id, data={
-            **data, "previous_meeting_id": previous.id,
-            "previous_marac_date": previous.marac_date.isoformat(),
-            "cause": cause, "reason": reason,
-        })
+              previous: Meeting | None, cause: str | None, reason: str | None,
+              referrals: Sequence[tuple[str, str]] | None = None) -> None:
+    """case.scheduled for every consumer of dates; case.rescheduled when the date changed.
+
+    One of each per referral of the case (by default all of them), so that each referral
+    follows the date and each referrer is told.
+    """
+    for referral in referrals if referrals is not None else referrals_of(uow, record):
+        data = _when(meeting, record, referral)
+        uow.publish(SCHEDULED, subject=record.case_id, area=record.area_id,
+                    data={**data, "rescheduled": previous is not None})
+        if previous is not None:
+            uow.publish(RESCHEDULED, subject=record.case_id, area=record.area_id, data={
+                **data, "previous_meeting_id": previous.id,
+                "previous_marac_date": previous.marac_date.isoformat(),
+                "cause": cause, "reason": reason,
+            })
 
 
 # --- allocation -------------------------------------------------------------------------------
@@ -353,44 +454,149 @@ def _announce(uow: UnitOfWork, meeting: Meeting, record: Allocation, *,
 def allocate_case(uow: UnitOfWork, accepted: Mapping[str, Any],
                   now: datetime | None = None) -> Allocation:
     """Give an accepted case the earliest MARAC date its area's rules allow, or park it as
-    waiting (listed as at risk) when no date within the horizon can take it."""
+    waiting (listed as at risk) when no date within the horizon can take it.
+
+    Places go in order of acceptance: a case accepted after this one gives its place up and
+    goes to its next date (case.rescheduled, cause `displaced`). A referral of a case that
+    already has an allocation joins it (`join_case`).
+    """
     case_id: str = accepted["case_id"]
+    now = now or utcnow()
     existing = uow.session.get(Allocation, case_id)
     if existing is not None:
-        return existing  # accepted again after a resubmission: keep the date it has
-    now = now or utcnow()
+        return join_case(uow, existing, accepted, now)
     area_id: str = accepted["area_id"]
     received_at: datetime = accepted["received_at"]
     config = calendar(uow.runtime, area_id)
     record = Allocation(
         case_id=case_id, area_id=area_id, referral_id=accepted["referral_id"],
-        received_at=received_at, allocated_at=now, updated_at=now,
+        received_at=received_at, accepted_at=accepted["accepted_at"], allocated_at=now,
+        updated_at=now,
         target_date=domain.target_date_for(config, domain.local_date(received_at)),
         beyond_target=False, urgent=accepted["urgent"], status=WAITING, reasons=[],
-        referrer_agency=accepted["referrer_agency"],
-        summary={key: accepted[key] for key in
-                 ("yes_count", "band", "criteria_met", "repeat", "case_list_entry")},
+        referrer_agency=accepted["referrer_agency"], summary=_summary(accepted),
     )
+    uow.session.add(record)
+    _schedule_new(uow, record, reason="urgent" if record.urgent else None, now=now)
+    return record
+
+
+def _summary(accepted: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: accepted[key] for key in
+            ("yes_count", "band", "criteria_met", "repeat", "case_list_entry")}
+
+
+def _schedule_new(uow: UnitOfWork, record: Allocation, *, reason: str | None,
+                  now: datetime) -> None:
+    """Place a newly accepted case (first come, first served), announce it, and place again
+    the cases it displaced; or let it wait."""
+    config = calendar(uow.runtime, record.area_id)
     addenda = Addenda()
-    meetings = _open_meetings(uow, area_id, now)
+    meetings = _open_meetings(uow, record.area_id, now)
     try:
-        placement = _place(uow, config, meetings, received_at, record.urgent, now)
+        placement = _place(uow, config, meetings, record.received_at, record.urgent, now,
+                           newcomer=seat_of(record))
     except domain.NoMeetingAvailable as exc:
         _unassign(record, exc.reasons, now)
-        uow.session.add(record)
         _history(uow, record, "waiting", from_meeting=None, to_meeting=None,
                  reason="no_meeting_available", actor=SYSTEM, now=now)
         log.warning("no MARAC date can take the case; it waits",
-                    extra={"case_id": case_id, "area_id": area_id})
-        return record
+                    extra={"case_id": record.case_id, "area_id": record.area_id})
+        return
     _assign(record, placement, now)
-    uow.session.add(record)
     _history(uow, record, "scheduled", from_meeting=None, to_meeting=placement.meeting.id,
-             reason="urgent" if record.urgent else None, actor=SYSTEM, now=now)
+             reason=reason, actor=SYSTEM, now=now)
     _announce(uow, placement.meeting, record, previous=None, cause=None, reason=None)
     if placement.late:
         addenda.add(placement.meeting, record)
+    _place_displaced(uow, placement, now, addenda)
     publish_addenda(uow, addenda, now)
+
+
+def _place_displaced(uow: UnitOfWork, placement: Placement, now: datetime,
+                     addenda: Addenda) -> None:
+    """A case that gave its place to one accepted earlier goes to the earliest other date that
+    can take it, first come, first served again (which may displace a case accepted later
+    still: each step goes to a case accepted later, so it ends), or waits."""
+    displaced, left = placement.displaced, placement.meeting
+    while displaced is not None:
+        record = displaced
+        config = calendar(uow.runtime, record.area_id)
+        meetings = [m for m in _open_meetings(uow, record.area_id, now) if m.id != left.id]
+        try:
+            moved = _place(uow, config, meetings, record.received_at, record.urgent, now,
+                           newcomer=seat_of(record))
+        except domain.NoMeetingAvailable as exc:
+            _unassign(record, domain.displaced_reasons(left.marac_date, exc.reasons), now)
+            _history(uow, record, "waiting", from_meeting=left.id, to_meeting=None,
+                     reason=DISPLACED, actor=SYSTEM, now=now)
+            log.warning("displaced case: no other MARAC date can take it; it waits",
+                        extra={"case_id": record.case_id, "area_id": record.area_id})
+            return
+        moved.choice = replace(moved.choice, reasons=domain.displaced_reasons(
+            left.marac_date, moved.choice.reasons))
+        _assign(record, moved, now)
+        _history(uow, record, "rescheduled", from_meeting=left.id, to_meeting=moved.meeting.id,
+                 reason=DISPLACED, actor=SYSTEM, now=now)
+        _announce(uow, moved.meeting, record, previous=left, cause=DISPLACED, reason=None)
+        if moved.late:
+            addenda.add(moved.meeting, record)
+        displaced, left = moved.displaced, moved.meeting
+
+
+def join_case(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
+              now: datetime) -> Allocation:
+    """Another accepted referral of a case that already has an allocation (the victim's
+    referral joined the open case): it is told the case's date, waits with the case, or, the
+    case having been heard, gets a hearing of its own. The same referral accepted again
+    (after a resubmission) keeps the date it has."""
+    referral_id: str = accepted["referral_id"]
+    known = uow.session.get(AllocationReferral, referral_id)
+    if referral_id == record.referral_id or known is not None:
+        return record
+    action = domain.joining_referral(record.status)
+    if action == domain.JOIN_NOTHING:
+        return record
+    if action == domain.JOIN_NEW_DATE:
+        return _new_hearing(uow, record, accepted, now)
+    uow.session.add(AllocationReferral(
+        referral_id=referral_id, case_id=record.case_id, area_id=record.area_id,
+        referrer_agency=accepted["referrer_agency"], joined_at=now))
+    _history(uow, record, JOINED, from_meeting=None, to_meeting=record.meeting_id, reason=None,
+             actor=SYSTEM, now=now)
+    log.info("referral joined the case's allocation",
+             extra={"case_id": record.case_id, "referral_id": referral_id})
+    meeting = uow.session.get(Meeting, record.meeting_id) if record.meeting_id else None
+    if action == domain.JOIN_SAME_DATE and meeting is not None:
+        _announce(uow, meeting, record, previous=None, cause=None, reason=None,
+                  referrals=[(referral_id, accepted["referrer_agency"])])
+    return record
+
+
+def _new_hearing(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
+                 now: datetime) -> Allocation:
+    """The case was heard; the new referral takes the case (its one allocation row) to a new
+    date of its own, as a newly accepted case. The referrals heard before are done with."""
+    config = calendar(uow.runtime, record.area_id)
+    heard_at = record.meeting_id
+    _give_back_place(uow, heard_at)  # as a deferral does: booked counts the rows pointing at it
+    uow.session.execute(delete(AllocationReferral)
+                        .where(AllocationReferral.case_id == record.case_id))
+    received_at: datetime = accepted["received_at"]
+    record.previous_meeting_id = heard_at or record.previous_meeting_id
+    _unassign(record, [], now)
+    record.referral_id = accepted["referral_id"]
+    record.referrer_agency = accepted["referrer_agency"]
+    record.received_at = received_at
+    record.accepted_at = accepted["accepted_at"]
+    record.allocated_at = now
+    record.urgent = accepted["urgent"]
+    record.target_date = domain.target_date_for(config, domain.local_date(received_at))
+    record.beyond_target = False
+    record.outcome_at = None
+    record.summary = _summary(accepted)
+    uow.session.flush()
+    _schedule_new(uow, record, reason=NEW_REFERRAL, now=now)
     return record
 
 
@@ -624,11 +830,12 @@ def _record_outcome(uow: UnitOfWork, record: Allocation, meeting: Meeting, outco
                 updated_at=now))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    uow.publish(HEARD, subject=record.case_id, area=record.area_id, data={
-        "case_id": record.case_id, "referral_id": record.referral_id, "area_id": record.area_id,
-        "meeting_id": meeting.id, "marac_date": meeting.marac_date.isoformat(),
-        "outcome": outcome,
-    })
+    for referral_id, _agency in referrals_of(uow, record):  # every referral heard with the case
+        uow.publish(HEARD, subject=record.case_id, area=record.area_id, data={
+            "case_id": record.case_id, "referral_id": referral_id, "area_id": record.area_id,
+            "meeting_id": meeting.id, "marac_date": meeting.marac_date.isoformat(),
+            "outcome": outcome,
+        })
     _history(uow, record, outcome, from_meeting=meeting.id, to_meeting=None, reason=None,
              actor=actor, now=now)
     return True

@@ -12,6 +12,11 @@ from marshmallow import Schema, fields, validate
 def ID() -> fields.Str:
     return fields.Str(required=True, validate=validate.Length(1, 64))
 
+
+# An area id as the areas file and the referral form spell them: a code, never free text.
+AREA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+UNKNOWN_AREA = "unknown"  # a declared earlier referral whose area was given by name only
+
 ANSWERS = ("yes", "no", "dont_know")
 CRITERIA = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
 
@@ -22,7 +27,11 @@ def Encrypted() -> fields.Str:
 
 
 class PreviousReferral(Schema):
-    area_id = fields.Str(required=True, validate=validate.Length(1, 200))
+    """An earlier referral to a MARAC: its area's id (or `unknown`) and its date. The name a
+    referrer may have typed instead stays in the form, encrypted with the case's key."""
+
+    area_id = fields.Str(required=True, validate=[
+        validate.Length(1, 64), validate.Regexp(AREA_ID_PATTERN, error="Not an area id.")])
     date = fields.Date(required=True)
 
 
@@ -42,6 +51,8 @@ class ReferralSubmitted(Schema):
     professional_judgement_documented = fields.Bool(required=True)
     police_callout_dates = fields.List(fields.Date(), load_default=list)
     police_callouts_last_12_months = fields.Int(load_default=0, validate=validate.Range(0, 10000))
+    # Dates of the form's incidents (known to any agency), for potential escalation.
+    incident_dates = fields.List(fields.Date(), load_default=list)
     previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list)
     urgent = fields.Bool(load_default=False)
     resubmission = fields.Int(load_default=0, validate=validate.Range(0, 1000))
@@ -178,7 +189,8 @@ class CaseErased(Schema):
 
 
 # Scheduling: a case moved to another MARAC date, and a cancelled meeting (appended).
-RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list")
+# "displaced": its place went to a case accepted earlier (places go first come, first served).
+RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list", "displaced")
 
 
 class CaseRescheduled(Schema):

@@ -2,7 +2,9 @@
 
 The referral and risk workers run as real processes (consumers, outbox relays); the referral
 web app runs in this process. One platform and one pair of workers serve the whole module, so
-every test uses its own victim (distinct names), or the referrals would join one case.
+every test uses its own victim (distinct names), or the referrals would join one case. The
+last test also runs the scheduling and notify workers (so that no earlier test's referral moves
+on from `accepted` while it waits for that state).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from marac_platform.checklists import get_checklist
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import load_settings, settings_for
+from services.notify.models import TABLES as NOTIFY_TABLES
+from services.notify.models import Delivery
 from services.referral.app import create_app
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
@@ -52,7 +56,8 @@ def env(kafka_bootstrap: str, postgres: PostgresServer,
     # The module stands at one instant: this process travels there, the workers start there.
     with time_machine.travel(DEFAULT_INSTANT, tick=True):
         created = make_platform_env(kafka_bootstrap, postgres, tmp_path_factory.mktemp("flow"),
-                                    services=("referral", "risk"), clock_start=DEFAULT_INSTANT)
+                                    services=("referral", "risk", "scheduling", "notify"),
+                                    clock_start=DEFAULT_INSTANT)
         patch = pytest.MonkeyPatch()
         for key, value in in_process(created.env).items():
             patch.setenv(key, value)
@@ -62,11 +67,9 @@ def env(kafka_bootstrap: str, postgres: PostgresServer,
         settings_for.cache_clear()
 
 
-@pytest.fixture(scope="module")
-def workers(env: PlatformEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    logs = tmp_path_factory.mktemp("worker-logs")
+def run_workers(env: PlatformEnv, logs: Path, services: tuple[str, ...]) -> Iterator[None]:
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
-    for service in ("referral", "risk"):
+    for service in services:
         log = logs / f"{service}.log"
         with log.open("wb") as handle:
             started.append((subprocess.Popen(
@@ -87,6 +90,16 @@ def workers(env: PlatformEnv, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
+def workers(env: PlatformEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield from run_workers(env, tmp_path_factory.mktemp("worker-logs"), ("referral", "risk"))
+
+
+@pytest.fixture
+def scheduling_workers(env: PlatformEnv, workers: None, tmp_path: Path) -> Iterator[None]:
+    yield from run_workers(env, tmp_path, ("scheduling", "notify"))
+
+
+@pytest.fixture(scope="module")
 def client(env: PlatformEnv, workers: None) -> Iterator[FlaskClient]:
     app = create_app()
     with app.test_client() as test_client:
@@ -103,9 +116,9 @@ def risk_runtime(env: PlatformEnv) -> Iterator[Runtime]:
 
 # --- helpers -------------------------------------------------------------------------------
 def bearer(env: PlatformEnv, role: str = "referrer", area: str = "northshire",
-           subject: str = "ref-1") -> dict[str, str]:
+           subject: str = "ref-1", agency: str = "police") -> dict[str, str]:
     key = (Path(env.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
-    token = mint_token(key, subject=subject, agency="police", role=role, areas=[area],
+    token = mint_token(key, subject=subject, agency=agency, role=role, areas=[area],
                        audience="marac", issuer="marac-dev")
     return {"Authorization": f"Bearer {token}"}
 
@@ -500,6 +513,64 @@ def test_erasure_drops_the_blind_index_and_screening_reasons(
     wait_for(dropped, FLOW_TIMEOUT_S)
 
 
+def test_potential_escalation_counts_the_declared_call_outs_and_dated_incidents(
+    client: FlaskClient, env: PlatformEnv
+) -> None:
+    today = clock.uk_today()
+    declared = victim_form(unique_family(), yes=3)
+    declared["criteria_claimed"] = ["potential_escalation"]
+    declared["police_callouts_last_12_months"] = 3  # and no call-out dates
+    dated = victim_form(unique_family(), yes=3)
+    dated["criteria_claimed"] = ["potential_escalation"]
+    dated["police_callouts_last_12_months"] = 0
+    dated["incidents"] = [{"date": (today - timedelta(days=days)).isoformat(),
+                           "summary": "Incident reported to the IDVA service."}
+                          for days in (5, 60, 200)]
+    for body, source in ((declared, "declared count"), (dated, "dated call-outs and incidents")):
+        created = create(client, env, body, submit=True)
+        accepted = wait_state(client, env, created["id"], "accepted")
+        escalation = next(c for c in accepted["assessment"]["criteria"]
+                          if c["criterion"] == "potential_escalation")
+        assert escalation["met"] is True, escalation
+        assert escalation["detail"].startswith("3 incidents in the 365 days to referral")
+        assert source in escalation["detail"]
+    (sent,) = event_data(env, "referral.submitted", created["id"])
+    assert sorted(sent["incident_dates"]) == sorted(
+        today - timedelta(days=days) for days in (5, 60, 200))
+
+
+def test_a_previous_referrals_area_goes_as_an_id_and_a_typed_name_stays_encrypted(
+    client: FlaskClient, env: PlatformEnv
+) -> None:
+    today = clock.uk_today()
+    typed = "Canaryvale Refuge MARAC"
+    body = victim_form(unique_family(), yes=3)
+    body["criteria_claimed"] = ["repeat"]
+    body["previous_marac_referrals"] = [
+        {"area_name": typed, "date": (today - timedelta(days=100)).isoformat()},
+        {"area_id": "southshire", "date": (today - timedelta(days=30)).isoformat()},
+    ]
+    created = create(client, env, body, submit=True)
+    accepted = wait_state(client, env, created["id"], "accepted")
+    assert {c["criterion"] for c in accepted["assessment"]["criteria"] if c["met"]} == {"repeat"}
+    assert accepted["form"]["previous_marac_referrals"][0]["area_name"] == typed  # for readers
+
+    (sent,) = event_data(env, "referral.submitted", created["id"])
+    assert sent["previous_referrals"] == [
+        {"area_id": "unknown", "date": today - timedelta(days=100)},
+        {"area_id": "southshire", "date": today - timedelta(days=30)}]
+    (assessed,) = wait_for(lambda: event_data(env, "risk.assessed", created["id"]), 30)
+    assert assessed["repeat_of"] == {"area_id": "southshire", "date": today - timedelta(days=30)}
+    bootstrap = env.env["KAFKA_BOOTSTRAP_SERVERS"]
+    for family in ("referral.submitted", "risk.assessed"):
+        assert not any(typed.encode() in (r.value or b"")
+                       for r in read_all(bootstrap, events.kafka_topic(family)))
+    with referral_db(client).unit_of_work() as uow:
+        stored = uow.session.get(Referral, created["id"])
+        assert stored is not None
+        assert typed not in str(stored.form_public)
+
+
 # --- drafts: nothing typed is lost -----------------------------------------------------------
 def test_a_submit_that_fails_keeps_the_draft_and_the_draft_can_be_completed(
     client: FlaskClient, env: PlatformEnv
@@ -641,3 +712,44 @@ def test_each_conditionally_required_field_is_named(
     response = client.post("/v1/referrals?submit=true", json=body, headers=bearer(env))
     assert response.status_code == 422
     assert field in problem_fields(response)
+
+
+# --- with scheduling: a referral that joins an open case gets the case's date ---------------
+def test_a_referral_joining_an_open_case_is_scheduled_on_its_date_and_its_referrer_told(
+    client: FlaskClient, env: PlatformEnv, scheduling_workers: None
+) -> None:
+    family = unique_family()
+    first = create(client, env, victim_form(family, given="Casey"), submit=True)
+    scheduled = wait_state(client, env, first["id"], "scheduled")
+    assert scheduled["marac_date"] is not None
+
+    # Another agency refers the same victim, under an alias, with the same date of birth.
+    body = victim_form(unique_family(), given="Kay")
+    body["victim"]["aliases"] = [{"given": "Casey", "family": family}]
+    health = bearer(env, subject="ref-health-1", agency="health")
+    joined = create(client, env, body, submit=True, headers=health)
+    assert joined["case_id"] == first["case_id"]
+    later = wait_state(client, env, joined["id"], "scheduled")
+    assert (later["marac_date"], later["meeting_id"]) == (scheduled["marac_date"],
+                                                          scheduled["meeting_id"])
+
+    (told,) = wait_for(lambda: event_data(env, "case.scheduled", joined["id"]), 30)
+    assert (told["referrer_agency"], told["case_id"]) == ("health", first["case_id"])
+    # Notify sends the joined referral's notice to its own referrer's agency.
+    notify = Runtime("notify", NOTIFY_TABLES, settings=load_settings("notify"))
+    try:
+        def notices() -> list[tuple[str, str]] | None:
+            with notify.unit_of_work() as uow:
+                rows = uow.session.scalars(select(Delivery).where(
+                    Delivery.case_id == first["case_id"],
+                    Delivery.template == "case_scheduled")).all()
+                found = [(row.agency_id, row.body) for row in rows]
+            return found if len(found) == 2 else None
+
+        sent = wait_for(notices, FLOW_TIMEOUT_S)
+    finally:
+        notify.db.dispose()
+    by_referral = {agency: body for agency, body in sent}
+    assert set(by_referral) == {"police", "health"}
+    assert f"(referral {joined['id']})" in by_referral["health"]
+    assert f"(referral {first['id']})" in by_referral["police"]

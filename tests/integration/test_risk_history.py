@@ -1,14 +1,21 @@
-"""Risk's referral history on real PostgreSQL: case.heard records the hearing date."""
+"""Risk on real PostgreSQL: case.heard records the hearing date; what a submitted referral
+holds (or a preview is given) reaches the potential-escalation rule."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from marac_platform import clock, payloads
 from marac_platform.runtime import Runtime
+from marac_platform.security.tokens import mint_token
 from marac_platform.settings import load_settings
+from services.referral.sample import PARTNER_CHECKLIST
 from services.risk import service
+from services.risk.app import create_app
 from services.risk.models import TABLES, ReferralHistory
 from tests.conftest import PlatformEnv
 
@@ -35,3 +42,71 @@ def test_case_heard_records_the_hearing_and_a_deferral_does_not(platform_env: Pl
             assert row is not None and row.heard_on == date(2026, 11, 24)
     finally:
         runtime.db.dispose()
+
+
+# --- potential escalation: what the form holds reaches the rule --------------------------------
+ESCALATION_ONLY = {"criteria_claimed": ["potential_escalation"],
+                   "professional_judgement_documented": False}
+
+
+def submitted(referral_id: str, **fields: object) -> dict[str, Any]:
+    today = clock.uk_today()
+    return payloads.ReferralSubmitted().load({
+        "referral_id": referral_id, "case_id": f"case-{referral_id}", "area_id": "northshire",
+        "received_at": clock.now().isoformat(), "referral_date": today.isoformat(),
+        "checklist_version": PARTNER_CHECKLIST, "dash_answers": {}, **ESCALATION_ONLY,
+        **fields})
+
+
+def escalation(runtime: Runtime, referral_id: str) -> dict[str, Any]:
+    with runtime.unit_of_work() as uow:
+        found = service.latest_assessment(uow, referral_id)
+        assert found is not None
+        return next(c for c in found.criteria if c["criterion"] == "potential_escalation")
+
+
+def test_the_declared_call_out_count_and_incident_dates_reach_the_escalation_rule(
+    platform_env: PlatformEnv,
+) -> None:
+    runtime = Runtime("risk", TABLES, settings=load_settings("risk"))
+    service.configure(runtime)
+    today = clock.uk_today()
+    try:
+        with runtime.unit_of_work() as uow:
+            service.assess_referral(uow, submitted("ref-declared", police_callouts_last_12_months=3))
+            service.assess_referral(uow, submitted("ref-incidents", incident_dates=[
+                (today - timedelta(days=d)).isoformat() for d in (3, 90, 300)]))
+        declared = escalation(runtime, "ref-declared")
+        assert declared["met"] is True
+        assert "declared count of police call-outs" in declared["detail"]
+        dated = escalation(runtime, "ref-incidents")
+        assert dated["met"] is True
+        assert dated["detail"].startswith("3 incidents in the 365 days")
+    finally:
+        runtime.db.dispose()
+
+
+def test_the_preview_counts_the_declared_count_and_incident_dates(platform_env: PlatformEnv) -> None:
+    app = create_app()
+    key = (Path(platform_env.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
+    token = mint_token(key, subject="ref-1", agency="police", role="referrer",
+                       areas=["northshire"], audience="marac", issuer="marac-dev")
+    headers = {"Authorization": f"Bearer {token}"}
+    today = clock.uk_today()
+    body = {"area_id": "northshire", "checklist_version": PARTNER_CHECKLIST, "answers": {}}
+    try:
+        client = app.test_client()
+        for extra in ({"police_callouts_last_12_months": 3},
+                      {"incident_dates": [(today - timedelta(days=d)).isoformat()
+                                          for d in (3, 90, 300)]}):
+            response = client.post("/v1/assessments/preview", json=body | extra, headers=headers)
+            assert response.status_code == 200, response.get_json()
+            found = next(c for c in response.get_json()["criteria"]
+                         if c["criterion"] == "potential_escalation")
+            assert found["met"] is True, found
+        wrong = client.post("/v1/assessments/preview", headers=headers,
+                            json=body | {"police_callouts_last_12_months": "3"})
+        assert wrong.status_code == 422
+        assert "police_callouts_last_12_months" in [e["field"] for e in wrong.get_json()["errors"]]
+    finally:
+        app.extensions["marac_runtime"].db.dispose()

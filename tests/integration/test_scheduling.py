@@ -24,7 +24,7 @@ from marac_platform.db import utcnow
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.scheduling import service
-from services.scheduling.models import TABLES, Allocation, CaseList, Meeting
+from services.scheduling.models import TABLES, Allocation, AllocationChange, CaseList, Meeting
 from tests.conftest import PlatformEnv
 from tests.support.clock import edge_params
 from tests.support.kafka_tools import produce, read_all, wait_for
@@ -373,3 +373,104 @@ def test_worker_killed_mid_publication_publishes_no_duplicate_after_restart(
     per_meeting = Counter(data["meeting_id"] for _, data in edition_zero_records(platform_env))
     assert per_meeting[due[0]] == 1
     assert set(per_meeting.values()) == {1}
+
+
+# --- first come, first served; referrals joining a case -------------------------------------
+def outbox_events(runtime: Runtime, event_type: str) -> list[dict[str, Any]]:
+    outbox = TABLES.outbox
+    with runtime.db.engine.connect() as connection:
+        rows = connection.execute(select(outbox.c.headers, outbox.c.value)
+                                  .order_by(outbox.c.id)).all()
+    return [json.loads(row.value) for row in rows if row.headers.get("ce_type") == event_type]
+
+
+def accepted_event(case_id: str, referral_id: str, accepted_at: datetime, *,
+                   received_at: datetime | None = None, agency: str = "police") -> dict[str, Any]:
+    data = {**accepted_data(case_id, received_at), "referral_id": referral_id,
+            "accepted_at": accepted_at.isoformat(), "referrer_agency": agency}
+    loaded: dict[str, Any] = payloads.ReferralAccepted().load(data)
+    return loaded
+
+
+def test_places_go_in_order_of_acceptance_whatever_order_the_events_arrive_in(
+    runtime: Runtime,
+) -> None:
+    received = utcnow()
+    cases = [f"case-f{i}" for i in range(4)]  # accepted 0.1 s apart; 3 places a date
+    accepted = {c: received + timedelta(seconds=0.1 * i) for i, c in enumerate(cases)}
+    for case_id in reversed(cases):  # the last accepted arrives first
+        with runtime.unit_of_work() as uow:
+            service.allocate_case(uow, accepted_event(case_id, f"ref-{case_id}",
+                                                      accepted[case_id], received_at=received))
+    with runtime.unit_of_work() as uow:
+        rows = {r.case_id: r for r in uow.session.scalars(select(Allocation))}
+        first = rows[cases[0]]
+        assert first.marac_date is not None
+        assert [rows[c].meeting_id for c in cases[:3]] == [first.meeting_id] * 3
+        pushed = rows[cases[3]]
+        assert pushed.status == "scheduled" and pushed.marac_date is not None
+        assert pushed.marac_date > first.marac_date
+        assert f"displaced:{first.marac_date.isoformat()}" in pushed.reasons
+        assert pushed.previous_meeting_id == first.meeting_id
+    for meeting_id, capacity, booked, allocated in meeting_counts(runtime):
+        assert booked == allocated <= capacity, meeting_id
+    (moved,) = outbox_events(runtime, "marac.case.rescheduled.v1")
+    assert (moved["case_id"], moved["cause"], moved["previous_meeting_id"]) == (
+        cases[3], "displaced", first.meeting_id)
+    told = [(e["case_id"], e["meeting_id"], e["rescheduled"])
+            for e in outbox_events(runtime, "marac.case.scheduled.v1") if e["case_id"] == cases[3]]
+    assert told == [(cases[3], first.meeting_id, False), (cases[3], pushed.meeting_id, True)]
+
+    with runtime.unit_of_work() as uow:
+        history = uow.session.scalars(select(AllocationChange.change).where(
+            AllocationChange.case_id == cases[3]).order_by(AllocationChange.id)).all()
+    assert list(history) == ["scheduled", "rescheduled"]
+
+
+def test_a_referral_joining_a_case_is_told_its_date_heard_with_it_then_given_its_own(
+    runtime: Runtime,
+) -> None:
+    start = utcnow()
+    case_id = "case-join"
+    with runtime.unit_of_work() as uow:
+        service.allocate_case(uow, accepted_event(case_id, "ref-a", start))
+    with runtime.unit_of_work() as uow:
+        service.allocate_case(uow, accepted_event(case_id, "ref-b", start + timedelta(minutes=5),
+                                                  agency="idva"))
+        # The same referral accepted again (a resubmission) changes nothing.
+        service.allocate_case(uow, accepted_event(case_id, "ref-b", start + timedelta(minutes=6),
+                                                  agency="idva"))
+    with runtime.unit_of_work() as uow:
+        record = uow.session.get(Allocation, case_id)
+        assert record is not None and record.status == "scheduled"
+        meeting = uow.session.get(Meeting, record.meeting_id)
+        assert meeting is not None and meeting.booked == 1  # one case, one place
+        heard_from = meeting.starts_at + timedelta(minutes=30)
+    told = [(e["referral_id"], e["referrer_agency"], e["meeting_id"], e["rescheduled"])
+            for e in outbox_events(runtime, "marac.case.scheduled.v1")]
+    assert told == [("ref-a", "police", meeting.id, False), ("ref-b", "idva", meeting.id, False)]
+
+    # Both referrals are heard with the case.
+    with runtime.unit_of_work() as uow:
+        service.record_outcome(uow, case_id, "heard", "coord-1", now=heard_from)
+    heard = [(e["referral_id"], e["outcome"]) for e in outbox_events(runtime, "marac.case.heard.v1")]
+    assert heard == [("ref-a", "heard"), ("ref-b", "heard")]
+
+    # A referral accepted after the hearing gets a date of its own, and is the one told.
+    later = heard_from + timedelta(hours=1)
+    with runtime.unit_of_work() as uow:
+        service.allocate_case(uow, accepted_event(case_id, "ref-c", later, received_at=later,
+                                                  agency="idva"), now=later)
+    with runtime.unit_of_work() as uow:
+        record = uow.session.get(Allocation, case_id)
+        assert record is not None and record.status == "scheduled"
+        assert record.referral_id == "ref-c" and record.marac_date is not None
+        assert record.marac_date > meeting.marac_date
+        assert record.previous_meeting_id == meeting.id
+        held = uow.session.get(Meeting, meeting.id)
+        assert held is not None and held.booked == 0
+        assert service.referrals_of(uow, record) == [("ref-c", "idva")]
+    last = outbox_events(runtime, "marac.case.scheduled.v1")[-1]
+    assert (last["referral_id"], last["referrer_agency"], last["rescheduled"]) == (
+        "ref-c", "idva", False)
+    assert last["meeting_id"] == record.meeting_id

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields
 
+from marac_platform import payloads
 from services.referral import schemas
 from services.referral.schemas import (
     PERSONAL_FIELDS,
@@ -564,7 +565,6 @@ NOT_PERSONAL = {
     "police_callout_dates",
     "consent.status",
     "previous_marac_referrals[*].area_id",
-    "previous_marac_referrals[*].area_name",
     "previous_marac_referrals[*].date",  # the repeat clock
     "dash.checklist_version",
     "dash.answers",  # scored by the risk service
@@ -599,6 +599,29 @@ def test_split_keeps_personal_values_out_of_the_clear_part() -> None:
     assert personal["perpetrators"][0]["name"] == {"given": "PII Dave"}
     assert clear["perpetrators"][0] == {"relationship_to_victim": "ex_partner"}
     assert merge_personal(clear, personal) == form
+
+
+def test_a_previous_referrals_area_name_is_personal_and_its_area_id_is_not() -> None:
+    form = ReferralSubmitSchema().load(with_value(
+        "previous_marac_referrals",
+        [{"area_name": "PII Lowestoft refuge MARAC", "date": "2024-01-15"},
+         {"area_id": "suffolk", "date": "2023-05-02"}], full_form()))
+    clear, personal = split_personal(form)
+    assert "PII" not in json.dumps(clear, default=str)
+    assert clear["previous_marac_referrals"] == [{"date": dt.date(2024, 1, 15)},
+                                                 {"area_id": "suffolk",
+                                                  "date": dt.date(2023, 5, 2)}]
+    assert personal["previous_marac_referrals"] == [{"area_name": "PII Lowestoft refuge MARAC"},
+                                                    {}]
+    assert merge_personal(clear, personal) == form
+
+
+@pytest.mark.parametrize("area", ["Elsewhere MARAC", "suffolk town", "", "x" * 65, "-kent"])
+def test_events_carry_an_area_id_never_free_text(area: str) -> None:
+    previous = payloads.PreviousReferral()
+    assert "area_id" in previous.validate({"area_id": area, "date": "2024-01-15"})
+    assert previous.validate({"area_id": "suffolk", "date": "2024-01-15"}) == {}
+    assert previous.validate({"area_id": payloads.UNKNOWN_AREA, "date": "2024-01-15"}) == {}
 
 
 def test_split_does_not_change_its_input() -> None:

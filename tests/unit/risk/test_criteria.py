@@ -14,11 +14,13 @@ from services.risk.domain import (
     CRITERIA,
     Assessment,
     Checklist,
+    EscalationCount,
     PreviousReferral,
     RiskPolicy,
     add_months,
     assess,
     count_incidents_in_window,
+    escalation_count,
     last_previous_referral,
     potential_escalation,
     professional_judgement,
@@ -136,7 +138,8 @@ def test_escalation_window_edge(oldest_days_before: int, met: bool) -> None:
     result = potential_escalation(REFERRAL, SAFELIVES, police_callout_dates=callouts)
     assert result.met is met
     assert result.reason_code == ("count_reached" if met else "below_count")
-    assert result.detail == f"{3 if met else 2} incidents in the 365 days to referral; threshold 3"
+    assert result.detail == (f"{3 if met else 2} incidents in the 365 days to referral "
+                             "(from dated call-outs and incidents); threshold 3")
 
 
 @pytest.mark.parametrize(("count", "met"), [(2, False), (3, True), (4, True)])
@@ -184,6 +187,76 @@ def test_incidents_after_the_referral_date_are_outside_the_window() -> None:
     callouts = [days_before(-1), days_before(10), days_before(20)]
     assert count_incidents_in_window(REFERRAL, callouts, [], 365) == 2
     assert count_incidents_in_window(REFERRAL, [REFERRAL], [], 365) == 1
+
+
+def test_the_declared_call_out_count_counts_without_dates() -> None:
+    # The form says 3 call-outs in the last 12 months and gives no dates.
+    result = potential_escalation(REFERRAL, SAFELIVES, declared_callouts=3)
+    assert result.met
+    assert result.reason_code == "count_reached"
+    assert result.detail == (
+        "3 incidents in the 365 days to referral (from the declared count of police call-outs "
+        "in the last 12 months; 0 dated); threshold 3")
+    assert not potential_escalation(REFERRAL, SAFELIVES, declared_callouts=2).met
+
+
+def test_dated_incidents_count_without_call_outs() -> None:
+    incidents = [days_before(300), days_before(100), days_before(1)]
+    result = potential_escalation(REFERRAL, SAFELIVES, incident_dates=incidents)
+    assert result.met
+    assert result.detail == ("3 incidents in the 365 days to referral "
+                             "(from dated call-outs and incidents); threshold 3")
+
+
+def test_the_declared_count_is_a_floor_not_added_to_the_dated_events() -> None:
+    same_day = days_before(20)
+    counted = escalation_count(REFERRAL, SAFELIVES, police_callout_dates=[same_day],
+                               incident_dates=[same_day, days_before(60)], declared_callouts=1)
+    # The call-out and the incident on one day are one event; the declared 1 is among them.
+    assert counted == EscalationCount(count=2, dated=2, declared=1, source="dated")
+    result = potential_escalation(REFERRAL, SAFELIVES, police_callout_dates=[same_day],
+                                  incident_dates=[same_day, days_before(60)], declared_callouts=2)
+    assert not result.met
+    assert result.detail == ("2 incidents in the 365 days to referral (from dated call-outs and "
+                             "incidents; declared count 2); threshold 3")
+    more = escalation_count(REFERRAL, SAFELIVES, police_callout_dates=[same_day],
+                            declared_callouts=4)
+    assert more == EscalationCount(count=4, dated=1, declared=4, source="declared")
+
+
+def test_a_twelve_month_count_does_not_stand_for_a_shorter_window() -> None:
+    result = potential_escalation(REFERRAL, KENT, police_callout_dates=[days_before(10)],
+                                  declared_callouts=5)
+    assert not result.met
+    assert result.detail == (
+        "1 incidents in the 183 days to referral (from dated call-outs and incidents; the "
+        "declared 12-month count of 5 does not fit the 183-day window); threshold 3")
+
+
+def test_nothing_recorded_says_so() -> None:
+    result = potential_escalation(REFERRAL, SAFELIVES, declared_callouts=0)
+    assert result.detail == "0 incidents in the 365 days to referral (none recorded); threshold 3"
+
+
+def test_assess_uses_the_declared_count_and_incident_dates() -> None:
+    answers = answers_with(PARTNER, 2)
+    declared = assess(PARTNER, answers, SAFELIVES, referral_date=REFERRAL, declared_callouts=3)
+    assert declared.criteria_met == ("potential_escalation",)
+    incidents = assess(PARTNER, answers, SAFELIVES, referral_date=REFERRAL,
+                       incident_dates=[days_before(5), days_before(50), days_before(150)])
+    assert incidents.criteria_met == ("potential_escalation",)
+
+
+@given(st.lists(st.dates(date(2024, 1, 1), date(2025, 12, 31)), max_size=8),
+       st.lists(st.dates(date(2024, 1, 1), date(2025, 12, 31)), max_size=8), st.integers(0, 20))
+def test_escalation_count_is_the_larger_of_dated_and_declared(
+    police: list[date], others: list[date], declared: int
+) -> None:
+    counted = escalation_count(REFERRAL, SAFELIVES, police_callout_dates=police,
+                               incident_dates=others, declared_callouts=declared)
+    dated = count_incidents_in_window(REFERRAL, police, others, 365)
+    assert counted.dated == dated
+    assert counted.count == max(dated, declared)
 
 
 # --------------------------------------------------------------------------- repeat
