@@ -11,10 +11,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from marac_platform import idempotency
-from marac_platform.auth import principal, requires, scope
+from marac_platform.auth import caller_area, principal, requires
 from marac_platform.db import utcnow
 from marac_platform.http import current_runtime, request_unit_of_work
-from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
 from services.scheduling import domain, service
 from services.scheduling.models import Allocation, AllocationChange, Meeting
@@ -47,10 +46,6 @@ def meeting_out(meeting: Meeting) -> dict[str, Any]:
     return body
 
 
-def area_in_scope(area_id: str) -> None:
-    current_runtime().area(area_id)
-    if area_id not in scope():
-        raise Problem(404, "Not found", "No such area.")
 
 
 def agenda(uow: Any, meeting: Meeting) -> dict[str, Any]:
@@ -67,7 +62,7 @@ class Meetings(MethodView):
     @blp.response(200, MeetingOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """An area's upcoming MARAC dates with their free capacity."""
-        area_in_scope(query["area_id"])
+        caller_area(query["area_id"])
         with request_unit_of_work() as uow:
             found = service.upcoming_meetings(uow, query["area_id"], query["from_date"],
                                               query["limit"], query["include_cancelled"])
@@ -80,7 +75,7 @@ class Meetings(MethodView):
     def post(self, body: dict[str, Any]) -> Response:
         """Add an ad hoc MARAC date (a working day, not already a date of the area); cases
         waiting for a date are offered it at once."""
-        area_in_scope(body["area_id"])
+        caller_area(body["area_id"])
         who = principal()
         with request_unit_of_work() as uow:
 
@@ -197,7 +192,7 @@ class AtRisk(MethodView):
     @blp.response(200, AtRiskOut(many=True))
     def get(self, area_id: str) -> list[dict[str, Any]]:
         """Cases that will miss (or have missed) the time-to-hearing target, or wait for a date."""
-        area_in_scope(area_id)
+        caller_area(area_id)
         with request_unit_of_work() as uow:
             return [
                 {"case_id": item.record.case_id, "referral_id": item.record.referral_id,
@@ -217,7 +212,7 @@ class CalendarPreview(MethodView):
     def get(self, query: dict[str, Any], area_id: str) -> list[dict[str, Any]]:
         """The area's next MARAC dates (default 12), with cut-off and case-list times, counting
         dates coordinators added or cancelled."""
-        area_in_scope(area_id)
+        caller_area(area_id)
         config = service.calendar(current_runtime(), area_id)
         with request_unit_of_work() as uow:
             dates = service.calendar_preview(uow, area_id, query["count"])
