@@ -45,8 +45,18 @@ blp = Blueprint(
         "is all or nothing (a 422 stores nothing). A returned referral is amended with PATCH "
         "and submitted again; received_at stays the first submission's."))
 
-IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
-                      "description": "a retried request with the same key gets the first answer"}
+
+# Which schema the body follows depends on ?submit: both are listed, each saying when it applies.
+CREATE_BODY = {
+    "required": True,
+    "description": "With submit=true: SubmitReferral, the whole form with its required fields "
+                   "and rules. Otherwise: DraftReferral, any valid part of the form, with "
+                   "area_id (which a draft keeps for good).",
+    "content": {"application/json": {"schema": {"anyOf": [
+        ReferralSubmitSchema,
+        {"allOf": [ReferralDraftSchema, {"type": "object", "required": ["area_id"]}]},
+    ]}}},
+}
 
 
 def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
@@ -116,11 +126,11 @@ class Referrals(MethodView):
     @requires(Permission.REFERRAL_CREATE)
     @blp.response(201, ReferralOut)
     @blp.doc(parameters=[
-        {"in": "query", "name": "submit", "schema": {"type": "boolean"},
-         "description": "submit at once (full validation; a 422 stores nothing) instead of "
-                        "saving a draft"},
-        IDEMPOTENCY_HEADER,
-    ], requestBody={"required": True, "content": {"application/json": {"schema": ReferralDraftSchema}}})
+        {"in": "query", "name": "submit", "schema": {"type": "boolean", "default": False},
+         "description": "true: submit at once, the body a whole SubmitReferral (a 422 names "
+                        "every field and stores nothing); otherwise save a DraftReferral"},
+        idempotency.HEADER,
+    ], requestBody=CREATE_BODY)
     def post(self) -> Response:
         """Create a referral: a draft to complete, or with ?submit=true a complete one.
 
@@ -201,7 +211,7 @@ class OneReferral(MethodView):
 class Submit(MethodView):
     @requires(Permission.REFERRAL_CREATE)
     @blp.response(200, ReferralOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, referral_id: str) -> Response:
         """Submit a draft, or a returned referral after amending it, to risk assessment.
 
@@ -234,7 +244,7 @@ class Screening(MethodView):
     @requires(Permission.REFERRAL_SCREEN)
     @blp.arguments(ScreeningIn)
     @blp.response(200, ReferralOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, decision: dict[str, Any], referral_id: str) -> Response:
         """Record the decision of the screening step now pending (accept, or return with the
         reason). Every step accepting accepts the referral; a return sends it back."""

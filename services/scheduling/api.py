@@ -36,9 +36,6 @@ from services.scheduling.schemas import (
 
 blp = Blueprint("scheduling", __name__, url_prefix="/v1", description="MARAC dates and agendas")
 
-IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
-                      "description": "a retried request with the same key gets the first answer"}
-
 
 def meeting_out(meeting: Meeting) -> dict[str, Any]:
     body = {column: getattr(meeting, column) for column in MeetingOut().fields if column != "free"}
@@ -71,7 +68,7 @@ class Meetings(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(MeetingIn)
     @blp.response(201, MeetingOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any]) -> Response:
         """Add an ad hoc MARAC date (a working day, not already a date of the area); cases
         waiting for a date are offered it at once."""
@@ -104,7 +101,7 @@ class CancelMeeting(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(CancelIn)
     @blp.response(200, CancelOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], meeting_id: str) -> Response:
         """Cancel a date that has not begun: its cases go to the earliest date that can take
         them (or wait, listed as at risk); referrers and agencies are told by events."""
@@ -152,7 +149,7 @@ class MoveCase(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(MoveIn)
     @blp.response(200, AllocationOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], case_id: str) -> Response:
         """Move a case to another open date of its area (capacity permitting); the referrer is
         told, and agencies get an addendum when that date's case list is already out."""
@@ -172,7 +169,7 @@ class CaseOutcome(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(OutcomeIn)
     @blp.response(200, AllocationOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], case_id: str) -> Response:
         """Meeting model: record a case heard, or deferred (it goes to the next date that can
         take it). Co-ordination model cases are heard at the closing date by the service."""
