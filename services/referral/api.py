@@ -159,8 +159,9 @@ class Referrals(MethodView):
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, ReferralPage)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Referrals the caller may see, newest first (a referrer sees their own; a
-        coordinator their areas' submitted ones and their own drafts)."""
+        """Referrals the caller may see, newest first: exactly those GET /referrals/{id}
+        answers (their own; with referral.read_area, as coordinators, chairs and IDVAs have,
+        also every submitted one of their areas)."""
         statement = (select(Referral).where(service.readable_by(principal()))
                      .order_by(Referral.created_at.desc(), Referral.id))
         if query.get("state"):
