@@ -17,10 +17,10 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from marac_platform import checklists, idempotency
-from marac_platform.auth import principal, requires, scope
+from marac_platform.auth import caller_area, principal, requires
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem, flatten_messages
 from marac_platform.runtime import UnitOfWork
@@ -45,8 +45,18 @@ blp = Blueprint(
         "is all or nothing (a 422 stores nothing). A returned referral is amended with PATCH "
         "and submitted again; received_at stays the first submission's."))
 
-IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
-                      "description": "a retried request with the same key gets the first answer"}
+
+# Which schema the body follows depends on ?submit: both are listed, each saying when it applies.
+CREATE_BODY = {
+    "required": True,
+    "description": "With submit=true: SubmitReferral, the whole form with its required fields "
+                   "and rules. Otherwise: DraftReferral, any valid part of the form, with "
+                   "area_id (which a draft keeps for good).",
+    "content": {"application/json": {"schema": {"anyOf": [
+        ReferralSubmitSchema,
+        {"allOf": [ReferralDraftSchema, {"type": "object", "required": ["area_id"]}]},
+    ]}}},
+}
 
 
 def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
@@ -92,25 +102,19 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
     return body
 
 
-def visible(referral: Referral | None) -> Referral:
-    """The referral if the caller may read it; otherwise 404, never a hint that it exists.
-
-    A draft is its referrer's alone until submitted.
-    """
-    who = principal()
+def visible(uow: UnitOfWork, referral_id: str, *, live: bool = False) -> Referral:
+    """The referral if the caller may read it (`service.readable_by`); otherwise 404, never a
+    hint that it exists. `live`: also 404 once its case is erased."""
+    find = service.find_live if live else service.find
+    referral = find(uow, referral_id, principal())
     if referral is None:
         raise Problem(404, "Not found", "No such referral.")
-    own = referral.referrer_subject == who.subject
-    if allowed(who, Permission.REFERRAL_READ_OWN) and own:
-        return referral
-    if allowed(who, Permission.REFERRAL_READ_AREA) and referral.state != service.S.DRAFT.value:
-        return referral
-    raise Problem(404, "Not found", "No such referral.")
+    return referral
 
 
-def owned(referral: Referral | None) -> Referral:
+def owned(uow: UnitOfWork, referral_id: str) -> Referral:
     """The caller's own referral, for the referrer's changes; others' are 403 or 404."""
-    found = visible(referral)
+    found = visible(uow, referral_id)
     if found.referrer_subject != principal().subject:
         raise Problem(403, "Not allowed", "Only the referrer may change a referral.",
                       slug="forbidden")
@@ -122,11 +126,11 @@ class Referrals(MethodView):
     @requires(Permission.REFERRAL_CREATE)
     @blp.response(201, ReferralOut)
     @blp.doc(parameters=[
-        {"in": "query", "name": "submit", "schema": {"type": "boolean"},
-         "description": "submit at once (full validation; a 422 stores nothing) instead of "
-                        "saving a draft"},
-        IDEMPOTENCY_HEADER,
-    ], requestBody={"required": True, "content": {"application/json": {"schema": ReferralDraftSchema}}})
+        {"in": "query", "name": "submit", "schema": {"type": "boolean", "default": False},
+         "description": "true: submit at once, the body a whole SubmitReferral (a 422 names "
+                        "every field and stores nothing); otherwise save a DraftReferral"},
+        idempotency.HEADER,
+    ], requestBody=CREATE_BODY)
     def post(self) -> Response:
         """Create a referral: a draft to complete, or with ?submit=true a complete one.
 
@@ -140,8 +144,7 @@ class Referrals(MethodView):
         if form.get("area_id") is None:
             raise Problem(422, "Invalid input",
                           errors=[{"field": "area_id", "reason": "Missing data for required field."}])
-        if form["area_id"] not in scope():
-            raise Problem(403, "Not allowed", "You may not refer to that area.", slug="forbidden")
+        caller_area(form["area_id"])
         with request_unit_of_work() as uow:
 
             def create() -> idempotency.Created:
@@ -156,15 +159,11 @@ class Referrals(MethodView):
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, ReferralPage)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Referrals the caller may see, newest first (a referrer sees their own; a
-        coordinator their areas' submitted ones and their own drafts)."""
-        who = principal()
-        statement = select(Referral).order_by(Referral.created_at.desc(), Referral.id)
-        if allowed(who, Permission.REFERRAL_READ_AREA):
-            statement = statement.where(or_(Referral.state != service.S.DRAFT.value,
-                                            Referral.referrer_subject == who.subject))
-        else:
-            statement = statement.where(Referral.referrer_subject == who.subject)
+        """Referrals the caller may see, newest first: exactly those GET /referrals/{id}
+        answers (their own; with referral.read_area, as coordinators, chairs and IDVAs have,
+        also every submitted one of their areas)."""
+        statement = (select(Referral).where(service.readable_by(principal()))
+                     .order_by(Referral.created_at.desc(), Referral.id))
         if query.get("state"):
             statement = statement.where(Referral.state == query["state"])
         with request_unit_of_work() as uow:
@@ -177,15 +176,13 @@ class Referrals(MethodView):
 
 @blp.route("/referrals/<referral_id>")
 class OneReferral(MethodView):
+    @requires(Permission.REFERRAL_READ_OWN)
     @blp.response(200, ReferralOut)
     def get(self, referral_id: str) -> dict[str, Any]:
         """One referral with its form, if the caller may read it; coordinators also see its
         screening and, for a referral that joined an existing case, the match's grounds."""
-        who = principal()
-        if not (allowed(who, Permission.REFERRAL_READ_OWN) or allowed(who, Permission.REFERRAL_READ_AREA)):
-            raise Problem(403, "Not allowed", "Your role may not read referrals.", slug="forbidden")
         with request_unit_of_work() as uow:
-            referral = visible(service.find(uow, referral_id))
+            referral = visible(uow, referral_id)
             return referral_out(uow, referral, with_form=True)
 
     @requires(Permission.REFERRAL_CREATE)
@@ -199,7 +196,7 @@ class OneReferral(MethodView):
         """
         changes = load_form(request.get_json(silent=False), submit=False)
         with request_unit_of_work() as uow:
-            referral = owned(service.find(uow, referral_id))
+            referral = owned(uow, referral_id)
             if "area_id" in changes and changes["area_id"] != referral.area_id:
                 raise Problem(422, "Invalid input", "The area of a referral cannot change.",
                               slug="invalid-referral", errors=[
@@ -215,7 +212,7 @@ class OneReferral(MethodView):
 class Submit(MethodView):
     @requires(Permission.REFERRAL_CREATE)
     @blp.response(200, ReferralOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, referral_id: str) -> Response:
         """Submit a draft, or a returned referral after amending it, to risk assessment.
 
@@ -229,7 +226,7 @@ class Submit(MethodView):
                           errors=[{"field": "(body)", "reason": "Must be empty."}])
         who = principal()
         with request_unit_of_work() as uow:
-            referral = owned(service.find(uow, referral_id))
+            referral = owned(uow, referral_id)
 
             def submit() -> idempotency.Created:
                 if service.S(referral.state) not in service.EDITABLE_STATES:
@@ -248,13 +245,13 @@ class Screening(MethodView):
     @requires(Permission.REFERRAL_SCREEN)
     @blp.arguments(ScreeningIn)
     @blp.response(200, ReferralOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, decision: dict[str, Any], referral_id: str) -> Response:
         """Record the decision of the screening step now pending (accept, or return with the
         reason). Every step accepting accepts the referral; a return sends it back."""
         who = principal()
         with request_unit_of_work() as uow:
-            referral = visible(service.find(uow, referral_id))
+            referral = visible(uow, referral_id)
 
             def record() -> idempotency.Created:
                 try:
@@ -276,7 +273,7 @@ class Close(MethodView):
     def post(self, referral_id: str) -> dict[str, Any]:
         """Close a heard referral; the case closes with its last open referral."""
         with request_unit_of_work() as uow:
-            referral = visible(service.find_live(uow, referral_id))
+            referral = visible(uow, referral_id, live=True)
             try:
                 service.close(uow, referral, principal().subject)
             except service.Conflict as exc:
@@ -292,7 +289,7 @@ class Urgent(MethodView):
     def post(self, body: dict[str, Any], referral_id: str) -> dict[str, Any]:
         """Mark a referral urgent (or not) before it is accepted; scheduling sees it then."""
         with request_unit_of_work() as uow:
-            referral = visible(service.find(uow, referral_id))
+            referral = visible(uow, referral_id)
             try:
                 service.set_urgent(uow, referral, body["urgent"])
             except service.Conflict as exc:

@@ -81,7 +81,8 @@ class ReferralPage(Schema):
 
 
 class ScreeningIn(Schema):
-    step = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    step = fields.Str(required=True, validate=[validate.Length(1, 64),
+                                               validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$")])
     decision = fields.Str(required=True, validate=validate.OneOf([d.value for d in ScreeningDecision]))
     reason = fields.Str(validate=validate.Length(1, REASON_MAX))
 

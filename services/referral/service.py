@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import ColumnElement, delete, event, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import payloads
@@ -22,6 +22,7 @@ from marac_platform.db import utcnow
 from marac_platform.keystore import KeyStore, keystore_for
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
+from marac_platform.security.roles import Permission, allowed
 from marac_platform.security.tokens import Principal
 from services.referral import domain
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision, StateChange
@@ -364,14 +365,30 @@ def submit_referral(
     })
 
 
-def find(uow: UnitOfWork, referral_id: str) -> Referral | None:
-    return uow.session.scalar(select(Referral).where(Referral.id == referral_id))
+def readable_by(who: Principal) -> ColumnElement[bool]:
+    """The one rule of which referrals a caller may read (lists and single reads alike), within
+    the areas its unit of work sees: with referral.read_own its own, and with referral.read_area
+    also every submitted one. A draft stays its referrer's alone."""
+    own = Referral.referrer_subject == who.subject
+    if allowed(who, Permission.REFERRAL_READ_AREA):
+        return or_(own, Referral.state != S.DRAFT.value)
+    if allowed(who, Permission.REFERRAL_READ_OWN):
+        return own
+    return false()
 
 
-def find_live(uow: UnitOfWork, referral_id: str) -> Referral | None:
+def find(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> Referral | None:
+    """The referral; with `reader`, only if that caller may read it (`readable_by`)."""
+    statement = select(Referral).where(Referral.id == referral_id)
+    if reader is not None:
+        statement = statement.where(readable_by(reader))
+    return uow.session.scalar(statement)
+
+
+def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> Referral | None:
     """The referral an event is about, unless its case was erased: an erased case goes no
     further (not accepted, scheduled or heard), whatever arrives late."""
-    referral = find(uow, referral_id)
+    referral = find(uow, referral_id, reader)
     if referral is None:
         return None
     case = uow.session.get(Case, referral.case_id)

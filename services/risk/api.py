@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marac_platform import checklists, clock
-from marac_platform.auth import requires
+from marac_platform.auth import caller_area, requires
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
@@ -80,7 +80,7 @@ class Preview(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Score a checklist against an area's criteria without storing anything."""
         runtime = current_runtime()
-        runtime.area(body["area_id"])
+        caller_area(body["area_id"])
         try:
             checklist = checklists.get_checklist(body["checklist_version"])
         except checklists.UnknownChecklistVersion:

@@ -11,10 +11,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from marac_platform import idempotency
-from marac_platform.auth import principal, requires, scope
+from marac_platform.auth import caller_area, principal, requires
 from marac_platform.db import utcnow
 from marac_platform.http import current_runtime, request_unit_of_work
-from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
 from services.scheduling import domain, service
 from services.scheduling.models import Allocation, AllocationChange, Meeting
@@ -37,9 +36,6 @@ from services.scheduling.schemas import (
 
 blp = Blueprint("scheduling", __name__, url_prefix="/v1", description="MARAC dates and agendas")
 
-IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
-                      "description": "a retried request with the same key gets the first answer"}
-
 
 def meeting_out(meeting: Meeting) -> dict[str, Any]:
     body = {column: getattr(meeting, column) for column in MeetingOut().fields if column != "free"}
@@ -47,10 +43,6 @@ def meeting_out(meeting: Meeting) -> dict[str, Any]:
     return body
 
 
-def area_in_scope(area_id: str) -> None:
-    current_runtime().area(area_id)
-    if area_id not in scope():
-        raise Problem(404, "Not found", "No such area.")
 
 
 def agenda(uow: Any, meeting: Meeting) -> dict[str, Any]:
@@ -67,7 +59,7 @@ class Meetings(MethodView):
     @blp.response(200, MeetingOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """An area's upcoming MARAC dates with their free capacity."""
-        area_in_scope(query["area_id"])
+        caller_area(query["area_id"])
         with request_unit_of_work() as uow:
             found = service.upcoming_meetings(uow, query["area_id"], query["from_date"],
                                               query["limit"], query["include_cancelled"])
@@ -76,11 +68,11 @@ class Meetings(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(MeetingIn)
     @blp.response(201, MeetingOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any]) -> Response:
         """Add an ad hoc MARAC date (a working day, not already a date of the area); cases
         waiting for a date are offered it at once."""
-        area_in_scope(body["area_id"])
+        caller_area(body["area_id"])
         who = principal()
         with request_unit_of_work() as uow:
 
@@ -109,7 +101,7 @@ class CancelMeeting(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(CancelIn)
     @blp.response(200, CancelOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], meeting_id: str) -> Response:
         """Cancel a date that has not begun: its cases go to the earliest date that can take
         them (or wait, listed as at risk); referrers and agencies are told by events."""
@@ -157,7 +149,7 @@ class MoveCase(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(MoveIn)
     @blp.response(200, AllocationOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], case_id: str) -> Response:
         """Move a case to another open date of its area (capacity permitting); the referrer is
         told, and agencies get an addendum when that date's case list is already out."""
@@ -177,7 +169,7 @@ class CaseOutcome(MethodView):
     @requires(Permission.MEETING_MANAGE)
     @blp.arguments(OutcomeIn)
     @blp.response(200, AllocationOut)
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.doc(parameters=[idempotency.HEADER])
     def post(self, body: dict[str, Any], case_id: str) -> Response:
         """Meeting model: record a case heard, or deferred (it goes to the next date that can
         take it). Co-ordination model cases are heard at the closing date by the service."""
@@ -197,7 +189,7 @@ class AtRisk(MethodView):
     @blp.response(200, AtRiskOut(many=True))
     def get(self, area_id: str) -> list[dict[str, Any]]:
         """Cases that will miss (or have missed) the time-to-hearing target, or wait for a date."""
-        area_in_scope(area_id)
+        caller_area(area_id)
         with request_unit_of_work() as uow:
             return [
                 {"case_id": item.record.case_id, "referral_id": item.record.referral_id,
@@ -217,7 +209,7 @@ class CalendarPreview(MethodView):
     def get(self, query: dict[str, Any], area_id: str) -> list[dict[str, Any]]:
         """The area's next MARAC dates (default 12), with cut-off and case-list times, counting
         dates coordinators added or cancelled."""
-        area_in_scope(area_id)
+        caller_area(area_id)
         config = service.calendar(current_runtime(), area_id)
         with request_unit_of_work() as uow:
             dates = service.calendar_preview(uow, area_id, query["count"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from marac_platform import clock
 
 
 class AreaConfigError(Exception):
@@ -22,6 +25,12 @@ class Agency:
     isa_signed: bool
     email: str | None = None
     webhook_url: str | None = None
+    # The last day the signed information-sharing agreement covers; None: no end date.
+    isa_expires: dt.date | None = None
+
+    def isa_in_force(self, today: dt.date) -> bool:
+        """Whether the agency may be told about cases: signed, and not lapsed by `today`."""
+        return self.isa_signed and (self.isa_expires is None or today <= self.isa_expires)
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,21 @@ class Area:
     def agency(self, agency_id: str) -> Agency | None:
         return next((a for a in self.agencies if a.id == agency_id), None)
 
-    def isa_agencies(self) -> tuple[Agency, ...]:
-        """Agencies that signed the information-sharing agreement: the only ones told anything."""
-        return tuple(a for a in self.agencies if a.isa_signed)
+    def isa_agencies(self, today: dt.date | None = None) -> tuple[Agency, ...]:
+        """Agencies whose information-sharing agreement is in force: the only ones told anything."""
+        on = today or clock.uk_today()
+        return tuple(a for a in self.agencies if a.isa_in_force(on))
+
+    def shares_with(self, agency_id: str, today: dt.date) -> bool:
+        """Whether the agency is in this area's directory with its agreement in force."""
+        agency = self.agency(agency_id)
+        return agency is not None and agency.isa_in_force(today)
+
+
+def _date_only(value: dt.date) -> None:
+    # YAML reads 2027-03-31T00:00 as a datetime; an agreement ends on a day, not at a time.
+    if isinstance(value, dt.datetime):
+        raise ValidationError("Must be a date (YYYY-MM-DD), not a date and time.")
 
 
 class AgencySchema(Schema):
@@ -58,6 +79,12 @@ class AgencySchema(Schema):
     isa_signed = fields.Bool(required=True)
     email = fields.Email(load_default=None)
     webhook_url = fields.Url(load_default=None, require_tld=False)
+    isa_expires = fields.Date(load_default=None, validate=_date_only)
+
+    @validates_schema
+    def _expiry_needs_a_signature(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("isa_expires") is not None and not data.get("isa_signed"):
+            raise ValidationError("Only a signed agreement can have an end date.", "isa_expires")
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> Agency:
@@ -125,6 +152,11 @@ class Areas:
 
     def ids(self) -> frozenset[str]:
         return frozenset(self.by_id)
+
+    def shares_with(self, area_id: str, agency_id: str, today: dt.date) -> bool:
+        """Whether the area is served here and its directory has the agency's agreement in force."""
+        area = self.get(area_id)
+        return area is not None and area.shares_with(agency_id, today)
 
 
 def parse_areas(document: Any, source: Path) -> Areas:

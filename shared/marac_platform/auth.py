@@ -6,11 +6,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import g, request
+from flask import current_app, g, request
 
-from marac_platform.areas import Areas
+from marac_platform import clock
+from marac_platform.areas import Area, Areas
 from marac_platform.problems import Problem
-from marac_platform.security.roles import Permission, allowed, visible_areas
+from marac_platform.security.roles import Permission, allowed, case_areas, needs_agreement
 from marac_platform.security.tokens import (
     AuthenticationError,
     JwksKeySource,
@@ -74,7 +75,8 @@ def principal() -> Principal:
 
 
 def requires(permission: Permission) -> Callable[[F], F]:
-    """Decorate a view: the caller's role must carry `permission`, else 403."""
+    """Decorate a view: the caller's role must carry `permission`, else 403; an agency member
+    (roles.AGENCY_MEMBERS) also needs its agency's agreement in force in one of its areas."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -83,6 +85,11 @@ def requires(permission: Permission) -> Callable[[F], F]:
             if not allowed(who, permission):
                 raise Problem(403, "Not allowed",
                               f"Your role may not do this ({permission.value}).", slug="forbidden")
+            if needs_agreement(who, permission) and not scope():
+                # One answer whether the agency is unknown, has not signed or has lapsed.
+                raise Problem(403, "Not allowed",
+                              "Your agency has no information-sharing agreement in force with "
+                              "the MARAC of your areas.", slug="forbidden")
             return view(*args, **kwargs)
 
         return cast(F, wrapper)
@@ -90,6 +97,27 @@ def requires(permission: Permission) -> Callable[[F], F]:
     return decorate
 
 
+def _agreement_in_force() -> Callable[[str, str], bool]:
+    areas: Areas = current_app.extensions["marac_runtime"].areas
+    today = clock.uk_today()
+    return lambda area_id, agency_id: areas.shares_with(area_id, agency_id, today)
+
+
 def scope() -> frozenset[str]:
-    """The areas the caller may see: every query of case data is limited to these."""
-    return visible_areas(principal())
+    """The areas the caller may see: every query of case data is limited to these. An agency
+    member sees only areas whose directory lists its agency with the agreement in force."""
+    return case_areas(principal(), _agreement_in_force())
+
+
+def caller_area(area_id: str, field: str = "area_id") -> Area:
+    """The area an API call names (in its path, query or body), if the caller may act in it.
+
+    One answer, 404, for an area this deployment does not serve and for one it serves that is
+    not the caller's: a caller cannot learn which areas are configured by trying ids.
+    """
+    areas: Areas = current_app.extensions["marac_runtime"].areas
+    found = areas.get(area_id)
+    if found is None or area_id not in scope():
+        raise Problem(404, "Not found", "No such area.",
+                      errors=[{"field": field, "reason": "Not an area you may use."}])
+    return found

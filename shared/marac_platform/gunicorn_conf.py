@@ -7,7 +7,8 @@ from typing import Any
 
 from marac_platform import telemetry
 
-worker_class = "gthread"
+# gthread, answering gunicorn's own refusals (a request line over 4094 bytes: 414) as problem+json.
+worker_class = "marac_platform.web_worker.ProblemThreadWorker"
 threads = 4
 timeout = 30
 graceful_timeout = 10

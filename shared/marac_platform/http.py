@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from marac_platform import audit, auth, telemetry
+from marac_platform import audit, auth, openapi, telemetry
 from marac_platform import kafka as platform_kafka
 from marac_platform.problems import PROBLEM_TYPE, Problem, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -51,6 +51,10 @@ class ServiceApi(Api):  # type: ignore[misc]
     """flask-smorest's Api documenting errors as they are sent: problem+json, not its own shape."""
 
     ERROR_SCHEMA = ProblemError
+
+    def _init_spec(self, *args: Any, **kwargs: Any) -> None:
+        super()._init_spec(*args, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(openapi.dict_sizes)
 
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:

@@ -17,6 +17,12 @@ from marac_platform.problems import Problem
 from marac_platform.runtime import UnitOfWork
 
 MAX_KEY_LENGTH = 200
+# The header as every view that calls `once` documents it: @blp.doc(parameters=[HEADER]).
+HEADER: dict[str, Any] = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": "a retried request with the same key gets the first answer "
+                   f"(1 to {MAX_KEY_LENGTH} printable characters, not all blank)"}
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ class Runtime:
             configure(self)  # validates the service's area sections: fail at start-up
 
     def area(self, area_id: str) -> Area:
-        """An area this deployment serves; an unknown one is the caller's error (422)."""
+        """An area this deployment serves, by an id the platform itself holds (an event's, a
+        row's). An id from an API call goes through `auth.caller_area`, which answers an unknown
+        area and another's alike."""
         found = self.areas.get(area_id)
         if found is None:
             raise Problem(422, "Invalid input", "This deployment does not serve that area.",

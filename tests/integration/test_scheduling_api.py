@@ -37,6 +37,9 @@ areas:
     confidentiality_statement: "Confidential: Tueshire MARAC. ISA signatories only."
     agencies:
       - {id: police, name: Tueshire Police, isa_signed: true}
+      - {id: idva, name: Tueshire IDVA, isa_signed: true}
+      - {id: probation, name: Tueshire Probation, isa_signed: false}
+      - {id: housing, name: Tueshire Housing, isa_signed: true, isa_expires: 2020-03-31}
     scheduling:
       model: meeting
       pattern: {kind: weekly, weekdays: [tue]}
@@ -52,6 +55,8 @@ areas:
     confidentiality_statement: "Confidential: Coordshire MARAC information and updates."
     agencies:
       - {id: police, name: Coordshire Police, isa_signed: true}
+      - {id: idva, name: Coordshire IDVA, isa_signed: true}
+      - {id: probation, name: Coordshire Probation, isa_signed: true}
     scheduling:
       model: coordination
       pattern: {kind: weekly, weekdays: [wed]}
@@ -87,9 +92,9 @@ def client(runtime: Runtime) -> Iterator[FlaskClient]:
 
 
 def bearer(platform_env: PlatformEnv, role: str = "coordinator",
-           areas: tuple[str, ...] = ("tueshire", "coordshire")) -> dict[str, str]:
+           areas: tuple[str, ...] = ("tueshire", "coordshire"), agency: str = "idva") -> dict[str, str]:
     key = (Path(platform_env.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
-    token = mint_token(key, subject=f"{role}-1", agency="idva", role=role, areas=list(areas),
+    token = mint_token(key, subject=f"{role}-1", agency=agency, role=role, areas=list(areas),
                        audience="marac", issuer="marac-dev")
     return {"Authorization": f"Bearer {token}"}
 
@@ -442,3 +447,51 @@ def test_erased_case_leaves_its_date_and_its_case_list_entry(
                            headers=bearer(platform_env)).get_json()
     statuses = {c["case_id"]: c["details_status"] for c in documents[0]["cases"]}
     assert statuses["case-e1"] == "erased"
+
+
+def test_case_lists_are_read_only_by_agencies_whose_agreement_is_in_force(
+    client: FlaskClient, platform_env: PlatformEnv, runtime: Runtime
+) -> None:
+    store = keystore_for(runtime.settings, runtime.areas.ids())
+    store.create("case-isa1", "tueshire")
+    listed = allocate(runtime, "case-isa1", entry={
+        "incidents": store.encrypt("case-isa1", "case_list.incidents", "incidents of case-isa1")})
+    with runtime.unit_of_work() as uow:
+        assert service.publish_case_list(uow, listed.meeting_id or "", utcnow())
+    lists = f"/v1/meetings/{listed.meeting_id}/case-lists"
+
+    def rep(agency: str, areas: tuple[str, ...] = ("tueshire",), role: str = "agency_rep") -> dict[str, str]:
+        return bearer(platform_env, role, areas, agency=agency)
+
+    read = client.get(lists, headers=rep("idva"))
+    assert read.status_code == 200, read.data
+    assert read.get_json()[0]["cases"][0]["details"]["incidents"] == "incidents of case-isa1"
+    # Not signed, lapsed (ended 2020-03-31), not in the area's directory: one refusal for all,
+    # before anything is looked up, for agency reps and IDVAs alike.
+    refusals = []
+    for agency in ("probation", "housing", "stranger-agency"):
+        for role in ("agency_rep", "idva"):
+            for path in (lists, f"/v1/meetings/{listed.meeting_id}", "/v1/meetings/no-such-meeting",
+                         "/v1/meetings?area_id=tueshire"):
+                refused = client.get(path, headers=rep(agency, role=role))
+                assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
+                assert b"incidents of" not in refused.data
+                refusals.append(refused.get_json()["detail"])
+    assert len(set(refusals)) == 1  # nothing says which of the three it was
+    # Signed in its other area (coordshire) does not open this one: 404, as any other area's.
+    assert client.get(lists, headers=rep("probation", ("tueshire", "coordshire"))).status_code == 404
+    assert client.get(lists, headers=rep("stranger-agency", ("coordshire",))).status_code == 403
+    # Coordinators act for the MARAC, whatever agency employs them.
+    assert client.get(lists, headers=rep("stranger-agency", role="coordinator")).status_code == 200
+
+    # Every refusal is on the audit trail, with the agency and the status.
+    audit = runtime.tables.audit
+    with runtime.db.engine.connect() as connection:
+        rows = connection.execute(select(audit).where(audit.c.resource == lists)).all()
+    refused_rows = {(row.agency, row.role, row.outcome, row.area_id) for row in rows
+                    if row.outcome.startswith("4xx")}
+    assert refused_rows == {(agency, role, "4xx:403", "tueshire")
+                            for agency in ("probation", "housing", "stranger-agency")
+                            for role in ("agency_rep", "idva")} | {
+        ("probation", "agency_rep", "4xx:404", None),
+        ("stranger-agency", "agency_rep", "4xx:403", "coordshire")}

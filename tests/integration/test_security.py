@@ -552,3 +552,130 @@ def test_outbox_has_no_personal_data_of_erased_or_live_cases(
     assert values
     for value in values:
         assert CANARY_GIVEN.encode() not in value and b"Audithollow" not in value
+
+
+# --- agencies read cases only under an information-sharing agreement in force --------------
+
+
+@pytest.mark.parametrize("agency", ["probation", "no-such-agency"])
+def test_an_agency_without_an_agreement_in_force_reads_no_case_data_anywhere(
+    apps: dict[str, Flask], referral_client: FlaskClient, tokens: Tokens, agency: str
+) -> None:
+    # deploy/areas.yaml: probation is in Northshire's directory without a signed agreement;
+    # the other agency is in no directory at all. Police has signed.
+    created = create_referral(referral_client, tokens)
+    runtime = apps["actions"].extensions["marac_runtime"]
+    case_id = created["case_id"]
+    with runtime.unit_of_work() as uow:
+        uow.session.add(CaseRecord(
+            case_id=case_id, referral_id=created["id"], meeting_id="northshire-m1",
+            marac_date=utcnow().date(), status="open", opened_at=utcnow(), updated_at=utcnow(),
+            area_id="northshire"))
+    one = f"/v1/referrals/{created['id']}"
+    signed = [
+        ("referral", "idva", one, 200), ("referral", "idva", "/v1/referrals", 200),
+        ("actions", "agency_rep", f"/v1/cases/{case_id}", 200),
+        ("scheduling", "agency_rep", "/v1/meetings?area_id=northshire", 200),
+        ("scheduling", "agency_rep", "/v1/meetings/northshire-2000-01-04/case-lists", 404),
+    ]
+    for service, role, path, status in signed:
+        assert apps[service].test_client().get(path, headers=tokens(role)).status_code == status, path
+    # The same reads, and every other GET of every service but the checklists, for either
+    # agency role: 403, the same answer whether the agency is unknown or has not signed.
+    for service, role, path, _ in signed:
+        body = assert_problem(apps[service].test_client().get(
+            path, headers=tokens(role, agency=agency, subject=f"{agency}-{role}")), 403)
+        assert body["detail"] == ("Your agency has no information-sharing agreement in force "
+                                  "with the MARAC of your areas."), path
+    for service, app in apps.items():
+        client = app.test_client()
+        for path in get_routes(app):
+            if path.startswith("/v1/checklists"):
+                continue
+            for role in ("agency_rep", "idva"):
+                response = client.get(path, headers=tokens(role, agency=agency))
+                assert assert_problem(response, 403)["type"].endswith("/forbidden"), (service, path)
+                assert CANARY_GIVEN.encode() not in response.data
+    # The refused reads of case data are on the audit trail, with the agency and the status.
+    refused = [row for row in audit_rows(apps["referral"]) if row.subject == f"{agency}-idva"]
+    assert (f"/v1/referrals/{created['id']}", "4xx:403", agency, "northshire") in {
+        (row.resource, row.outcome, row.agency, row.area_id) for row in refused}
+    # Coordinators act for the MARAC, whichever agency employs them.
+    assert referral_client.get(one, headers=tokens("coordinator", agency=agency)).status_code == 200
+
+
+# --- an area id: one answer for an unknown area and another's ------------------------------
+
+
+def test_an_unknown_area_and_another_served_area_get_the_same_answer_everywhere(
+    apps: dict[str, Flask], tokens: Tokens
+) -> None:
+    day = "2030-01-08"
+
+    def calls(area: str) -> list[tuple[str, str, str, Any]]:
+        return [
+            ("scheduling", "GET", f"/v1/meetings?area_id={area}", None),
+            ("scheduling", "POST", "/v1/meetings", {"area_id": area, "marac_date": day}),
+            ("scheduling", "GET", f"/v1/areas/{area}/calendar", None),
+            ("scheduling", "GET", f"/v1/areas/{area}/at-risk", None),
+            ("risk", "POST", "/v1/assessments/preview",
+             {"area_id": area, "checklist_version": PARTNER_CHECKLIST, "answers": {}}),
+            ("referral", "POST", "/v1/referrals", {"area_id": area}),
+            ("referral", "POST", "/v1/referrals?submit=true", form(area)),
+        ]
+
+    def answer(area: str, headers: dict[str, str], first: int = 0) -> list[tuple[int, Any]]:
+        answers = []
+        for service, method, path, body in calls(area)[first:]:
+            response = apps[service].test_client().open(path, method=method, json=body, headers=headers)
+            problem = assert_problem(response, 404)
+            problem.pop("trace_id")
+            answers.append((response.status_code, problem))
+        return answers
+
+    # A coordinator of Northshire: Southshire is served here, Westshire is not.
+    north = tokens("coordinator")
+    assert answer("southshire", north) == answer("westshire", north)
+    # Naming an area in the token does not make the deployment serve it.
+    both = tokens("coordinator", ("northshire", "westshire"))
+    assert answer("westshire", both) == answer("southshire", north)
+    assert answer("southshire", north)[0][1]["errors"] == [
+        {"field": "area_id", "reason": "Not an area you may use."}]
+    referrer = tokens("referrer")
+    assert answer("southshire", referrer, 4) == answer("westshire", referrer, 4)  # preview, referrals
+
+
+# --- referrals: one read rule for the list and for one -------------------------------------
+
+
+def test_whoever_reads_one_referral_finds_it_in_the_list_and_the_other_way_round(
+    referral_client: FlaskClient, tokens: Tokens
+) -> None:
+    submitted = create_referral(referral_client, tokens, subject="referrer-rule")
+    draft_response = referral_client.post("/v1/referrals", json={"area_id": "northshire"},
+                                          headers=tokens("idva", subject="idva-rule"))
+    assert draft_response.status_code == 201, draft_response.get_json()
+    draft = draft_response.get_json()
+
+    def reads(headers: dict[str, str]) -> dict[str, tuple[bool, bool]]:
+        listed = referral_client.get("/v1/referrals?limit=200", headers=headers)
+        assert listed.status_code == 200, listed.get_json()
+        ids = {item["id"] for item in listed.get_json()["items"]}
+        alone = {found["id"]: referral_client.get(f"/v1/referrals/{found['id']}", headers=headers)
+                 for found in (submitted, draft)}
+        return {name: (found["id"] in ids, alone[found["id"]].status_code == 200)
+                for name, found in (("submitted", submitted), ("draft", draft))}
+
+    # (in the list, readable alone) for each referral.
+    assert reads(tokens("idva", subject="idva-rule")) == {"submitted": (True, True), "draft": (True, True)}
+    assert reads(tokens("idva", subject="idva-other")) == {"submitted": (True, True),
+                                                           "draft": (False, False)}
+    assert reads(tokens("coordinator")) == {"submitted": (True, True), "draft": (False, False)}
+    assert reads(tokens("referrer", subject="referrer-rule")) == {"submitted": (True, True),
+                                                                  "draft": (False, False)}
+    assert reads(tokens("referrer", subject="referrer-else")) == {"submitted": (False, False),
+                                                                  "draft": (False, False)}
+    # The IDVA saves more of its own draft.
+    saved = referral_client.patch(f"/v1/referrals/{draft['id']}", json={"victim_fears": "Unknown."},
+                                  headers=tokens("idva", subject="idva-rule"))
+    assert saved.status_code == 200, saved.get_json()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -110,7 +110,8 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             {P.REFERRAL_CREATE, P.REFERRAL_READ_OWN, P.RISK_PREVIEW, P.CHECKLIST_READ}
         ),
         Role.AGENCY_REP: _AGENCY_REP,
-        Role.IDVA: _AGENCY_REP | {P.REFERRAL_READ_AREA, P.REFERRAL_CREATE},
+        # An IDVA refers, reads what it referred and its areas' submitted referrals.
+        Role.IDVA: _AGENCY_REP | {P.REFERRAL_READ_AREA, P.REFERRAL_READ_OWN, P.REFERRAL_CREATE},
         Role.COORDINATOR: _AREA_MANAGER,
         Role.CHAIR: _AREA_MANAGER,
         Role.AUDITOR: frozenset({P.AUDIT_READ}),
@@ -118,6 +119,15 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.PARTNER_AREA: frozenset({P.TRANSFER_SEND}),
     }
 )
+
+# Roles whose holders see cases as members of their agency: only in the areas whose directory
+# lists that agency with its information-sharing agreement in force (signed, not lapsed).
+# Coordinators and chairs run the MARAC and admins and auditors act for it, whatever agency
+# employs them; referrers read only what they wrote. None of those is held to an agreement.
+AGENCY_MEMBERS: frozenset[Role] = frozenset({Role.AGENCY_REP, Role.IDVA})
+
+# What tells nothing about a case: an agency member may do these without an agreement.
+NO_CASE_DATA: frozenset[Permission] = frozenset({P.CHECKLIST_READ, P.RISK_PREVIEW})
 
 del P
 
@@ -150,3 +160,17 @@ def visible_areas(principal: Principal) -> frozenset[str]:
     if not _role_matches_kind(principal) or principal.kind == "partner_area":
         return frozenset()
     return principal.areas
+
+
+def needs_agreement(principal: Principal, permission: Permission) -> bool:
+    """Whether using `permission` needs the caller's agency to share under an agreement."""
+    return principal.role in AGENCY_MEMBERS and permission not in NO_CASE_DATA
+
+
+def case_areas(principal: Principal, in_force: Callable[[str, str], bool]) -> frozenset[str]:
+    """Areas whose cases the principal may see: `visible_areas`, less, for an agency member,
+    those where `in_force(area_id, agency_id)` says its agency has no agreement in force."""
+    areas = visible_areas(principal)
+    if principal.role not in AGENCY_MEMBERS:
+        return areas
+    return frozenset(area for area in areas if in_force(area, principal.agency))

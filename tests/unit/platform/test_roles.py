@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from marac_platform.security.roles import (
+    AGENCY_MEMBERS,
     PERMISSIONS,
     Forbidden,
     Permission,
     Role,
     allowed,
+    case_areas,
     is_area_id,
+    needs_agreement,
     require,
     visible_areas,
 )
@@ -95,8 +98,39 @@ def test_referrer() -> None:
 def test_idva_is_agency_rep_plus_area_referrals() -> None:
     assert PERMISSIONS[Role.IDVA] == PERMISSIONS[Role.AGENCY_REP] | {
         P.REFERRAL_READ_AREA,
+        P.REFERRAL_READ_OWN,
         P.REFERRAL_CREATE,
     }
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_whoever_refers_or_reads_an_areas_referrals_reads_their_own(role: Role) -> None:
+    # One rule gates every read of referrals (list and one alike): referral.read_own. A role
+    # that could create a referral or read the area's, but not that, would list nothing and
+    # still read one (an IDVA did), or never see its own draft again.
+    grants = PERMISSIONS[role]
+    if grants & {P.REFERRAL_CREATE, P.REFERRAL_READ_AREA}:
+        assert P.REFERRAL_READ_OWN in grants
+
+
+def test_agency_members_are_held_to_their_agencys_agreement_for_case_data() -> None:
+    assert {Role.AGENCY_REP, Role.IDVA} == AGENCY_MEMBERS
+    for role in Role:
+        who = principal(role)
+        for permission in PERMISSIONS[role]:
+            expected = role in AGENCY_MEMBERS and permission not in {P.CHECKLIST_READ, P.RISK_PREVIEW}
+            assert needs_agreement(who, permission) is expected, (role, permission)
+
+
+def test_case_areas_drop_areas_without_the_agencys_agreement_for_agency_members_only() -> None:
+    def in_force(area: str, agency: str) -> bool:
+        return (area, agency) == ("area-a", "agency-1")
+
+    for role in Role:
+        who = principal(role, ("area-a", "area-b"))
+        expected = {"area-a"} if role in AGENCY_MEMBERS else visible_areas(who)
+        assert case_areas(who, in_force) == expected, role
+    assert case_areas(principal(Role.IDVA, ("area-b",)), in_force) == frozenset()
 
 
 def test_auditor_reads_the_audit_trail_only() -> None:
