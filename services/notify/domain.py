@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from marac_platform.areas import Area
@@ -27,13 +28,15 @@ class Message:
     body: str
 
 
-def recipients(area: Area, agency_ids: list[str]) -> tuple[list[Recipient], list[str]]:
-    """Deliveries for the named agencies, and the ids left out (unknown, or no ISA signed)."""
+def recipients(area: Area, agency_ids: list[str],
+               today: date) -> tuple[list[Recipient], list[str]]:
+    """Deliveries for the named agencies, and the ids left out (unknown, or no agreement in
+    force today: never signed, or lapsed)."""
     chosen: list[Recipient] = []
     left_out: list[str] = []
     for agency_id in agency_ids:
         agency = area.agency(agency_id)
-        if agency is None or not agency.isa_signed:
+        if agency is None or not agency.isa_in_force(today):
             left_out.append(agency_id)
             continue
         if agency.email:

@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
-from marac_platform import telemetry
+from marac_platform import clock, telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -32,7 +32,7 @@ def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.
           case_id: str | None) -> int:
     """One pending delivery per recipient, in the handler's transaction (idempotent by cause)."""
     area = uow.runtime.area(event.area)
-    chosen, _left_out = domain.recipients(area, agency_ids)
+    chosen, _left_out = domain.recipients(area, agency_ids, clock.uk_today())
     context = telemetry.inject_context()
     for recipient in chosen:
         uow.session.add(Delivery(

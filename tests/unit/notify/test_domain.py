@@ -19,10 +19,19 @@ AREA = Area(
 
 
 def test_only_isa_signatories_are_chosen_by_their_channels() -> None:
-    chosen, left_out = domain.recipients(AREA, ["police", "idva", "health", "probation", "nobody"])
+    chosen, left_out = domain.recipients(AREA, ["police", "idva", "health", "probation", "nobody"],
+                                         date(2026, 12, 1))
     assert [(r.agency_id, r.channel) for r in chosen] == [
         ("police", "email"), ("idva", "webhook"), ("health", "record")]
     assert left_out == ["probation", "nobody"]
+
+
+def test_an_agreement_that_has_lapsed_is_told_nothing_from_the_day_after() -> None:
+    area = Area(id="a", name="A", confidentiality_statement="C.", agencies=(
+        Agency("housing", "Housing", True, email="h@example.org", isa_expires=date(2026, 12, 31)),))
+    assert [r.agency_id for r in domain.recipients(area, ["housing"], date(2026, 12, 31))[0]] == [
+        "housing"]
+    assert domain.recipients(area, ["housing"], date(2027, 1, 1)) == ([], ["housing"])
 
 
 def test_case_list_message_carries_the_confidentiality_statement_and_counts() -> None:
