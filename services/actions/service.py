@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from marac_platform import events
 from marac_platform.db import utcnow
+from marac_platform.payloads import ActionCaseOpened, CaseHeard, CaseScheduled
 from marac_platform.runtime import UnitOfWork
 from services.actions import domain
 from services.actions.models import CaseRecord
 
-CASE_OPENED = "marac.action.case_opened.v1"
 
-
-def open_case_record(uow: UnitOfWork, scheduled: Mapping[str, Any]) -> CaseRecord:
+def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
     now = utcnow()
-    record = uow.session.get(CaseRecord, scheduled["case_id"])
+    record = uow.session.get(CaseRecord, scheduled.case_id)
     if record is not None:  # rescheduled: the record follows the case to its new date
-        record.meeting_id = scheduled["meeting_id"]
-        record.marac_date = scheduled["marac_date"]
+        record.meeting_id = scheduled.meeting_id
+        record.marac_date = scheduled.marac_date
         record.updated_at = now
         return record
     record = CaseRecord(
-        case_id=scheduled["case_id"], area_id=scheduled["area_id"],
-        referral_id=scheduled["referral_id"], meeting_id=scheduled["meeting_id"],
-        marac_date=scheduled["marac_date"], status=domain.record_status(None),
+        case_id=scheduled.case_id, area_id=scheduled.area_id,
+        referral_id=scheduled.referral_id, meeting_id=scheduled.meeting_id,
+        marac_date=scheduled.marac_date, status=domain.record_status(None),
         opened_at=now, updated_at=now)
     uow.session.add(record)
-    uow.publish(CASE_OPENED, subject=record.case_id, area=record.area_id, data={
-        "case_id": record.case_id, "referral_id": record.referral_id, "area_id": record.area_id,
-        "meeting_id": record.meeting_id, "marac_date": record.marac_date.isoformat(),
-    })
+    uow.publish(events.ACTION_CASE_OPENED, subject=record.case_id, area=record.area_id,
+                data=ActionCaseOpened(case_id=record.case_id, referral_id=record.referral_id,
+                                      area_id=record.area_id, meeting_id=record.meeting_id,
+                                      marac_date=record.marac_date))
     return record
 
 
-def mark_heard(uow: UnitOfWork, heard: Mapping[str, Any]) -> None:
-    record = uow.session.get(CaseRecord, heard["case_id"])
+def mark_heard(uow: UnitOfWork, heard: CaseHeard) -> None:
+    record = uow.session.get(CaseRecord, heard.case_id)
     if record is not None:
-        record.status = domain.record_status(record.status, heard["outcome"])
+        record.status = domain.record_status(record.status, heard.outcome)
         record.updated_at = utcnow()

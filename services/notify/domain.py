@@ -6,12 +6,11 @@ the person follows the link and reads the case behind their own login.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from marac_platform.areas import Area
+from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
 
 
 @dataclass(frozen=True)
@@ -48,41 +47,41 @@ def recipients(area: Area, agency_ids: list[str],
     return chosen, left_out
 
 
-def case_scheduled_message(data: Mapping[str, Any]) -> Message:
-    when = data["marac_date"].isoformat()
-    note = " This is later than the time-to-hearing target." if data["beyond_target"] else ""
-    if data.get("rescheduled"):
+def case_scheduled_message(data: CaseScheduled) -> Message:
+    when = data.marac_date.isoformat()
+    note = " This is later than the time-to-hearing target." if data.beyond_target else ""
+    if data.rescheduled:
         return Message(
             template="case_rescheduled",
-            subject=f"MARAC date changed for case {data['case_id']}",
-            body=(f"Case {data['case_id']} (referral {data['referral_id']}) has moved to the "
+            subject=f"MARAC date changed for case {data.case_id}",
+            body=(f"Case {data.case_id} (referral {data.referral_id}) has moved to the "
                   f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
         )
     return Message(
         template="case_scheduled",
-        subject=f"MARAC date set for case {data['case_id']}",
-        body=(f"Case {data['case_id']} (referral {data['referral_id']}) will be heard at the "
+        subject=f"MARAC date set for case {data.case_id}",
+        body=(f"Case {data.case_id} (referral {data.referral_id}) will be heard at the "
               f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
     )
 
 
-def case_list_message(data: Mapping[str, Any]) -> Message:
-    when = data["marac_date"].isoformat()
-    edition = data["edition"]
+def case_list_message(data: CaseListPublished) -> Message:
+    when = data.marac_date.isoformat()
+    edition = data.edition
     kind = "case list" if edition == 0 else f"case list addendum {edition}"
-    count = len(data["cases"])
+    count = len(data.cases)
     return Message(
         template="caselist_published" if edition == 0 else "caselist_addendum",
         subject=f"MARAC {kind} for {when}",
         body=(f"The {kind} for the MARAC of {when} is ready: {count} case(s). Please research "
               f"your agency's records and return your information by the date. Sign in to "
-              f"the MARAC platform to read it.\n\n{data['confidentiality_statement']}"),
+              f"the MARAC platform to read it.\n\n{data.confidentiality_statement}"),
     )
 
 
-def meeting_cancelled_message(data: Mapping[str, Any]) -> Message:
-    when = data["marac_date"].isoformat()
-    moved, waiting = len(data["moved_case_ids"]), len(data["waiting_case_ids"])
+def meeting_cancelled_message(data: MeetingCancelled) -> Message:
+    when = data.marac_date.isoformat()
+    moved, waiting = len(data.moved_case_ids), len(data.waiting_case_ids)
     return Message(
         template="meeting_cancelled",
         subject=f"MARAC of {when} cancelled",
@@ -91,21 +90,21 @@ def meeting_cancelled_message(data: Mapping[str, Any]) -> Message:
     )
 
 
-def referral_returned_message(data: Mapping[str, Any]) -> Message:
-    step = data.get("screening_step")
+def referral_returned_message(data: ReferralReturned) -> Message:
+    step = data.screening_step
     if step:
         # The screener's reason is personal free text: the referrer reads it after signing in.
         return Message(
             template="referral_returned_at_screening",
-            subject=f"Referral {data['referral_id']} returned",
-            body=(f"Referral {data['referral_id']} was returned at screening "
+            subject=f"Referral {data.referral_id} returned",
+            body=(f"Referral {data.referral_id} was returned at screening "
                   f"({step.replace('_', ' ')}). Sign in to the MARAC platform to read the reason, "
                   "amend and resubmit it."),
         )
-    reasons = "; ".join(r["detail"] for r in data["reasons"]) or "criteria not met"
+    reasons = "; ".join(r.detail for r in data.reasons) or "criteria not met"
     return Message(
         template="referral_returned",
-        subject=f"Referral {data['referral_id']} returned",
-        body=(f"Referral {data['referral_id']} does not meet the MARAC criteria ({reasons}). "
+        subject=f"Referral {data.referral_id} returned",
+        body=(f"Referral {data.referral_id} does not meet the MARAC criteria ({reasons}). "
               "Sign in to the MARAC platform to review, amend and resubmit it."),
     )

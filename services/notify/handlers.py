@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from marac_platform import events
 from marac_platform.consumer import Handler
 from marac_platform.runtime import Runtime
 from marac_platform.worker import Job
@@ -13,10 +14,10 @@ def deliver(runtime: Runtime) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    "marac.case.scheduled.v1": service.on_case_scheduled,
-    "marac.referral.returned.v1": service.on_referral_returned,
-    "marac.caselist.published.v1": service.on_case_list_published,
-    "marac.meeting.cancelled.v1": service.on_meeting_cancelled,
+    events.CASE_SCHEDULED: service.on_case_scheduled,
+    events.REFERRAL_RETURNED: service.on_referral_returned,
+    events.CASELIST_PUBLISHED: service.on_case_list_published,
+    events.MEETING_CANCELLED: service.on_meeting_cancelled,
 }
 
 JOBS = [Job("deliver", 0.5, deliver)]

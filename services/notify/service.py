@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -11,15 +10,14 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
-from marac_platform import clock, telemetry
+from marac_platform import clock, events, telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
+from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.notify import delivery, domain, faults
 from services.notify.models import Delivery
 
-SENT = "marac.notification.sent.v1"
-FAILED = "marac.notification.failed.v1"
 MAX_ATTEMPTS = 8
 BATCH = 20
 PENDING = "pending"
@@ -44,9 +42,9 @@ def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.
 
 
 def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
-    data: Mapping[str, Any] = event.data
-    queue(uow, event, [data["referrer_agency"]], domain.case_scheduled_message(data),
-          data["case_id"])
+    data = event.payload(CaseScheduled)
+    queue(uow, event, [data.referrer_agency], domain.case_scheduled_message(data),
+          data.case_id)
 
 
 def every_isa_agency(uow: UnitOfWork, area_id: str) -> list[str]:
@@ -54,20 +52,20 @@ def every_isa_agency(uow: UnitOfWork, area_id: str) -> list[str]:
 
 
 def on_case_list_published(uow: UnitOfWork, event: Event) -> None:
-    data: Mapping[str, Any] = event.data
+    data = event.payload(CaseListPublished)
     queue(uow, event, every_isa_agency(uow, event.area), domain.case_list_message(data), None)
 
 
 def on_meeting_cancelled(uow: UnitOfWork, event: Event) -> None:
-    data: Mapping[str, Any] = event.data
+    data = event.payload(MeetingCancelled)
     queue(uow, event, every_isa_agency(uow, event.area), domain.meeting_cancelled_message(data),
           None)
 
 
 def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
-    data: Mapping[str, Any] = event.data
-    queue(uow, event, [data["referrer_agency"]], domain.referral_returned_message(data),
-          data["case_id"])
+    data = event.payload(ReferralReturned)
+    queue(uow, event, [data.referrer_agency], domain.referral_returned_message(data),
+          data.case_id)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -135,7 +133,7 @@ def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Deliv
         if exhausted:
             item = uow.session.get(Delivery, delivery_id)
             assert item is not None
-            publish_result(uow, item, FAILED)
+            publish_result(uow, item, events.NOTIFICATION_FAILED)
         return None  # another replica has it, or it was given up
 
 
@@ -169,7 +167,7 @@ def record_sent(runtime: Runtime, item: Delivery) -> None:
             .values(status="sent", sent_at=utcnow(), claimed_at=None)
             .execution_options(synchronize_session=False)))
         if marked:
-            publish_result(uow, item, SENT)
+            publish_result(uow, item, events.NOTIFICATION_SENT)
 
 
 def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
@@ -190,7 +188,7 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
             .execution_options(synchronize_session=False)))
         if failed:
             item.error = reason_code
-            publish_result(uow, item, FAILED)
+            publish_result(uow, item, events.NOTIFICATION_FAILED)
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:
@@ -199,6 +197,6 @@ def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:
         "channel": item.channel, "agency_id": item.agency_id, "template": item.template,
         "cause_event_id": item.cause_event_id,
     }
-    if event_type == FAILED:
+    if event_type == events.NOTIFICATION_FAILED:
         data["reason_code"] = item.error or "unknown"
     uow.publish(event_type, subject=item.case_id or item.id, area=item.area_id, data=data)

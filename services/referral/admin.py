@@ -24,7 +24,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from marac_platform import audit
+from marac_platform import audit, events
 from marac_platform.auth import requires
 from marac_platform.db import utcnow
 from marac_platform.http import request_unit_of_work
@@ -35,7 +35,6 @@ from services.referral import domain
 from services.referral.models import Case, Referral
 from services.referral.service import keys
 
-ERASED = "marac.case.erased.v1"
 ERASED_STATUS = domain.CASE_ERASED
 CLOSED_STATUS = "closed"
 
@@ -68,7 +67,7 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     destroyed = keys(uow.runtime).erase(case.id)
     if not already:
         case.status = ERASED_STATUS
-        uow.publish(ERASED, subject=case.id, area=case.area_id,
+        uow.publish(events.CASE_ERASED, subject=case.id, area=case.area_id,
                     data={"case_id": case.id, "area_id": case.area_id, "reason": reason})
     return Erasure(case_id=case.id, area_id=case.area_id, referrals=len(referrals),
                    key_destroyed=destroyed, already_erased=already)

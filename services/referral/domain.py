@@ -7,7 +7,6 @@ Exceptions carry state names, step names and codes only, never personal data.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import enum
 import hashlib
@@ -27,6 +26,7 @@ from marac_platform.checklists import (
     InvalidAnswers,
     validate_answers,
 )
+from marac_platform.vocabulary import REPEAT_WINDOW_MONTHS, add_months
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -472,17 +472,6 @@ def merge_draft(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[s
 
 
 # --- repeat ------------------------------------------------------------------------------
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` calendar months later, clamped to the month's end (29 Feb -> 28)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last))
-
-
-REPEAT_WINDOW_MONTHS: Final = 12
-
-
 def is_repeat(referral_date: dt.date, previous_referral_dates: Iterable[dt.date]) -> bool:
     """Whether a referral is a repeat: within 12 calendar months of the last earlier one.
 

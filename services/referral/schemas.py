@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from marac_platform import clock
+from marac_platform.vocabulary import CRITERIA
 
 __all__ = [
     "AGE_BANDS",
@@ -64,7 +65,6 @@ EARLIEST_DATE: Final = dt.date(1900, 1, 1)
 
 # --- enumerations ------------------------------------------------------------------------
 PREFER_NOT_TO_SAY: Final = "prefer_not_to_say"
-CRITERIA: Final = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
 RELATIONSHIPS_TO_VICTIM: Final = ("partner", "ex_partner", "family_member", "other")
 # Used both ways for children and other dependants: "none" covers a child who is not the
 # perpetrator's (the police DASH asks about exactly that).

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from marac_platform.payloads import CriterionResult
+from marac_platform.payloads import CriterionResultSchema
 from services.referral.domain import ReferralState, ScreeningDecision
 
 REASON_MAX = 2_000
@@ -18,7 +18,7 @@ class AssessmentSummary(Schema):
     yes_count = fields.Int()
     band = fields.Str()
     high_weight_factors = fields.List(fields.Str())
-    criteria = fields.List(fields.Nested(CriterionResult))
+    criteria = fields.List(fields.Nested(CriterionResultSchema))
     decision = fields.Str()
 
 
@@ -49,7 +49,7 @@ class ReferralOut(Schema):
         metadata={"description": "first submission: the time-to-hearing clock starts here and "
                                  "does not restart when a returned referral is sent again"})
     assessment = fields.Nested(AssessmentSummary, allow_none=True)
-    return_reasons = fields.List(fields.Nested(CriterionResult), allow_none=True)
+    return_reasons = fields.List(fields.Nested(CriterionResultSchema), allow_none=True)
     returned_at_step = fields.Str(allow_none=True)
     return_note = fields.Str(allow_none=True,
                              metadata={"description": "the screener's reason, when a screening "

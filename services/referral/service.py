@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import ColumnElement, delete, event, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from marac_platform import payloads
+from marac_platform import events, payloads
 from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.keystore import KeyStore, keystore_for
@@ -28,12 +28,6 @@ from services.referral import domain
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision, StateChange
 from services.referral.schemas import ReferralDraftSchema, merge_personal, split_personal
 
-SUBMITTED = "marac.referral.submitted.v1"
-ACCEPTED = "marac.referral.accepted.v1"
-RETURNED = "marac.referral.returned.v1"
-STATUS_CHANGED = "marac.referral.status_changed.v1"
-SCREENED = "marac.referral.screened.v1"
-URGENCY_CHANGED = "marac.referral.urgency_changed.v1"
 PERSONAL_FIELD = "referral.personal"
 SCREENING_REASON_FIELD = "referral.screening_reason"
 CASE_LIST_FIELDS = ("incidents", "safeguarding_in_place")
@@ -101,7 +95,7 @@ def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: 
             by=by,
         )
     )
-    publish_about(uow, referral, STATUS_CHANGED, {
+    publish_about(uow, referral, events.REFERRAL_STATUS_CHANGED, {
         "from_state": current.value,
         "to_state": target.value,
     })
@@ -344,7 +338,7 @@ def submit_referral(
         now.date(), declared + earlier_case_referral_dates(uow, referral))
     move(uow, referral, S.SUBMITTED, by)
     dash = form["dash"]
-    publish_about(uow, referral, SUBMITTED, {
+    publish_about(uow, referral, events.REFERRAL_SUBMITTED, {
         "received_at": referral.received_at.isoformat(),
         "referral_date": now.date().isoformat(),
         "checklist_version": dash["checklist_version"],
@@ -396,12 +390,13 @@ def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None
 
 
 # --- risk's answer -------------------------------------------------------------------------
-def on_assessed(uow: UnitOfWork, assessed: Mapping[str, Any]) -> None:
-    referral = find_live(uow, assessed["referral_id"])
+def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
+    referral = find_live(uow, assessed.referral_id)
     if referral is None or referral.state != S.SUBMITTED.value:
         return  # erased, or an assessment of an earlier submission
+    stored = payloads.RiskAssessedSchema().dump(assessed)  # as JSON, for the referral's record
     referral.assessment = {
-        key: assessed[key]
+        key: stored[key]
         for key in (
             "assessment_id",
             "checklist_version",
@@ -414,10 +409,10 @@ def on_assessed(uow: UnitOfWork, assessed: Mapping[str, Any]) -> None:
     }
     # Risk knows every earlier referral (this case's, declared, transferred in): its word
     # on repeat replaces the provisional flag set at submission.
-    referral.repeat = any(c["criterion"] == "repeat" and c["met"] for c in assessed["criteria"])
+    referral.repeat = any(c.criterion == "repeat" and c.met for c in assessed.criteria)
     move(uow, referral, S.ASSESSED, "system")
-    if assessed["decision"] != "meets_criteria":
-        return_to_referrer(uow, referral, [c for c in assessed["criteria"] if not c["met"]])
+    if assessed.decision != "meets_criteria":
+        return_to_referrer(uow, referral, [c for c in stored["criteria"] if not c["met"]])
         return
     if screening_config(uow.runtime, referral.area_id).required:
         move(uow, referral, S.IN_SCREENING, "system")
@@ -433,7 +428,7 @@ def return_to_referrer(
     referral.return_reasons = reasons
     referral.returned_at_step = step
     move(uow, referral, S.RETURNED, by)
-    publish_about(uow, referral, RETURNED, {
+    publish_about(uow, referral, events.REFERRAL_RETURNED, {
         "referrer_agency": referral.referrer_agency,
         "reasons": reasons,
         "screening_step": step,
@@ -456,7 +451,7 @@ def accept(uow: UnitOfWork, referral: Referral, by: str) -> None:
     move(uow, referral, S.ACCEPTED, by)
     assessment = referral.assessment or {}
     received: datetime = referral.received_at or utcnow()
-    publish_about(uow, referral, ACCEPTED, {
+    publish_about(uow, referral, events.REFERRAL_ACCEPTED, {
         "received_at": received.isoformat(),
         "accepted_at": utcnow().isoformat(),
         "urgent": referral.urgent,
@@ -507,7 +502,7 @@ def screen(
         step=step, decision=decision.value, reason=note, by=who.subject, at=now))
     uow.session.flush()  # a concurrent decision on the same step fails here (unique key)
     referral.updated_at = now
-    publish_about(uow, referral, SCREENED, {
+    publish_about(uow, referral, events.REFERRAL_SCREENED, {
         "round": referral.submissions, "step": step, "decision": decision.value,
         "pending_step": progress.pending_step,
         "outcome": progress.outcome.value if progress.outcome else None})
@@ -527,7 +522,7 @@ def set_urgent(uow: UnitOfWork, referral: Referral, urgent: bool) -> None:
         return
     referral.urgent = urgent
     referral.updated_at = utcnow()
-    publish_about(uow, referral, URGENCY_CHANGED, {"urgent": urgent})
+    publish_about(uow, referral, events.REFERRAL_URGENCY_CHANGED, {"urgent": urgent})
 
 
 def close(uow: UnitOfWork, referral: Referral, by: str) -> None:
@@ -592,32 +587,32 @@ def _reason(runtime: Runtime, case_id: str, token: str | None) -> str | None:
 
 
 # --- scheduling and erasure ----------------------------------------------------------------
-def on_scheduled(uow: UnitOfWork, scheduled: Mapping[str, Any]) -> None:
-    referral = find_live(uow, scheduled["referral_id"])
+def on_scheduled(uow: UnitOfWork, scheduled: payloads.CaseScheduled) -> None:
+    referral = find_live(uow, scheduled.referral_id)
     if referral is None:
         return
-    referral.marac_date = scheduled["marac_date"]
-    referral.meeting_id = scheduled["meeting_id"]
+    referral.marac_date = scheduled.marac_date
+    referral.meeting_id = scheduled.meeting_id
     if referral.state == S.SCHEDULED.value:
         referral.updated_at = utcnow()  # rescheduled: same state, new date
         return
     move(uow, referral, S.SCHEDULED, "system")
 
 
-def on_heard(uow: UnitOfWork, heard: Mapping[str, Any]) -> None:
-    referral = find_live(uow, heard["referral_id"])
-    if referral is None or heard["outcome"] != "heard":
+def on_heard(uow: UnitOfWork, heard: payloads.CaseHeard) -> None:
+    referral = find_live(uow, heard.referral_id)
+    if referral is None or heard.outcome != "heard":
         return
     move(uow, referral, S.HEARD, "system")
 
 
-def on_case_erased(uow: UnitOfWork, erased: Mapping[str, Any]) -> None:
+def on_case_erased(uow: UnitOfWork, erased: payloads.CaseErased) -> None:
     """Drop what erasure leaves behind here: the case's blind index and screening reasons.
 
     The digests are keyed, but still stand for a person; the reasons are unreadable without
     the destroyed key anyway and go so that nothing of them is kept.
     """
-    case_id = erased["case_id"]
+    case_id = erased.case_id
     uow.session.execute(delete(CaseIdentity).where(CaseIdentity.case_id == case_id))
     referral_ids = select(Referral.id).where(Referral.case_id == case_id).scalar_subquery()
     uow.session.execute(

@@ -96,7 +96,7 @@ class Preview(MethodView):
                 police_callout_dates=body["police_callout_dates"],
                 incident_dates=body["incident_dates"],
                 declared_callouts=body["police_callouts_last_12_months"],
-                previous_referrals=[(p["area_id"], p["date"]) for p in body["previous_referrals"]],
+                previous_referrals=[(p.area_id, p.date) for p in body["previous_referrals"]],
             )
         except domain.RiskDomainError as exc:
             raise _problem_for(exc) from None

@@ -11,7 +11,6 @@ checklist names are re-exported here so risk code can keep saying `domain.Checkl
 
 from __future__ import annotations
 
-import calendar
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from marac_platform.checklists import (
     largest_checklist_length,
     validate_answers,
 )
+from marac_platform.vocabulary import CRITERIA, CriterionName, add_months
 
 # Answer vocabulary, Checklist, Question, validate_answers and the answer errors are
 # re-exported from marac_platform.checklists.
@@ -94,15 +94,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------- vocabulary
 
-CriterionName = Literal[
-    "visible_high_risk", "professional_judgement", "potential_escalation", "repeat"
-]
-CRITERIA: Final[tuple[CriterionName, ...]] = (
-    "visible_high_risk",
-    "professional_judgement",
-    "potential_escalation",
-    "repeat",
-)
 
 Decision = Literal["meets_criteria", "below_threshold"]
 
@@ -338,17 +329,6 @@ class PreviousReferral(NamedTuple):
 
     area_id: str
     referral_date: date
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` calendar months later, clamped to the month's end.
-
-    Jan 31 + 1 month is Feb 28 (29 in a leap year); Feb 29 + 12 months is Feb 28.
-    """
-    index = day.year * 12 + (day.month - 1) + months
-    year, month0 = divmod(index, 12)
-    last_day = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(day.day, last_day))
 
 
 def visible_high_risk(yes_count: int, policy: RiskPolicy) -> CriterionResult:

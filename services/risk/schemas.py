@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from marac_platform.payloads import ANSWERS, CriterionResult, PreviousReferral
+from marac_platform.payloads import CriterionResultSchema, PreviousReferralSchema
+from marac_platform.vocabulary import ANSWERS
 
 
 class QuestionOut(Schema):
@@ -45,7 +46,7 @@ class PreviewIn(Schema):
                                                 validate=validate.Range(0, 1000))
     incident_dates = fields.List(fields.Date(), load_default=list,
                                  validate=validate.Length(max=50))
-    previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list,
+    previous_referrals = fields.List(fields.Nested(PreviousReferralSchema), load_default=list,
                                      validate=validate.Length(max=50))
 
 
@@ -54,9 +55,9 @@ class AssessmentOut(Schema):
     yes_count = fields.Int()
     band = fields.Str()
     high_weight_factors = fields.List(fields.Str())
-    criteria = fields.List(fields.Nested(CriterionResult))
+    criteria = fields.List(fields.Nested(CriterionResultSchema))
     decision = fields.Str()
-    repeat_of = fields.Nested(PreviousReferral, allow_none=True)
+    repeat_of = fields.Nested(PreviousReferralSchema, allow_none=True)
 
 
 class StoredAssessmentOut(AssessmentOut):

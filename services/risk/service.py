@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from marac_platform import checklists
+from marac_platform import checklists, events
 from marac_platform.areas import section
 from marac_platform.db import utcnow
+from marac_platform.payloads import CaseHeard, ReferralReturned, ReferralSubmitted
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.risk import domain
 from services.risk.models import Assessment, ReferralHistory
 
-RISK_ASSESSED = "marac.risk.assessed.v1"
 MARAC_SOURCE = "marac"
 
 
@@ -96,82 +96,82 @@ def previous_referrals(
     ]
 
 
-def record_referral(uow: UnitOfWork, submitted: Mapping[str, Any], meets: bool) -> None:
+def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) -> None:
     """Keep a referral that met the criteria in the case's history (the latest submission's
     date); one that did not went back to its referrer and was never a MARAC case."""
     known = uow.session.scalar(
-        select(ReferralHistory).where(ReferralHistory.referral_id == submitted["referral_id"])
+        select(ReferralHistory).where(ReferralHistory.referral_id == submitted.referral_id)
     )
     if not meets:
         if known is not None:
             uow.session.delete(known)
         return
     if known is not None:
-        known.referral_date = submitted["referral_date"]
+        known.referral_date = submitted.referral_date
         return
     uow.session.add(
-        ReferralHistory(area_id=submitted["area_id"], case_id=submitted["case_id"],
-                        referral_id=submitted["referral_id"],
-                        referral_date=submitted["referral_date"], source=MARAC_SOURCE)
+        ReferralHistory(area_id=submitted.area_id, case_id=submitted.case_id,
+                        referral_id=submitted.referral_id,
+                        referral_date=submitted.referral_date, source=MARAC_SOURCE)
     )
 
 
-def assess_referral(uow: UnitOfWork, submitted: Mapping[str, Any]) -> str:
+def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
     """Score a submitted referral against its area's criteria and publish risk.assessed."""
-    area_id: str = submitted["area_id"]
-    checklist = checklists.get_checklist(submitted["checklist_version"])
-    history = previous_referrals(uow, submitted["case_id"], submitted["referral_id"],
-                                 submitted["referral_date"])
-    declared: Sequence[Mapping[str, Any]] = submitted.get("previous_referrals", [])
+    area_id: str = submitted.area_id
+    checklist = checklists.get_checklist(submitted.checklist_version)
+    history = previous_referrals(uow, submitted.case_id, submitted.referral_id,
+                                 submitted.referral_date)
+    declared = submitted.previous_referrals
     assessment = domain.assess(
-        scoring_checklist(checklist, submitted["dash_answers"]),
-        submitted["dash_answers"],
+        scoring_checklist(checklist, submitted.dash_answers),
+        submitted.dash_answers,
         policy(uow.runtime, area_id),
-        referral_date=submitted["referral_date"],
-        professional_judgement_claimed="professional_judgement" in submitted["criteria_claimed"],
-        professional_judgement_documented=submitted["professional_judgement_documented"],
-        police_callout_dates=submitted.get("police_callout_dates", []),
-        incident_dates=submitted.get("incident_dates", []),
-        declared_callouts=submitted.get("police_callouts_last_12_months"),
-        previous_referrals=history + [(item["area_id"], item["date"]) for item in declared],
+        referral_date=submitted.referral_date,
+        professional_judgement_claimed="professional_judgement" in submitted.criteria_claimed,
+        professional_judgement_documented=submitted.professional_judgement_documented,
+        police_callout_dates=submitted.police_callout_dates,
+        incident_dates=submitted.incident_dates,
+        declared_callouts=submitted.police_callouts_last_12_months,
+        previous_referrals=history + [(item.area_id, item.date) for item in declared],
     )
     payload = assessment_payload(assessment)
     assessment_id = str(uuid.uuid4())
     uow.session.add(
         Assessment(
-            id=assessment_id, area_id=area_id, referral_id=submitted["referral_id"],
-            case_id=submitted["case_id"], assessed_at=utcnow(), **payload,
+            id=assessment_id, area_id=area_id, referral_id=submitted.referral_id,
+            case_id=submitted.case_id, assessed_at=utcnow(), **payload,
         )
     )
     record_referral(uow, submitted, assessment.decision == "meets_criteria")
     recorded = {(row_area, day) for row_area, day in history}
     for item in declared:
-        if (item["area_id"], item["date"]) in recorded:
+        if (item.area_id, item.date) in recorded:
             continue  # declared again on a resubmission
-        recorded.add((item["area_id"], item["date"]))
+        recorded.add((item.area_id, item.date))
         uow.session.add(
-            ReferralHistory(area_id=area_id, case_id=submitted["case_id"], referral_id=None,
-                            referral_date=item["date"], source="declared")
+            ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
+                            referral_date=item.date, source="declared")
         )
     uow.publish(
-        RISK_ASSESSED, subject=submitted["case_id"], area=area_id,
-        data={"referral_id": submitted["referral_id"], "case_id": submitted["case_id"],
+        events.RISK_ASSESSED, subject=submitted.case_id, area=area_id,
+        data={"referral_id": submitted.referral_id, "case_id": submitted.case_id,
               "area_id": area_id, "assessment_id": assessment_id, **payload},
     )
     return assessment_id
 
 
-def on_referral_returned(uow: UnitOfWork, returned: Mapping[str, Any], at: datetime) -> None:
+def on_referral_returned(uow: UnitOfWork, returned: ReferralReturned, at: datetime) -> None:
     """A referral sent back at screening after meeting the criteria was not a MARAC case.
 
     `at` is when it was returned: an assessment after that is of the amended referral sent
     again (the events come on different topics, so possibly first), and its record stands.
     """
-    latest = latest_assessment(uow, returned["referral_id"])
+    latest = latest_assessment(uow, returned.referral_id)
     if latest is not None and latest.assessed_at > at:
         return
     uow.session.execute(
-        delete(ReferralHistory).where(ReferralHistory.referral_id == returned["referral_id"])
+        delete(ReferralHistory).where(ReferralHistory.referral_id == returned.referral_id)
     )
 
 
@@ -187,11 +187,11 @@ def latest_assessment(uow: UnitOfWork, referral_id: str) -> Assessment | None:
     ).first()
 
 
-def on_case_heard(uow: UnitOfWork, heard: Mapping[str, Any]) -> None:
+def on_case_heard(uow: UnitOfWork, heard: CaseHeard) -> None:
     """Record when the MARAC heard a referral; a deferral changes nothing."""
-    if heard["outcome"] != "heard":
+    if heard.outcome != "heard":
         return
     row = uow.session.scalar(
-        select(ReferralHistory).where(ReferralHistory.referral_id == heard["referral_id"]))
+        select(ReferralHistory).where(ReferralHistory.referral_id == heard.referral_id))
     if row is not None:
-        row.heard_on = heard["marac_date"]
+        row.heard_on = heard.marac_date

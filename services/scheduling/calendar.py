@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import holidays
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from marac_platform.vocabulary import MODELS, Model
+
 LONDON = ZoneInfo("Europe/London")
 
-Model: TypeAlias = Literal["meeting", "coordination"]
 HolidayPolicy: TypeAlias = Literal["next_working_day", "previous_working_day", "skip"]
 Nth: TypeAlias = int | Literal["last"]
 _Date: TypeAlias = date  # MeetingOccurrence has a field called `date`
 
-MODELS: tuple[str, ...] = get_args(Model)
 HOLIDAY_POLICIES: tuple[str, ...] = get_args(HolidayPolicy)
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -10,12 +10,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from marac_platform.vocabulary import MODELS, OUTCOMES, Model
 from services.scheduling.calendar import (
     CUTOFF_SCHEMAS,
     HOLIDAY_POLICIES,
     LONDON,
     MAX_MOVE_DAYS,
-    MODELS,
     PATTERN_SCHEMAS,
     WEEKDAY_NAMES,
     CalendarConfig,
@@ -26,7 +26,6 @@ from services.scheduling.calendar import (
     HolidayPolicy,
     InvalidCalendarConfig,
     MeetingOccurrence,
-    Model,
     MonthlyPattern,
     Nth,
     Pattern,
@@ -116,7 +115,6 @@ MOVE_REASONS = ("capacity", "agency_availability", "victim_circumstances", "urge
                 "transfer", "coordinator_decision", "other")
 CANCEL_REASONS = ("chair_unavailable", "not_quorate", "venue_unavailable", "closure",
                   "emergency", "other")
-OUTCOMES = ("heard", "deferred")
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from marac_platform import events
 from marac_platform.consumer import Handler
 from marac_platform.events import Event
+from marac_platform.payloads import CaseErased, ReferralAccepted
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
 from services.scheduling import service
 
 
 def on_referral_accepted(uow: UnitOfWork, event: Event) -> None:
-    service.allocate_case(uow, event.data)
+    service.allocate_case(uow, event.payload(ReferralAccepted))
 
 
 def on_case_erased(uow: UnitOfWork, event: Event) -> None:
-    service.erase_case(uow, event.data)
+    service.erase_case(uow, event.payload(CaseErased))
 
 
 def publish_case_lists(runtime: Runtime) -> None:
@@ -30,8 +32,8 @@ def allocate_waiting(runtime: Runtime) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    "marac.referral.accepted.v1": on_referral_accepted,
-    "marac.case.erased.v1": on_case_erased,
+    events.REFERRAL_ACCEPTED: on_referral_accepted,
+    events.CASE_ERASED: on_case_erased,
 }
 
 # Each is safe with several replicas: a conditional UPDATE claims the meeting (case lists,

@@ -20,9 +20,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from marac_platform import events
 from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.payloads import CaseErased, ReferralAccepted
 from marac_platform.problems import Problem
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
@@ -38,11 +40,6 @@ from services.scheduling.models import (
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("services.scheduling")
 
-SCHEDULED = "marac.case.scheduled.v1"
-RESCHEDULED = "marac.case.rescheduled.v1"
-HEARD = "marac.case.heard.v1"
-CASELIST_PUBLISHED = "marac.caselist.published.v1"
-MEETING_CANCELLED = "marac.meeting.cancelled.v1"
 
 HORIZON_DAYS = 180
 SYSTEM = "system"
@@ -438,10 +435,10 @@ def _announce(uow: UnitOfWork, meeting: Meeting, record: Allocation, *,
     """
     for referral in referrals if referrals is not None else referrals_of(uow, record):
         data = _when(meeting, record, referral)
-        uow.publish(SCHEDULED, subject=record.case_id, area=record.area_id,
+        uow.publish(events.CASE_SCHEDULED, subject=record.case_id, area=record.area_id,
                     data={**data, "rescheduled": previous is not None})
         if previous is not None:
-            uow.publish(RESCHEDULED, subject=record.case_id, area=record.area_id, data={
+            uow.publish(events.CASE_RESCHEDULED, subject=record.case_id, area=record.area_id, data={
                 **data, "previous_meeting_id": previous.id,
                 "previous_marac_date": previous.marac_date.isoformat(),
                 "cause": cause, "reason": reason,
@@ -451,7 +448,7 @@ def _announce(uow: UnitOfWork, meeting: Meeting, record: Allocation, *,
 # --- allocation -------------------------------------------------------------------------------
 
 
-def allocate_case(uow: UnitOfWork, accepted: Mapping[str, Any],
+def allocate_case(uow: UnitOfWork, accepted: ReferralAccepted,
                   now: datetime | None = None) -> Allocation:
     """Give an accepted case the earliest MARAC date its area's rules allow, or park it as
     waiting (listed as at risk) when no date within the horizon can take it.
@@ -460,29 +457,29 @@ def allocate_case(uow: UnitOfWork, accepted: Mapping[str, Any],
     goes to its next date (case.rescheduled, cause `displaced`). A referral of a case that
     already has an allocation joins it (`join_case`).
     """
-    case_id: str = accepted["case_id"]
+    case_id: str = accepted.case_id
     now = now or utcnow()
     existing = uow.session.get(Allocation, case_id)
     if existing is not None:
         return join_case(uow, existing, accepted, now)
-    area_id: str = accepted["area_id"]
-    received_at: datetime = accepted["received_at"]
+    area_id: str = accepted.area_id
+    received_at: datetime = accepted.received_at
     config = calendar(uow.runtime, area_id)
     record = Allocation(
-        case_id=case_id, area_id=area_id, referral_id=accepted["referral_id"],
-        received_at=received_at, accepted_at=accepted["accepted_at"], allocated_at=now,
+        case_id=case_id, area_id=area_id, referral_id=accepted.referral_id,
+        received_at=received_at, accepted_at=accepted.accepted_at, allocated_at=now,
         updated_at=now,
         target_date=domain.target_date_for(config, domain.local_date(received_at)),
-        beyond_target=False, urgent=accepted["urgent"], status=WAITING, reasons=[],
-        referrer_agency=accepted["referrer_agency"], summary=_summary(accepted),
+        beyond_target=False, urgent=accepted.urgent, status=WAITING, reasons=[],
+        referrer_agency=accepted.referrer_agency, summary=_summary(accepted),
     )
     uow.session.add(record)
     _schedule_new(uow, record, reason="urgent" if record.urgent else None, now=now)
     return record
 
 
-def _summary(accepted: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: accepted[key] for key in
+def _summary(accepted: ReferralAccepted) -> dict[str, Any]:
+    return {key: getattr(accepted, key) for key in
             ("yes_count", "band", "criteria_met", "repeat", "case_list_entry")}
 
 
@@ -544,13 +541,13 @@ def _place_displaced(uow: UnitOfWork, placement: Placement, now: datetime,
         displaced, left = moved.displaced, moved.meeting
 
 
-def join_case(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
+def join_case(uow: UnitOfWork, record: Allocation, accepted: ReferralAccepted,
               now: datetime) -> Allocation:
     """Another accepted referral of a case that already has an allocation (the victim's
     referral joined the open case): it is told the case's date, waits with the case, or, the
     case having been heard, gets a hearing of its own. The same referral accepted again
     (after a resubmission) keeps the date it has."""
-    referral_id: str = accepted["referral_id"]
+    referral_id: str = accepted.referral_id
     known = uow.session.get(AllocationReferral, referral_id)
     if referral_id == record.referral_id or known is not None:
         return record
@@ -561,7 +558,7 @@ def join_case(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
         return _new_hearing(uow, record, accepted, now)
     uow.session.add(AllocationReferral(
         referral_id=referral_id, case_id=record.case_id, area_id=record.area_id,
-        referrer_agency=accepted["referrer_agency"], joined_at=now))
+        referrer_agency=accepted.referrer_agency, joined_at=now))
     _history(uow, record, JOINED, from_meeting=None, to_meeting=record.meeting_id, reason=None,
              actor=SYSTEM, now=now)
     log.info("referral joined the case's allocation",
@@ -569,11 +566,11 @@ def join_case(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
     meeting = uow.session.get(Meeting, record.meeting_id) if record.meeting_id else None
     if action == domain.JOIN_SAME_DATE and meeting is not None:
         _announce(uow, meeting, record, previous=None, cause=None, reason=None,
-                  referrals=[(referral_id, accepted["referrer_agency"])])
+                  referrals=[(referral_id, accepted.referrer_agency)])
     return record
 
 
-def _new_hearing(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any],
+def _new_hearing(uow: UnitOfWork, record: Allocation, accepted: ReferralAccepted,
                  now: datetime) -> Allocation:
     """The case was heard; the new referral takes the case (its one allocation row) to a new
     date of its own, as a newly accepted case. The referrals heard before are done with."""
@@ -582,15 +579,15 @@ def _new_hearing(uow: UnitOfWork, record: Allocation, accepted: Mapping[str, Any
     _give_back_place(uow, heard_at)  # as a deferral does: booked counts the rows pointing at it
     uow.session.execute(delete(AllocationReferral)
                         .where(AllocationReferral.case_id == record.case_id))
-    received_at: datetime = accepted["received_at"]
+    received_at: datetime = accepted.received_at
     record.previous_meeting_id = heard_at or record.previous_meeting_id
     _unassign(record, [], now)
-    record.referral_id = accepted["referral_id"]
-    record.referrer_agency = accepted["referrer_agency"]
+    record.referral_id = accepted.referral_id
+    record.referrer_agency = accepted.referrer_agency
     record.received_at = received_at
-    record.accepted_at = accepted["accepted_at"]
+    record.accepted_at = accepted.accepted_at
     record.allocated_at = now
-    record.urgent = accepted["urgent"]
+    record.urgent = accepted.urgent
     record.target_date = domain.target_date_for(config, domain.local_date(received_at))
     record.beyond_target = False
     record.outcome_at = None
@@ -804,7 +801,7 @@ def cancel_meeting(uow: UnitOfWork, target_id: str, reason: str, actor: str,
         landed = _reallocate(uow, record, cause="meeting_cancelled", reason=reason, actor=actor,
                              now=now, addenda=addenda)
         (moved if landed is not None else waiting).append(record)
-    uow.publish(MEETING_CANCELLED, subject=meeting.id, area=meeting.area_id, data={
+    uow.publish(events.MEETING_CANCELLED, subject=meeting.id, area=meeting.area_id, data={
         "meeting_id": meeting.id, "area_id": meeting.area_id,
         "marac_date": meeting.marac_date.isoformat(), "model": meeting.model, "reason": reason,
         "caselist_published": meeting.caselist_published_at is not None,
@@ -831,7 +828,7 @@ def _record_outcome(uow: UnitOfWork, record: Allocation, meeting: Meeting, outco
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         return False
     for referral_id, _agency in referrals_of(uow, record):  # every referral heard with the case
-        uow.publish(HEARD, subject=record.case_id, area=record.area_id, data={
+        uow.publish(events.CASE_HEARD, subject=record.case_id, area=record.area_id, data={
             "case_id": record.case_id, "referral_id": referral_id, "area_id": record.area_id,
             "meeting_id": meeting.id, "marac_date": meeting.marac_date.isoformat(),
             "outcome": outcome,
@@ -889,7 +886,7 @@ def _publish_edition(uow: UnitOfWork, meeting: Meeting, edition: int,
         "cases": [case_list_case(r) for r in records],
         "confidentiality_statement": uow.runtime.area(meeting.area_id).confidentiality_statement,
     }
-    event_id = uow.publish(CASELIST_PUBLISHED, subject=meeting.id, area=meeting.area_id, data=data)
+    event_id = uow.publish(events.CASELIST_PUBLISHED, subject=meeting.id, area=meeting.area_id, data=data)
     document = CaseList(meeting_id=meeting.id, area_id=meeting.area_id, edition=edition,
                         marac_date=meeting.marac_date, published_at=now, event_id=event_id,
                         document=data)
@@ -1084,11 +1081,11 @@ def at_risk(uow: UnitOfWork, area_id: str, now: datetime | None = None) -> list[
 # --- erasure ----------------------------------------------------------------------------------
 
 
-def erase_case(uow: UnitOfWork, erased: Mapping[str, Any], now: datetime | None = None) -> None:
+def erase_case(uow: UnitOfWork, erased: CaseErased, now: datetime | None = None) -> None:
     """Drop what this service holds of an erased case: its encrypted case-list entry (on the
     allocation and in the documents sent) and, if not yet heard, its place on a date."""
     now = now or utcnow()
-    case_id: str = erased["case_id"]
+    case_id: str = erased.case_id
     record = uow.session.scalar(select(Allocation).where(Allocation.case_id == case_id)
                                 .with_for_update())
     if record is None:
@@ -1114,5 +1111,5 @@ def erase_case(uow: UnitOfWork, erased: Mapping[str, Any], now: datetime | None 
             record.status = WITHDRAWN
             record.previous_meeting_id = left or record.previous_meeting_id
             _history(uow, record, WITHDRAWN, from_meeting=left, to_meeting=None,
-                     reason=str(erased.get("reason") or "erased"), actor=SYSTEM, now=now)
+                     reason=erased.reason, actor=SYSTEM, now=now)
     log.info("erased case dropped", extra={"case_id": case_id, "area_id": record.area_id})

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "infra",
     "migrate",
     "topics",
+    "asyncapi",
     "dlq",
     "worker",
     "web",

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from marac_platform import clock, payloads
 
@@ -30,15 +30,40 @@ class MalformedEvent(Exception):
 class EventSpec:
     type: str
     topic: str
-    schema: builtins.type[Schema]
+    schema: builtins.type[payloads.PayloadSchema]
+    summary: str
 
     @property
     def version(self) -> int:
         return int(self.type.rsplit(".v", 1)[1])
 
+    @property
+    def payload(self) -> builtins.type[payloads.Payload]:
+        return self.schema.payload
 
-def _spec(name: str, schema: type[Schema], version: int = 1) -> EventSpec:
-    return EventSpec(type=f"marac.{name}.v{version}", topic=name, schema=schema)
+
+# The event types: producers and HANDLERS tables name them by these constants only.
+REFERRAL_SUBMITTED: Final = "marac.referral.submitted.v1"
+REFERRAL_ACCEPTED: Final = "marac.referral.accepted.v1"
+REFERRAL_RETURNED: Final = "marac.referral.returned.v1"
+REFERRAL_STATUS_CHANGED: Final = "marac.referral.status_changed.v1"
+REFERRAL_SCREENED: Final = "marac.referral.screened.v1"
+REFERRAL_URGENCY_CHANGED: Final = "marac.referral.urgency_changed.v1"
+RISK_ASSESSED: Final = "marac.risk.assessed.v1"
+CASE_SCHEDULED: Final = "marac.case.scheduled.v1"
+CASE_RESCHEDULED: Final = "marac.case.rescheduled.v1"
+CASE_HEARD: Final = "marac.case.heard.v1"
+CASE_ERASED: Final = "marac.case.erased.v1"
+CASELIST_PUBLISHED: Final = "marac.caselist.published.v1"
+MEETING_CANCELLED: Final = "marac.meeting.cancelled.v1"
+ACTION_CASE_OPENED: Final = "marac.action.case_opened.v1"
+NOTIFICATION_SENT: Final = "marac.notification.sent.v1"
+NOTIFICATION_FAILED: Final = "marac.notification.failed.v1"
+
+
+def _spec(event_type: str, schema: type[payloads.PayloadSchema], summary: str) -> EventSpec:
+    topic = event_type.removeprefix("marac.").rsplit(".v", 1)[0]
+    return EventSpec(type=event_type, topic=topic, schema=schema, summary=summary)
 
 
 # Every event the platform publishes. The topic is the name without version, so a v2 of a type
@@ -46,22 +71,38 @@ def _spec(name: str, schema: type[Schema], version: int = 1) -> EventSpec:
 CATALOG: Mapping[str, EventSpec] = {
     spec.type: spec
     for spec in (
-        _spec("referral.submitted", payloads.ReferralSubmitted),
-        _spec("referral.accepted", payloads.ReferralAccepted),
-        _spec("referral.returned", payloads.ReferralReturned),
-        _spec("referral.status_changed", payloads.ReferralStatusChanged),
-        _spec("risk.assessed", payloads.RiskAssessed),
-        _spec("case.scheduled", payloads.CaseScheduled),
-        _spec("case.heard", payloads.CaseHeard),
-        _spec("caselist.published", payloads.CaseListPublished),
-        _spec("action.case_opened", payloads.ActionCaseOpened),
-        _spec("notification.sent", payloads.NotificationSent),
-        _spec("notification.failed", payloads.NotificationFailed),
-        _spec("case.erased", payloads.CaseErased),
-        _spec("case.rescheduled", payloads.CaseRescheduled),
-        _spec("meeting.cancelled", payloads.MeetingCancelled),
-        _spec("referral.screened", payloads.ReferralScreened),
-        _spec("referral.urgency_changed", payloads.ReferralUrgencyChanged),
+        _spec(REFERRAL_SUBMITTED, payloads.ReferralSubmittedSchema,
+              "A referral was submitted (or resubmitted) with its DASH answers, for risk."),
+        _spec(REFERRAL_ACCEPTED, payloads.ReferralAcceptedSchema,
+              "A referral met the criteria and passed screening: scheduling gives it a date."),
+        _spec(REFERRAL_RETURNED, payloads.ReferralReturnedSchema,
+              "A referral went back to its referrer, with the reasons (risk or a screening step)."),
+        _spec(REFERRAL_STATUS_CHANGED, payloads.ReferralStatusChangedSchema,
+              "A referral moved from one state of its lifecycle to another."),
+        _spec(REFERRAL_SCREENED, payloads.ReferralScreenedSchema,
+              "One screening step decided on a referral."),
+        _spec(REFERRAL_URGENCY_CHANGED, payloads.ReferralUrgencyChangedSchema,
+              "The coordinator marked a referral urgent, or took the mark off."),
+        _spec(RISK_ASSESSED, payloads.RiskAssessedSchema,
+              "The DASH score and the four criteria, each with its reason."),
+        _spec(CASE_SCHEDULED, payloads.CaseScheduledSchema,
+              "A referral's case has its MARAC date (first given, or moved)."),
+        _spec(CASE_RESCHEDULED, payloads.CaseRescheduledSchema,
+              "A case's MARAC date changed: where it is now, where it was, and why."),
+        _spec(CASE_HEARD, payloads.CaseHeardSchema,
+              "A case was heard at its MARAC, or deferred."),
+        _spec(CASE_ERASED, payloads.CaseErasedSchema,
+              "A case was erased (its key destroyed): drop what is kept of it."),
+        _spec(CASELIST_PUBLISHED, payloads.CaseListPublishedSchema,
+              "A MARAC date's case list (edition 0) or an addendum went out."),
+        _spec(MEETING_CANCELLED, payloads.MeetingCancelledSchema,
+              "A MARAC date was cancelled; its cases moved or wait."),
+        _spec(ACTION_CASE_OPENED, payloads.ActionCaseOpenedSchema,
+              "The actions service opened the case record actions hang on."),
+        _spec(NOTIFICATION_SENT, payloads.NotificationSentSchema,
+              "A notification reached its channel (e-mail, webhook, record)."),
+        _spec(NOTIFICATION_FAILED, payloads.NotificationFailedSchema,
+              "A notification could not be delivered after its retries."),
     )
 }
 
@@ -88,6 +129,9 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+P = TypeVar("P", bound=payloads.Payload)
+
+
 @dataclass(frozen=True)
 class Event:
     """An event as handlers see it: attributes plus the loaded (validated) data."""
@@ -98,12 +142,18 @@ class Event:
     subject: str  # the case id: also the Kafka key, so one case's events stay in order
     area: str
     time: datetime
-    data: dict[str, Any]
+    data: payloads.Payload
     headers: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def topic(self) -> str:
         return spec_for(self.type).topic
+
+    def payload(self, kind: builtins.type[P]) -> P:
+        """The data as the dataclass its handler expects (a wiring mistake fails loudly)."""
+        if not isinstance(self.data, kind):
+            raise TypeError(f"{self.type} carries {type(self.data).__name__}, not {kind.__name__}")
+        return self.data
 
 
 @dataclass(frozen=True)
@@ -118,13 +168,16 @@ class Message:
 
 
 def new_message(
-    event_type: str, *, source: str, subject: str, area: str, data: Mapping[str, Any]
+    event_type: str, *, source: str, subject: str, area: str,
+    data: Mapping[str, Any] | payloads.Payload,
 ) -> Message:
-    """Validate `data` against the type's schema and encode it in binary mode."""
+    """Validate `data` (its dataclass, or a mapping of its fields) against the type's schema
+    and encode it in binary mode."""
     spec = spec_for(event_type)
     schema = spec.schema()
+    raw = schema.dump(data) if isinstance(data, payloads.Payload) else dict(data)
     try:
-        loaded = schema.load(dict(data))
+        loaded = schema.load(raw)
     except ValidationError as exc:
         # A producer bug, not user input: name the fields only.
         raise ValueError(f"{event_type}: invalid payload fields {sorted(exc.messages)}") from None

@@ -21,7 +21,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marac_platform import audit, auth, openapi, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform.problems import PROBLEM_TYPE, Problem, problem_response
+from marac_platform.errors import DomainError
+from marac_platform.problems import PROBLEM_TYPE, Problem, domain_response, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import CryptoError, KeyErased, KeyUnavailable
 
@@ -132,6 +133,7 @@ def create_service_app(
 
     # One error shape for everything, replacing flask-smorest's own handler.
     app.register_error_handler(HTTPException, problem_response)
+    app.register_error_handler(DomainError, domain_response)
     app.register_error_handler(Exception, _unexpected)
 
     @app.before_request

@@ -18,6 +18,7 @@ from marac_platform import telemetry
 from marac_platform.backoff import Backoff
 from marac_platform.db import Database, PlatformTables, utcnow
 from marac_platform.events import Message, new_message
+from marac_platform.payloads import Payload
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("marac_platform.outbox")
@@ -53,7 +54,7 @@ def publish(
     source: str,
     subject: str,
     area: str,
-    data: Mapping[str, Any],
+    data: Mapping[str, Any] | Payload,
 ) -> str:
     """Build, validate and queue one event; returns its id."""
     message = new_message(event_type, source=source, subject=subject, area=area, data=data)

@@ -1,4 +1,5 @@
-"""Marshmallow schemas of every event's data: one source for validation, docs and tests.
+"""Every event's data: a frozen dataclass handlers receive, and the marshmallow schema that
+validates it, documents it (docs/asyncapi.yaml) and loads it into that dataclass.
 
 Personal data never travels in plain text: it may only appear in `Encrypted` fields, whose
 values must be ciphertext tokens made by marac_platform.security.crypto.
@@ -6,7 +7,26 @@ values must be ciphertext tokens made by marac_platform.security.crypto.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from marshmallow import Schema, fields, post_load, validate
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The data of one event, as loaded and validated by its schema."""
+
+
+class PayloadSchema(Schema):
+    """Loads into `payload`, the event's dataclass; dumps from it (or from a mapping)."""
+
+    payload: ClassVar[type[Payload]]
+
+    @post_load
+    def _to_payload(self, data: dict[str, Any], **_: Any) -> Payload:
+        return self.payload(**data)
 
 
 def ID() -> fields.Str:
@@ -17,8 +37,7 @@ def ID() -> fields.Str:
 AREA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 UNKNOWN_AREA = "unknown"  # a declared earlier referral whose area was given by name only
 
-ANSWERS = ("yes", "no", "dont_know")
-CRITERIA = ("visible_high_risk", "professional_judgement", "potential_escalation", "repeat")
+from marac_platform.vocabulary import ANSWERS, CRITERIA, MODELS, OUTCOMES  # noqa: E402
 
 
 def Encrypted() -> fields.Str:
@@ -26,16 +45,43 @@ def Encrypted() -> fields.Str:
     return fields.Str(validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"))
 
 
-class PreviousReferral(Schema):
+@dataclass(frozen=True)
+class PreviousReferral(Payload):
+    area_id: str
+    date: date
+
+
+class PreviousReferralSchema(PayloadSchema):
     """An earlier referral to a MARAC: its area's id (or `unknown`) and its date. The name a
     referrer may have typed instead stays in the form, encrypted with the case's key."""
 
+    payload = PreviousReferral
     area_id = fields.Str(required=True, validate=[
         validate.Length(1, 64), validate.Regexp(AREA_ID_PATTERN, error="Not an area id.")])
     date = fields.Date(required=True)
 
 
-class ReferralSubmitted(Schema):
+@dataclass(frozen=True)
+class ReferralSubmitted(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    received_at: datetime
+    referral_date: date
+    checklist_version: str
+    dash_answers: dict[str, str]
+    criteria_claimed: list[str]
+    professional_judgement_documented: bool
+    police_callout_dates: list[date]
+    police_callouts_last_12_months: int
+    incident_dates: list[date]
+    previous_referrals: list[PreviousReferral]
+    urgent: bool
+    resubmission: int
+
+
+class ReferralSubmittedSchema(PayloadSchema):
+    payload = ReferralSubmitted
     referral_id = ID()
     case_id = ID()
     area_id = ID()
@@ -53,19 +99,44 @@ class ReferralSubmitted(Schema):
     police_callouts_last_12_months = fields.Int(load_default=0, validate=validate.Range(0, 10000))
     # Dates of the form's incidents (known to any agency), for potential escalation.
     incident_dates = fields.List(fields.Date(), load_default=list)
-    previous_referrals = fields.List(fields.Nested(PreviousReferral), load_default=list)
+    previous_referrals = fields.List(fields.Nested(PreviousReferralSchema), load_default=list)
     urgent = fields.Bool(load_default=False)
     resubmission = fields.Int(load_default=0, validate=validate.Range(0, 1000))
 
 
-class CriterionResult(Schema):
+@dataclass(frozen=True)
+class CriterionResult(Payload):
+    criterion: str
+    met: bool
+    reason_code: str
+    detail: str
+
+
+class CriterionResultSchema(PayloadSchema):
+    payload = CriterionResult
     criterion = fields.Str(required=True, validate=validate.OneOf(CRITERIA))
     met = fields.Bool(required=True)
     reason_code = fields.Str(required=True)
     detail = fields.Str(required=True)
 
 
-class RiskAssessed(Schema):
+@dataclass(frozen=True)
+class RiskAssessed(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    assessment_id: str
+    checklist_version: str
+    yes_count: int
+    band: str
+    high_weight_factors: list[str]
+    criteria: list[CriterionResult]
+    decision: str
+    repeat_of: PreviousReferral | None
+
+
+class RiskAssessedSchema(PayloadSchema):
+    payload = RiskAssessed
     referral_id = ID()
     case_id = ID()
     area_id = ID()
@@ -74,12 +145,29 @@ class RiskAssessed(Schema):
     yes_count = fields.Int(required=True, validate=validate.Range(0, 100))
     band = fields.Str(required=True)
     high_weight_factors = fields.List(fields.Str(), required=True)
-    criteria = fields.List(fields.Nested(CriterionResult), required=True)
+    criteria = fields.List(fields.Nested(CriterionResultSchema), required=True)
     decision = fields.Str(required=True, validate=validate.OneOf(("meets_criteria", "below_threshold")))
-    repeat_of = fields.Nested(PreviousReferral, load_default=None, allow_none=True)
+    repeat_of = fields.Nested(PreviousReferralSchema, load_default=None, allow_none=True)
 
 
-class ReferralAccepted(Schema):
+@dataclass(frozen=True)
+class ReferralAccepted(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    received_at: datetime
+    accepted_at: datetime
+    urgent: bool
+    yes_count: int
+    band: str
+    criteria_met: list[str]
+    repeat: bool
+    referrer_agency: str
+    case_list_entry: dict[str, str]
+
+
+class ReferralAcceptedSchema(PayloadSchema):
+    payload = ReferralAccepted
     referral_id = ID()
     case_id = ID()
     area_id = ID()
@@ -95,12 +183,24 @@ class ReferralAccepted(Schema):
     case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
 
 
-class ReferralReturned(Schema):
+@dataclass(frozen=True)
+class ReferralReturned(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    referrer_agency: str
+    reasons: list[CriterionResult]
+    screening_step: str | None
+    note: str | None
+
+
+class ReferralReturnedSchema(PayloadSchema):
+    payload = ReferralReturned
     referral_id = ID()
     case_id = ID()
     area_id = ID()
     referrer_agency = fields.Str(required=True)
-    reasons = fields.List(fields.Nested(CriterionResult), required=True)
+    reasons = fields.List(fields.Nested(CriterionResultSchema), required=True)
     # Returned at a screening step (reasons then empty): the step, and the screener's reason,
     # free text and so encrypted with the case's key. Both absent when risk returned it.
     screening_step = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
@@ -108,7 +208,17 @@ class ReferralReturned(Schema):
                       validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"))
 
 
-class ReferralStatusChanged(Schema):
+@dataclass(frozen=True)
+class ReferralStatusChanged(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    from_state: str
+    to_state: str
+
+
+class ReferralStatusChangedSchema(PayloadSchema):
+    payload = ReferralStatusChanged
     referral_id = ID()
     case_id = ID()
     area_id = ID()
@@ -116,14 +226,32 @@ class ReferralStatusChanged(Schema):
     to_state = fields.Str(required=True)
 
 
-class CaseScheduled(Schema):
+@dataclass(frozen=True)
+class CaseScheduled(Payload):
+    case_id: str
+    referral_id: str
+    area_id: str
+    meeting_id: str
+    marac_date: date
+    meeting_start: datetime
+    model: str
+    slot_index: int | None
+    slot_start: datetime | None
+    target_date: date
+    beyond_target: bool
+    rescheduled: bool
+    referrer_agency: str
+
+
+class CaseScheduledSchema(PayloadSchema):
+    payload = CaseScheduled
     case_id = ID()
     referral_id = ID()
     area_id = ID()
     meeting_id = ID()
     marac_date = fields.Date(required=True)
     meeting_start = fields.AwareDateTime(required=True)
-    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    model = fields.Str(required=True, validate=validate.OneOf(MODELS))
     slot_index = fields.Int(load_default=None, allow_none=True)
     slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
     target_date = fields.Date(required=True)
@@ -132,16 +260,39 @@ class CaseScheduled(Schema):
     referrer_agency = fields.Str(required=True)
 
 
-class CaseHeard(Schema):
+@dataclass(frozen=True)
+class CaseHeard(Payload):
+    case_id: str
+    referral_id: str
+    area_id: str
+    meeting_id: str
+    marac_date: date
+    outcome: str
+
+
+class CaseHeardSchema(PayloadSchema):
+    payload = CaseHeard
     case_id = ID()
     referral_id = ID()
     area_id = ID()
     meeting_id = ID()
     marac_date = fields.Date(required=True)
-    outcome = fields.Str(required=True, validate=validate.OneOf(("heard", "deferred")))
+    outcome = fields.Str(required=True, validate=validate.OneOf(OUTCOMES))
 
 
-class CaseListCase(Schema):
+@dataclass(frozen=True)
+class CaseListCase(Payload):
+    case_id: str
+    referral_id: str
+    yes_count: int
+    band: str
+    criteria_met: list[str]
+    repeat: bool
+    case_list_entry: dict[str, str]
+
+
+class CaseListCaseSchema(PayloadSchema):
+    payload = CaseListCase
     case_id = ID()
     referral_id = ID()
     yes_count = fields.Int(required=True)
@@ -151,16 +302,37 @@ class CaseListCase(Schema):
     case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
 
 
-class CaseListPublished(Schema):
+@dataclass(frozen=True)
+class CaseListPublished(Payload):
+    meeting_id: str
+    area_id: str
+    marac_date: date
+    edition: int
+    cases: list[CaseListCase]
+    confidentiality_statement: str
+
+
+class CaseListPublishedSchema(PayloadSchema):
+    payload = CaseListPublished
     meeting_id = ID()
     area_id = ID()
     marac_date = fields.Date(required=True)
     edition = fields.Int(required=True, validate=validate.Range(0, 1000))  # 0 list, 1+ addenda
-    cases = fields.List(fields.Nested(CaseListCase), required=True)
+    cases = fields.List(fields.Nested(CaseListCaseSchema), required=True)
     confidentiality_statement = fields.Str(required=True)
 
 
-class ActionCaseOpened(Schema):
+@dataclass(frozen=True)
+class ActionCaseOpened(Payload):
+    case_id: str
+    referral_id: str
+    area_id: str
+    meeting_id: str
+    marac_date: date
+
+
+class ActionCaseOpenedSchema(PayloadSchema):
+    payload = ActionCaseOpened
     case_id = ID()
     referral_id = ID()
     area_id = ID()
@@ -168,7 +340,19 @@ class ActionCaseOpened(Schema):
     marac_date = fields.Date(required=True)
 
 
-class NotificationSent(Schema):
+@dataclass(frozen=True)
+class NotificationSent(Payload):
+    notification_id: str
+    case_id: str | None
+    area_id: str
+    channel: str
+    agency_id: str
+    template: str
+    cause_event_id: str
+
+
+class NotificationSentSchema(PayloadSchema):
+    payload = NotificationSent
     notification_id = ID()
     case_id = fields.Str(load_default=None, allow_none=True)
     area_id = ID()
@@ -178,11 +362,25 @@ class NotificationSent(Schema):
     cause_event_id = ID()
 
 
+@dataclass(frozen=True)
 class NotificationFailed(NotificationSent):
+    reason_code: str
+
+
+class NotificationFailedSchema(NotificationSentSchema):
+    payload = NotificationFailed  # type: ignore[assignment]  # a NotificationSent, with its reason
     reason_code = fields.Str(required=True)
 
 
-class CaseErased(Schema):
+@dataclass(frozen=True)
+class CaseErased(Payload):
+    case_id: str
+    area_id: str
+    reason: str
+
+
+class CaseErasedSchema(PayloadSchema):
+    payload = CaseErased
     case_id = ID()
     area_id = ID()
     reason = fields.Str(required=True, validate=validate.OneOf(("request", "retention")))
@@ -193,16 +391,37 @@ class CaseErased(Schema):
 RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list", "displaced")
 
 
-class CaseRescheduled(Schema):
+@dataclass(frozen=True)
+class CaseRescheduled(Payload):
+    case_id: str
+    referral_id: str
+    area_id: str
+    meeting_id: str
+    marac_date: date
+    meeting_start: datetime
+    model: str
+    slot_index: int | None
+    slot_start: datetime | None
+    target_date: date
+    beyond_target: bool
+    previous_meeting_id: str
+    previous_marac_date: date
+    cause: str
+    reason: str | None
+    referrer_agency: str
+
+
+class CaseRescheduledSchema(PayloadSchema):
     """A case's MARAC date changed: where it is now, where it was, and why (codes only)."""
 
+    payload = CaseRescheduled
     case_id = ID()
     referral_id = ID()
     area_id = ID()
     meeting_id = ID()
     marac_date = fields.Date(required=True)
     meeting_start = fields.AwareDateTime(required=True)
-    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    model = fields.Str(required=True, validate=validate.OneOf(MODELS))
     slot_index = fields.Int(load_default=None, allow_none=True)
     slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
     target_date = fields.Date(required=True)
@@ -214,13 +433,26 @@ class CaseRescheduled(Schema):
     referrer_agency = fields.Str(required=True)
 
 
-class MeetingCancelled(Schema):
+@dataclass(frozen=True)
+class MeetingCancelled(Payload):
+    meeting_id: str
+    area_id: str
+    marac_date: date
+    model: str
+    reason: str
+    caselist_published: bool
+    moved_case_ids: list[str]
+    waiting_case_ids: list[str]
+
+
+class MeetingCancelledSchema(PayloadSchema):
     """A MARAC date was cancelled; its cases went to other dates or wait for one."""
 
+    payload = MeetingCancelled
     meeting_id = ID()
     area_id = ID()
     marac_date = fields.Date(required=True)
-    model = fields.Str(required=True, validate=validate.OneOf(("meeting", "coordination")))
+    model = fields.Str(required=True, validate=validate.OneOf(MODELS))
     reason = fields.Str(required=True, validate=validate.Length(1, 64))
     caselist_published = fields.Bool(required=True)
     moved_case_ids = fields.List(fields.Str(validate=validate.Length(1, 64)), required=True)
@@ -231,9 +463,22 @@ class MeetingCancelled(Schema):
 SCREENING_DECISIONS = ("accept", "return")
 
 
-class ReferralScreened(Schema):
+@dataclass(frozen=True)
+class ReferralScreened(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    round: int
+    step: str
+    decision: str
+    pending_step: str | None
+    outcome: str | None
+
+
+class ReferralScreenedSchema(PayloadSchema):
     """One screening step decided: which, how, and where screening stands after it."""
 
+    payload = ReferralScreened
     referral_id = ID()
     case_id = ID()
     area_id = ID()
@@ -245,9 +490,18 @@ class ReferralScreened(Schema):
                          validate=validate.OneOf(("accepted", "returned")))
 
 
-class ReferralUrgencyChanged(Schema):
+@dataclass(frozen=True)
+class ReferralUrgencyChanged(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    urgent: bool
+
+
+class ReferralUrgencyChangedSchema(PayloadSchema):
     """The coordinator marked a referral urgent (or took the mark off) before acceptance."""
 
+    payload = ReferralUrgencyChanged
     referral_id = ID()
     case_id = ID()
     area_id = ID()

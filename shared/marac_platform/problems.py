@@ -9,6 +9,7 @@ from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 from marac_platform import telemetry
+from marac_platform.errors import Conflict, DomainError, Gone, IllegalMove, InvalidInput, NotFound
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://marac.example/problems/"
@@ -33,6 +34,7 @@ class Problem(HTTPException):
         self.slug = slug
         self.errors = errors
         self.extra_headers = dict(headers or {})
+        self.extra_body: dict[str, Any] = {}
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> Iterator[dict[str, str]]:
@@ -92,6 +94,7 @@ def problem_response(error: HTTPException) -> Response:
             body["detail"] = error.description
         if error.errors:
             body["errors"] = error.errors
+        body.update(error.extra_body)
         headers.update(error.extra_headers)
     else:
         data = getattr(error, "data", None) or {}
@@ -113,3 +116,21 @@ def problem_response(error: HTTPException) -> Response:
     for name, value in headers.items():
         response.headers[name] = value
     return response
+
+
+# The one place a domain error becomes an HTTP answer.
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidInput, 422))
+
+
+def domain_problem(error: DomainError) -> Problem:
+    status = next((code for kind, code in _DOMAIN_STATUS if isinstance(error, kind)), 400)
+    problem = Problem(status, TITLES[status], error.detail, slug=error.slug,
+                      errors=error.errors if isinstance(error, InvalidInput) else None)
+    if isinstance(error, IllegalMove):
+        problem.extra_body = {"current": error.current.value, "asked": error.asked.value}
+    return problem
+
+
+def domain_response(error: DomainError) -> Response:
+    return problem_response(domain_problem(error))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from marac_platform import clock, outbox
 from marac_platform.areas import Area, Areas, load_areas
 from marac_platform.db import Database, PlatformTables
+from marac_platform.payloads import Payload
 from marac_platform.problems import Problem
 from marac_platform.settings import Settings, settings_for
 
@@ -28,7 +29,8 @@ class UnitOfWork:
     def tables(self) -> PlatformTables:
         return self.runtime.tables
 
-    def publish(self, event_type: str, *, subject: str, area: str, data: Mapping[str, Any]) -> str:
+    def publish(self, event_type: str, *, subject: str, area: str,
+                data: Mapping[str, Any] | Payload) -> str:
         return outbox.publish(
             self.session, self.runtime.tables, event_type, source=self.runtime.source,
             subject=subject, area=area, data=data,

@@ -87,7 +87,7 @@ def worker(env: PlatformEnv, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[
 def send_case_scheduled(bootstrap: str) -> str:
     case_id = f"case-{uuid.uuid4().hex[:8]}"
     message = events.new_message(
-        "marac.case.scheduled.v1", source="/test", subject=case_id, area="northshire",
+        events.CASE_SCHEDULED, source="/test", subject=case_id, area="northshire",
         data={"case_id": case_id, "referral_id": f"ref-{case_id}", "area_id": "northshire",
               "meeting_id": "northshire-2026-12-08", "marac_date": "2026-12-08",
               "meeting_start": "2026-12-08T10:00:00+00:00", "model": "meeting",

@@ -73,7 +73,7 @@ def test_relay_killed_between_commit_and_publish_publishes_once_after_restart(
     platform_env: PlatformEnv, actions_runtime: Runtime
 ) -> None:
     with actions_runtime.unit_of_work() as uow:
-        event_id = uow.publish("marac.action.case_opened.v1", subject="case-1", area="northshire",
+        event_id = uow.publish(events.ACTION_CASE_OPENED, subject="case-1", area="northshire",
                                data={"case_id": "case-1", "referral_id": "ref-1",
                                      "area_id": "northshire", "meeting_id": "m-1",
                                      "marac_date": date(2026, 12, 8).isoformat()})
@@ -108,7 +108,7 @@ def test_relay_killed_between_commit_and_publish_publishes_once_after_restart(
 def test_redelivered_event_has_no_second_effect(
     platform_env: PlatformEnv, actions_runtime: Runtime
 ) -> None:
-    message = events.new_message("marac.case.scheduled.v1", source="/test", subject="case-2",
+    message = events.new_message(events.CASE_SCHEDULED, source="/test", subject="case-2",
                                  area="northshire", data=scheduled_data("case-2"))
     value, key, headers = wire(message)
     bootstrap = platform_env.env["KAFKA_BOOTSTRAP_SERVERS"]
@@ -139,7 +139,7 @@ def test_poison_message_goes_to_dead_letters_and_consumer_moves_on(
     produce(bootstrap, topic, b"{not json", b"case-bad", [
         ("ce_id", b"bad-1"), ("ce_type", b"marac.case.scheduled.v1"), ("ce_source", b"/test"),
         ("ce_specversion", b"1.0"), ("ce_subject", b"case-bad"), ("ce_maracarea", b"northshire")])
-    good = events.new_message("marac.case.scheduled.v1", source="/test", subject="case-3",
+    good = events.new_message(events.CASE_SCHEDULED, source="/test", subject="case-3",
                               area="northshire", data=scheduled_data("case-3"))
     value, key, headers = wire(good)
     produce(bootstrap, topic, value, key, headers)

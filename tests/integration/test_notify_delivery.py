@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from marac_platform import events, migrations
+from marac_platform import events, migrations, payloads
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.notify import service
@@ -65,7 +65,7 @@ def queue_deliveries(runtime: Runtime, count: int) -> list[str]:
     """`count` case.scheduled events handled by notify's real handler: one e-mail each."""
     for n in range(count):
         message = events.new_message(
-            "marac.case.scheduled.v1", source="/test", subject=f"case-{n}", area="northshire",
+            events.CASE_SCHEDULED, source="/test", subject=f"case-{n}", area="northshire",
             data={"case_id": f"case-{n}", "referral_id": f"ref-{n}", "area_id": "northshire",
                   "meeting_id": "northshire-2026-12-08", "marac_date": "2026-12-08",
                   "meeting_start": "2026-12-08T10:00:00+00:00", "model": "meeting",
@@ -114,7 +114,7 @@ def sent_events(env: dict[str, str]) -> Counter[str]:
     seen: set[tuple[str, str]] = set()
     for record in read_all(env["KAFKA_BOOTSTRAP_SERVERS"], topic):
         event = events.decode(events.header_map(record.headers), record.key, record.value)
-        seen.add((event.data["notification_id"], event.id))
+        seen.add((event.payload(payloads.NotificationSent).notification_id, event.id))
     return Counter(notification for notification, _ in seen)
 
 

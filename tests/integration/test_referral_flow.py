@@ -10,6 +10,7 @@ on from `accepted` while it waits for that state).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 import uuid
@@ -177,8 +178,9 @@ def event_data(env: PlatformEnv, family: str, referral_id: str) -> list[dict[str
     found = []
     for record in records:
         event = events.decode(events.header_map(record.headers), record.key, record.value)
-        if event.data.get("referral_id") == referral_id:
-            found.append(event.data)
+        data = dataclasses.asdict(event.data)
+        if data.get("referral_id") == referral_id:
+            found.append(data)
     return found
 
 
@@ -495,7 +497,7 @@ def test_erasure_drops_the_blind_index_and_screening_reasons(
     with referral_db(client).unit_of_work() as uow:
         assert uow.session.scalars(select(CaseIdentity).where(CaseIdentity.case_id == case_id)).all()
     # What erasure (admin.py) publishes once it has shredded the case's key.
-    message = events.new_message("marac.case.erased.v1", source="/test", subject=case_id,
+    message = events.new_message(events.CASE_ERASED, source="/test", subject=case_id,
                                  area="southshire", data={"case_id": case_id,
                                                           "area_id": "southshire",
                                                           "reason": "request"})

@@ -49,13 +49,14 @@ ESCALATION_ONLY = {"criteria_claimed": ["potential_escalation"],
                    "professional_judgement_documented": False}
 
 
-def submitted(referral_id: str, **fields: object) -> dict[str, Any]:
+def submitted(referral_id: str, **fields: object) -> payloads.ReferralSubmitted:
     today = clock.uk_today()
-    return payloads.ReferralSubmitted().load({
+    loaded: payloads.ReferralSubmitted = payloads.ReferralSubmittedSchema().load({
         "referral_id": referral_id, "case_id": f"case-{referral_id}", "area_id": "northshire",
         "received_at": clock.now().isoformat(), "referral_date": today.isoformat(),
         "checklist_version": PARTNER_CHECKLIST, "dash_answers": {}, **ESCALATION_ONLY,
         **fields})
+    return loaded
 
 
 def escalation(runtime: Runtime, referral_id: str) -> dict[str, Any]:

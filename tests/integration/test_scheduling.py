@@ -92,7 +92,7 @@ def accepted_data(case_id: str, received_at: datetime | None = None,
 
 
 def send_accepted(platform_env: PlatformEnv, case_id: str) -> None:
-    message = events.new_message("marac.referral.accepted.v1", source="/marac/referral",
+    message = events.new_message(events.REFERRAL_ACCEPTED, source="/marac/referral",
                                  subject=case_id, area="weekshire", data=accepted_data(case_id))
     produce(platform_env.env["KAFKA_BOOTSTRAP_SERVERS"], message.topic, message.value,
             message.key.encode(), [(k, v.encode()) for k, v in message.headers.items()])
@@ -100,7 +100,7 @@ def send_accepted(platform_env: PlatformEnv, case_id: str) -> None:
 
 def allocate_here(runtime: Runtime, case_id: str) -> Allocation:
     """The handler's use case in this process, as a worker would run it for the event."""
-    data = payloads.ReferralAccepted().load(accepted_data(case_id))
+    data = payloads.ReferralAcceptedSchema().load(accepted_data(case_id))
     with runtime.unit_of_work() as uow:
         return service.allocate_case(uow, data)
 
@@ -385,10 +385,11 @@ def outbox_events(runtime: Runtime, event_type: str) -> list[dict[str, Any]]:
 
 
 def accepted_event(case_id: str, referral_id: str, accepted_at: datetime, *,
-                   received_at: datetime | None = None, agency: str = "police") -> dict[str, Any]:
+                   received_at: datetime | None = None,
+                   agency: str = "police") -> payloads.ReferralAccepted:
     data = {**accepted_data(case_id, received_at), "referral_id": referral_id,
             "accepted_at": accepted_at.isoformat(), "referrer_agency": agency}
-    loaded: dict[str, Any] = payloads.ReferralAccepted().load(data)
+    loaded: payloads.ReferralAccepted = payloads.ReferralAcceptedSchema().load(data)
     return loaded
 
 
@@ -414,11 +415,11 @@ def test_places_go_in_order_of_acceptance_whatever_order_the_events_arrive_in(
         assert pushed.previous_meeting_id == first.meeting_id
     for meeting_id, capacity, booked, allocated in meeting_counts(runtime):
         assert booked == allocated <= capacity, meeting_id
-    (moved,) = outbox_events(runtime, "marac.case.rescheduled.v1")
+    (moved,) = outbox_events(runtime, events.CASE_RESCHEDULED)
     assert (moved["case_id"], moved["cause"], moved["previous_meeting_id"]) == (
         cases[3], "displaced", first.meeting_id)
     told = [(e["case_id"], e["meeting_id"], e["rescheduled"])
-            for e in outbox_events(runtime, "marac.case.scheduled.v1") if e["case_id"] == cases[3]]
+            for e in outbox_events(runtime, events.CASE_SCHEDULED) if e["case_id"] == cases[3]]
     assert told == [(cases[3], first.meeting_id, False), (cases[3], pushed.meeting_id, True)]
 
     with runtime.unit_of_work() as uow:
@@ -447,13 +448,13 @@ def test_a_referral_joining_a_case_is_told_its_date_heard_with_it_then_given_its
         assert meeting is not None and meeting.booked == 1  # one case, one place
         heard_from = meeting.starts_at + timedelta(minutes=30)
     told = [(e["referral_id"], e["referrer_agency"], e["meeting_id"], e["rescheduled"])
-            for e in outbox_events(runtime, "marac.case.scheduled.v1")]
+            for e in outbox_events(runtime, events.CASE_SCHEDULED)]
     assert told == [("ref-a", "police", meeting.id, False), ("ref-b", "idva", meeting.id, False)]
 
     # Both referrals are heard with the case.
     with runtime.unit_of_work() as uow:
         service.record_outcome(uow, case_id, "heard", "coord-1", now=heard_from)
-    heard = [(e["referral_id"], e["outcome"]) for e in outbox_events(runtime, "marac.case.heard.v1")]
+    heard = [(e["referral_id"], e["outcome"]) for e in outbox_events(runtime, events.CASE_HEARD)]
     assert heard == [("ref-a", "heard"), ("ref-b", "heard")]
 
     # A referral accepted after the hearing gets a date of its own, and is the one told.
@@ -470,7 +471,7 @@ def test_a_referral_joining_a_case_is_told_its_date_heard_with_it_then_given_its
         held = uow.session.get(Meeting, meeting.id)
         assert held is not None and held.booked == 0
         assert service.referrals_of(uow, record) == [("ref-c", "idva")]
-    last = outbox_events(runtime, "marac.case.scheduled.v1")[-1]
+    last = outbox_events(runtime, events.CASE_SCHEDULED)[-1]
     assert (last["referral_id"], last["referrer_agency"], last["rescheduled"]) == (
         "ref-c", "idva", False)
     assert last["meeting_id"] == record.meeting_id

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, select
 
-from marac_platform import payloads
+from marac_platform import events, payloads
 from marac_platform.db import utcnow
 from marac_platform.keystore import keystore_for
 from marac_platform.runtime import Runtime
@@ -101,9 +101,9 @@ def bearer(platform_env: PlatformEnv, role: str = "coordinator",
 
 def accepted(case_id: str, area: str = "tueshire", *, urgent: bool = False,
              received_at: datetime | None = None,
-             entry: dict[str, str] | None = None) -> dict[str, Any]:
+             entry: dict[str, str] | None = None) -> payloads.ReferralAccepted:
     now = utcnow()
-    loaded: dict[str, Any] = payloads.ReferralAccepted().load({
+    loaded: payloads.ReferralAccepted = payloads.ReferralAcceptedSchema().load({
         "referral_id": f"ref-{case_id}", "case_id": case_id, "area_id": area,
         "received_at": (received_at or now).isoformat(), "accepted_at": now.isoformat(),
         "urgent": urgent, "yes_count": 15, "band": "high", "criteria_met": ["visible_high_risk"],
@@ -275,10 +275,10 @@ def test_overflow_move_and_cancel_tell_everyone(
     assert moved.status_code == 200, moved.data
     assert moved.get_json()["meeting_id"] == second and moved.get_json()["slot_index"] == 1
     assert meeting(runtime, first).booked == 2 and meeting(runtime, second).booked == 2
-    rescheduled = outbox_events(runtime, "marac.case.rescheduled.v1")
+    rescheduled = outbox_events(runtime, events.CASE_RESCHEDULED)
     assert [(r["case_id"], r["previous_meeting_id"], r["meeting_id"], r["cause"], r["reason"])
             for r in rescheduled] == [("case-m1", first, second, "moved", "agency_availability")]
-    scheduled = outbox_events(runtime, "marac.case.scheduled.v1")
+    scheduled = outbox_events(runtime, events.CASE_SCHEDULED)
     assert scheduled[-1]["case_id"] == "case-m1" and scheduled[-1]["rescheduled"] is True
 
     # The gap case-m1 left is filled by the next case.
@@ -294,10 +294,10 @@ def test_overflow_move_and_cancel_tell_everyone(
     assert sorted(c["case_id"] for c in body["moved"]) == ["case-m0", "case-m2", "case-m3"]
     assert body["waiting"] == []
     assert all(c["meeting_id"] != first for c in body["moved"])
-    notice = outbox_events(runtime, "marac.meeting.cancelled.v1")
+    notice = outbox_events(runtime, events.MEETING_CANCELLED)
     assert len(notice) == 1 and notice[0]["reason"] == "chair_unavailable"
     assert sorted(notice[0]["moved_case_ids"]) == ["case-m0", "case-m2", "case-m3"]
-    causes = [r["cause"] for r in outbox_events(runtime, "marac.case.rescheduled.v1")]
+    causes = [r["cause"] for r in outbox_events(runtime, events.CASE_RESCHEDULED)]
     assert causes.count("meeting_cancelled") == 3
     replay = client.post(f"/v1/meetings/{first}/cancel", json={"reason": "chair_unavailable"},
                          headers={**headers, "Idempotency-Key": "cancel-1"})
@@ -326,9 +326,9 @@ def test_outcomes_heard_and_deferred_in_the_meeting_model(
     with runtime.unit_of_work() as uow:
         later = service.record_outcome(uow, "case-o2", "deferred", "coordinator-1", now=during)
         assert later.status == "scheduled" and later.meeting_id != deferred.meeting_id
-    outcomes = [(e["case_id"], e["outcome"]) for e in outbox_events(runtime, "marac.case.heard.v1")]
+    outcomes = [(e["case_id"], e["outcome"]) for e in outbox_events(runtime, events.CASE_HEARD)]
     assert outcomes == [("case-o1", "heard"), ("case-o2", "deferred")]
-    moved = outbox_events(runtime, "marac.case.rescheduled.v1")
+    moved = outbox_events(runtime, events.CASE_RESCHEDULED)
     assert [(r["case_id"], r["cause"]) for r in moved] == [("case-o2", "deferred")]
     assert allocation(runtime, "case-o1").status == "heard"
     with runtime.unit_of_work() as uow, pytest.raises(Exception) as again:
@@ -347,7 +347,7 @@ def test_coordination_model_cases_are_heard_at_the_closing_date_once(
     after = closing.starts_at + timedelta(minutes=1)
     assert service.close_past_dates(runtime, now=after) == 2
     assert service.close_past_dates(runtime, now=after) == 0
-    heard = outbox_events(runtime, "marac.case.heard.v1")
+    heard = outbox_events(runtime, events.CASE_HEARD)
     assert sorted(e["case_id"] for e in heard) == ["case-c0", "case-c1"]
     assert {e["outcome"] for e in heard} == {"heard"}
     assert meeting(runtime, closing.id).status == "held"
@@ -417,7 +417,7 @@ def test_case_lists_published_with_addendum_and_read_decrypted(
     assert addendum["details"] == {"incidents": "incidents of case-l1",
                                    "safeguarding_in_place": ["police marker"]}
     assert editions[0]["confidentiality_statement"].startswith("Confidential: Tueshire")
-    published = outbox_events(runtime, "marac.caselist.published.v1")
+    published = outbox_events(runtime, events.CASELIST_PUBLISHED)
     assert [(p["meeting_id"], p["edition"]) for p in published].count((late.meeting_id, 1)) == 1
     assert all(v.startswith("enc1:") for p in published for c in p["cases"]
                for v in c["case_list_entry"].values())

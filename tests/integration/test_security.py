@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
-from marac_platform import events
+from marac_platform import events, payloads
 from marac_platform import kafka as platform_kafka
 from marac_platform.checklists import get_checklist
 from marac_platform.db import utcnow
@@ -431,7 +431,7 @@ def accept(app: Flask, created: dict[str, Any]) -> None:
             "criteria": [{"criterion": "visible_high_risk", "met": True, "reason_code": "threshold",
                           "detail": "16 yes answers"}],
             "decision": "meets_criteria"}
-    message = events.new_message("marac.risk.assessed.v1", source="/test", subject=created["case_id"],
+    message = events.new_message(events.RISK_ASSESSED, source="/test", subject=created["case_id"],
                                  area="northshire", data=data)
     event = events.decode({k: v.encode() for k, v in message.headers.items()},
                           message.key.encode(), message.value)
@@ -459,7 +459,7 @@ def test_erasure_shreds_the_case_everywhere_and_keeps_its_ids(
         for record in read_all(bootstrap, events.kafka_topic("referral.accepted")):
             if record.key == case_id.encode():
                 event = events.decode(events.header_map(record.headers), record.key, record.value)
-                entry: dict[str, str] = event.data["case_list_entry"]
+                entry: dict[str, str] = event.payload(payloads.ReferralAccepted).case_list_entry
                 return entry
         raise AssertionError("no accepted event for the case in Kafka")
 
@@ -502,7 +502,8 @@ def test_erasure_shreds_the_case_everywhere_and_keeps_its_ids(
     erasures = [events.decode(events.header_map(r.headers), r.key, r.value)
                 for r in read_all(bootstrap, events.kafka_topic("case.erased"))]
     mine = [e for e in erasures if e.subject == case_id]
-    assert [(e.data["case_id"], e.data["area_id"], e.data["reason"]) for e in mine] == [
+    erased = [e.payload(payloads.CaseErased) for e in mine]
+    assert [(e.case_id, e.area_id, e.reason) for e in erased] == [
         (case_id, "northshire", "request")]
     # The erasure is on the audit trail, attributed to the admin.
     rows = [r for r in audit_rows(app, case_id) if r.action == "delete"]

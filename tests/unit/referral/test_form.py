@@ -618,7 +618,7 @@ def test_a_previous_referrals_area_name_is_personal_and_its_area_id_is_not() -> 
 
 @pytest.mark.parametrize("area", ["Elsewhere MARAC", "suffolk town", "", "x" * 65, "-kent"])
 def test_events_carry_an_area_id_never_free_text(area: str) -> None:
-    previous = payloads.PreviousReferral()
+    previous = payloads.PreviousReferralSchema()
     assert "area_id" in previous.validate({"area_id": area, "date": "2024-01-15"})
     assert previous.validate({"area_id": "suffolk", "date": "2024-01-15"}) == {}
     assert previous.validate({"area_id": payloads.UNKNOWN_AREA, "date": "2024-01-15"}) == {}
