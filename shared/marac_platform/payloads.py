@@ -227,7 +227,9 @@ class ReferralStatusChangedSchema(PayloadSchema):
 
 
 @dataclass(frozen=True)
-class CaseScheduled(Payload):
+class Placement(Payload):
+    """Where a referral's case is placed: its MARAC date, slot and target (not an event)."""
+
     case_id: str
     referral_id: str
     area_id: str
@@ -239,12 +241,11 @@ class CaseScheduled(Payload):
     slot_start: datetime | None
     target_date: date
     beyond_target: bool
-    rescheduled: bool
     referrer_agency: str
 
 
-class CaseScheduledSchema(PayloadSchema):
-    payload = CaseScheduled
+class PlacementSchema(PayloadSchema):
+    payload: ClassVar[type[Payload]] = Placement
     case_id = ID()
     referral_id = ID()
     area_id = ID()
@@ -256,8 +257,17 @@ class CaseScheduledSchema(PayloadSchema):
     slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
     target_date = fields.Date(required=True)
     beyond_target = fields.Bool(required=True)
-    rescheduled = fields.Bool(load_default=False)
     referrer_agency = fields.Str(required=True)
+
+
+@dataclass(frozen=True)
+class CaseScheduled(Placement):
+    rescheduled: bool
+
+
+class CaseScheduledSchema(PlacementSchema):
+    payload = CaseScheduled
+    rescheduled = fields.Bool(load_default=False)
 
 
 @dataclass(frozen=True)
@@ -352,7 +362,7 @@ class NotificationSent(Payload):
 
 
 class NotificationSentSchema(PayloadSchema):
-    payload = NotificationSent
+    payload: ClassVar[type[Payload]] = NotificationSent
     notification_id = ID()
     case_id = fields.Str(load_default=None, allow_none=True)
     area_id = ID()
@@ -368,7 +378,7 @@ class NotificationFailed(NotificationSent):
 
 
 class NotificationFailedSchema(NotificationSentSchema):
-    payload = NotificationFailed  # type: ignore[assignment]  # a NotificationSent, with its reason
+    payload = NotificationFailed
     reason_code = fields.Str(required=True)
 
 
@@ -392,45 +402,21 @@ RESCHEDULE_CAUSES = ("moved", "meeting_cancelled", "deferred", "waiting_list", "
 
 
 @dataclass(frozen=True)
-class CaseRescheduled(Payload):
-    case_id: str
-    referral_id: str
-    area_id: str
-    meeting_id: str
-    marac_date: date
-    meeting_start: datetime
-    model: str
-    slot_index: int | None
-    slot_start: datetime | None
-    target_date: date
-    beyond_target: bool
+class CaseRescheduled(Placement):
     previous_meeting_id: str
     previous_marac_date: date
     cause: str
     reason: str | None
-    referrer_agency: str
 
 
-class CaseRescheduledSchema(PayloadSchema):
+class CaseRescheduledSchema(PlacementSchema):
     """A case's MARAC date changed: where it is now, where it was, and why (codes only)."""
 
     payload = CaseRescheduled
-    case_id = ID()
-    referral_id = ID()
-    area_id = ID()
-    meeting_id = ID()
-    marac_date = fields.Date(required=True)
-    meeting_start = fields.AwareDateTime(required=True)
-    model = fields.Str(required=True, validate=validate.OneOf(MODELS))
-    slot_index = fields.Int(load_default=None, allow_none=True)
-    slot_start = fields.AwareDateTime(load_default=None, allow_none=True)
-    target_date = fields.Date(required=True)
-    beyond_target = fields.Bool(required=True)
     previous_meeting_id = ID()
     previous_marac_date = fields.Date(required=True)
     cause = fields.Str(required=True, validate=validate.OneOf(RESCHEDULE_CAUSES))
     reason = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
-    referrer_agency = fields.Str(required=True)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from marac_platform import payloads
 from marac_platform.checklists import get_checklist
 from marac_platform.security.tokens import mint_token
 from services.referral.app import create_app
@@ -175,12 +176,12 @@ def test_a_late_assessment_of_an_erased_case_moves_nothing(
     runtime = client.application.extensions["marac_runtime"]
     with runtime.unit_of_work() as uow:
         before = uow.session.scalar(select(func.count()).select_from(TABLES.outbox))
-        service.on_assessed(uow, {
+        service.on_assessed(uow, payloads.RiskAssessedSchema().load({
             "referral_id": referral_id, "case_id": case_id, "area_id": "northshire",
             "assessment_id": "a-1", "checklist_version": PARTNER_CHECKLIST, "yes_count": 16,
             "band": "high", "high_weight_factors": [], "decision": "meets_criteria",
             "criteria": [{"criterion": "visible_high_risk", "met": True,
-                          "reason_code": "threshold_reached", "detail": "16 yes answers"}]})
+                          "reason_code": "threshold_reached", "detail": "16 yes answers"}]}))
     with runtime.unit_of_work() as uow:
         referral = uow.session.get(Referral, referral_id)
         assert referral is not None and referral.state == "submitted"
@@ -190,7 +191,6 @@ def test_a_late_assessment_of_an_erased_case_moves_nothing(
 def test_closing_a_heard_referral_closes_its_case(
     client: FlaskClient, platform_env: PlatformEnv
 ) -> None:
-    from datetime import date
 
     from services.referral import service
 
@@ -202,16 +202,18 @@ def test_closing_a_heard_referral_closes_its_case(
     runtime = client.application.extensions["marac_runtime"]
     ids = {"referral_id": referral_id, "case_id": case_id, "area_id": "northshire"}
     with runtime.unit_of_work() as uow:
-        service.on_assessed(uow, {**ids, "assessment_id": "a-1",
-                                  "checklist_version": PARTNER_CHECKLIST, "yes_count": 16,
-                                  "band": "high", "high_weight_factors": [],
-                                  "decision": "meets_criteria",
-                                  "criteria": [{"criterion": "visible_high_risk", "met": True,
-                                                "reason_code": "threshold_reached",
-                                                "detail": "16 yes answers"}]})
-        service.on_scheduled(uow, {**ids, "meeting_id": "m-1", "marac_date": date(2026, 12, 8)})
-        service.on_heard(uow, {**ids, "meeting_id": "m-1", "marac_date": date(2026, 12, 8),
-                               "outcome": "heard"})
+        service.on_assessed(uow, payloads.RiskAssessedSchema().load({
+            **ids, "assessment_id": "a-1", "checklist_version": PARTNER_CHECKLIST, "yes_count": 16,
+            "band": "high", "high_weight_factors": [], "decision": "meets_criteria",
+            "criteria": [{"criterion": "visible_high_risk", "met": True,
+                          "reason_code": "threshold_reached", "detail": "16 yes answers"}]}))
+        start = "2026-12-08T10:00:00+00:00"
+        service.on_scheduled(uow, payloads.CaseScheduledSchema().load({
+            **ids, "meeting_id": "m-1", "marac_date": "2026-12-08", "meeting_start": start,
+            "model": "meeting", "target_date": "2026-12-08", "beyond_target": False,
+            "referrer_agency": "police"}))
+        service.on_heard(uow, payloads.CaseHeardSchema().load({
+            **ids, "meeting_id": "m-1", "marac_date": "2026-12-08", "outcome": "heard"}))
     closed = client.post(f"/v1/referrals/{referral_id}/close", headers=coordinator)
     assert closed.status_code == 200, closed.get_json()
     assert closed.get_json()["state"] == "closed"

@@ -32,11 +32,12 @@ def test_case_heard_records_the_hearing_and_a_deferral_does_not(platform_env: Pl
         heard = {"case_id": "case-1", "referral_id": "ref-1", "area_id": "northshire",
                  "meeting_id": "m-1", "marac_date": date(2026, 11, 24)}
         with runtime.unit_of_work() as uow:
-            service.on_case_heard(uow, {**heard, "outcome": "deferred"})
+            service.on_case_heard(uow, payloads.CaseHeard(**{**heard, "outcome": "deferred"}))
         with runtime.unit_of_work() as uow:
             assert uow.session.get(ReferralHistory, 1).heard_on is None  # type: ignore[union-attr]
-            service.on_case_heard(uow, {**heard, "outcome": "heard"})
-            service.on_case_heard(uow, {**heard, "referral_id": "ref-unknown", "outcome": "heard"})
+            service.on_case_heard(uow, payloads.CaseHeard(**{**heard, "outcome": "heard"}))
+            service.on_case_heard(uow, payloads.CaseHeard(
+                **{**heard, "referral_id": "ref-unknown", "outcome": "heard"}))
         with runtime.unit_of_work() as uow:
             row = uow.session.get(ReferralHistory, 1)
             assert row is not None and row.heard_on == date(2026, 11, 24)

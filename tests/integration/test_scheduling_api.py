@@ -438,7 +438,8 @@ def test_erased_case_leaves_its_date_and_its_case_list_entry(
     with runtime.unit_of_work() as uow:
         assert service.publish_case_list(uow, kept.meeting_id or "", utcnow())
     with runtime.unit_of_work() as uow:
-        service.erase_case(uow, {"case_id": "case-e1", "area_id": "tueshire", "reason": "request"})
+        service.erase_case(uow, payloads.CaseErased(case_id="case-e1", area_id="tueshire",
+                                                    reason="request"))
     erased = allocation(runtime, "case-e1")
     assert erased.status == "withdrawn" and erased.meeting_id is None
     assert erased.summary["case_list_entry"] == {}
