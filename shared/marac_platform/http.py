@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from marac_platform import audit, auth, telemetry
+from marac_platform import audit, auth, bodies, telemetry
 from marac_platform import kafka as platform_kafka
 from marac_platform.problems import PROBLEM_TYPE, Problem, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -142,6 +142,8 @@ def create_service_app(
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
             if has_body and not request.is_json:
                 raise Problem(415, "Unsupported media type", "Send application/json.")
+            if has_body:
+                bodies.check_json(request.get_data(cache=True))
 
     @app.after_request
     def _trace_header(response: Response) -> Response:
