@@ -54,8 +54,9 @@ class Erasure:
 def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     """Shred one case in the caller's unit of work; safe to repeat (a retry finishes the job).
 
-    The key goes first, in its own store: if this transaction then fails, the rows still say
-    open and a retry finds them, while the data is already unreadable.
+    The key goes first, in its own store (which keeps no copy of it after this call): if this
+    transaction then fails, the rows still say open and a retry finds them, while the data is
+    already unreadable. Once the cleared rows commit, the old pages holding the form go too.
     """
     already = case.status == ERASED_STATUS
     referrals = uow.session.scalars(select(Referral).where(Referral.case_id == case.id)).all()
@@ -66,6 +67,7 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
             referral.form_public = {}
             referral.updated_at = now
     destroyed = keys(uow.runtime).erase(case.id)
+    uow.after_commit(uow.runtime.db.purge_deleted)
     if not already:
         case.status = ERASED_STATUS
         uow.publish(ERASED, subject=case.id, area=case.area_id,

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marac_platform import audit, auth, bodies, telemetry
 from marac_platform import kafka as platform_kafka
+from marac_platform.db import PurgeIncomplete
 from marac_platform.problems import PROBLEM_TYPE, Problem, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import CryptoError, KeyErased, KeyUnavailable
@@ -198,6 +199,11 @@ def _unexpected(error: Exception) -> Response:
             503, "Service unavailable",
             "A key needed to read this case is not configured; the operators have been alerted.",
             slug="key-unavailable"))
+    if isinstance(error, PurgeIncomplete):
+        # An erasure whose key is gone but whose old copies a long reader still pins: retry.
+        return problem_response(Problem(
+            503, "Service unavailable", "The erasure is not complete yet; repeat it.",
+            slug="erasure-incomplete", headers={"Retry-After": "5"}))
     if isinstance(error, CryptoError):
         log.error("decryption failed", extra={"reason_code": type(error).__name__, "path": request.path})
         return problem_response(InternalServerError())

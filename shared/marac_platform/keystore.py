@@ -3,7 +3,8 @@
 This store plays the part of a KMS: the wrapped keys live nowhere else, so destroying a
 case's key makes every copy of its personal data unreadable (database rows, events already
 in Kafka, backups). Unwrapped keys are cached briefly; erasure is visible everywhere within
-`CACHE_S` seconds.
+`CACHE_S` seconds. On SQLite, erasure also empties the write-ahead log, which would otherwise
+keep the wrapped key for a while (see `Database.purge_deleted`).
 """
 
 from __future__ import annotations
@@ -188,13 +189,17 @@ class KeyStore:
         return crypto.decrypt_value(self.data_key(case_id), token, case_id=case_id, field=field)
 
     def erase(self, case_id: str) -> bool:
-        """Destroy the case's key; True if there was one to destroy."""
+        """Destroy the case's key and every copy the store keeps of it; True if there was one.
+
+        Repeating it finishes a purge an earlier call could not complete (PurgeIncomplete).
+        """
         with self.db.engine.begin() as connection:
             result = connection.execute(
                 update(case_keys).where(case_keys.c.case_id == case_id,
                                         case_keys.c.wrapped.is_not(None))
                 .values(wrapped=None, erased_at=utcnow()))
         self._remember(case_id, None)
+        self.db.purge_deleted()
         return bool(result.rowcount)
 
     def rewrap_area(self, area_id: str) -> int:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from marac_platform import migrations
 from marac_platform.areas import load_areas
-from marac_platform.db import Database
+from marac_platform.db import Database, sqlite_path
 from marac_platform.keystore import KeyStore, keystore_url, load_keyring
 from marac_platform.security.crypto import AreaKeyRing
 from marac_platform.security.tokens import ensure_dev_keypair
 from marac_platform.settings import SERVICES, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +51,7 @@ def migrate_all(services: list[str], *, create_database: bool, quiet: bool = Fal
     settings = None
     for service in services:
         settings = load_settings(service)
+        private_data_dir(settings.data_dir, create=sqlite_path(settings.database_url) is not None)
         if create_database and migrations.ensure_database(settings.database_url):
             print(f"{service}: database created")
         migrations.upgrade(service, settings.database_url)
@@ -69,3 +73,20 @@ def migrate_all(services: list[str], *, create_database: bool, quiet: bool = Fal
             ensure_dev_keypair(settings.data_dir / "keys")
         if not quiet:
             print("keystore: schema ready")
+
+
+def private_data_dir(path: Path, *, create: bool) -> None:
+    """The data folder (SQLite files, development keys, logs) is its owner's alone: 0700.
+
+    Made only when a SQLite database lives in it (a PostgreSQL deployment may have none, on
+    a read-only filesystem).
+    """
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.is_dir() or not path.stat().st_mode & 0o077:
+        return
+    try:
+        path.chmod(0o700)
+    except OSError as exc:
+        log.warning("data folder left readable by others", extra={
+            "reason_code": type(exc).__name__, "path": str(path)})
