@@ -7,6 +7,9 @@ be written means the response is not served either: the caller gets 503 instead 
 A write has already committed by then; its 503 tells the caller, and the error log line (with
 the trace id) tells the operator, that the change is missing from the trail.
 
+Views that disclose several cases declare each one (`note`, `note_all`); cases in the path, the
+query, or anywhere in a JSON response (an object with a `case_id`) are found too.
+
 `blp` gives auditors `GET /v1/audit` (filtered, area-scoped) and `GET /v1/audit/verify`.
 
 Records carry ids and codes only: the resource is the route with its id-shaped path arguments,
@@ -21,7 +24,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +57,6 @@ DEV_KEY_FILE = "audit-hmac.key"
 # pg_advisory_xact_lock key serialising appends (each service has its own database).
 LOCK_KEY = 0x6D61726163617564  # "maracaud"
 APPEND_ATTEMPTS = 5
-MAX_CASES_PER_CALL = 500  # a list response is recorded case by case, up to this many
 RESOURCE_CHARS = 100  # the audit_log.resource column
 NAME_CHARS = 200  # the audit_log.subject and .agency columns
 ACTIONS: Mapping[str, str] = {
@@ -66,8 +68,6 @@ METHODS_OF: Mapping[str, tuple[str, ...]] = {
 }
 # What may be copied from a path or query into a record: ids, never free text.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-# Keys of a JSON response under which cases are listed.
-_LIST_KEYS = ("items", "cases")
 
 
 class AuditUnavailable(Exception):
@@ -232,6 +232,18 @@ def note(case_id: str, area_id: str | None = None) -> None:
     noted.append((case_id, area_id))
 
 
+def note_all(disclosed: Iterable[Any], area_id: str | None = None) -> None:
+    """Views that disclose several cases declare each one: rows or mappings with a `case_id`
+    (and an `area_id`, else `area_id` given here). Each becomes a record of its own."""
+    for item in disclosed:
+        if isinstance(item, Mapping):
+            case_id, area = item.get("case_id"), item.get("area_id")
+        else:
+            case_id, area = getattr(item, "case_id", None), getattr(item, "area_id", None)
+        if isinstance(case_id, str) and is_id(case_id):
+            note(case_id, area if is_id(area) else area_id)
+
+
 def outcome_of(status: int) -> str:
     """The status class, then the code: `2xx:200`, `4xx:403`."""
     return f"{status // 100}xx:{status}"
@@ -253,16 +265,21 @@ def resource_of(response: Response) -> str:
 
 
 def _cases_in(body: Any) -> Iterator[tuple[str, str | None]]:
-    if isinstance(body, Mapping):
-        if is_id(body.get("case_id")):
-            yield body["case_id"], body.get("area_id") if is_id(body.get("area_id")) else None
-        for key in _LIST_KEYS:
-            yield from _cases_in(body.get(key) if isinstance(body.get(key), list) else None)
-    elif isinstance(body, list):
-        for item in body:
-            if isinstance(item, Mapping) and is_id(item.get("case_id")):
-                area = item.get("area_id")
-                yield item["case_id"], area if is_id(area) else None
+    """Every object in a JSON body with an id-shaped `case_id`, however deep (a case list's
+    cases, a cancellation's moved cases); its area, else the nearest enclosing one's."""
+    stack: list[tuple[Any, str | None]] = [(body, None)]
+    while stack:
+        item, area = stack.pop()
+        if isinstance(item, Mapping):
+            own = item.get("area_id")
+            area = own if is_id(own) else area
+            if is_id(item.get("case_id")):
+                yield item["case_id"], area
+            stack.extend((child, area) for child in reversed(list(item.values()))
+                         if isinstance(child, Mapping | list))
+        elif isinstance(item, list):
+            stack.extend((child, area) for child in reversed(item)
+                         if isinstance(child, Mapping | list))
 
 
 def cases_of(response: Response) -> list[tuple[str, str | None]]:
@@ -279,7 +296,7 @@ def cases_of(response: Response) -> list[tuple[str, str | None]]:
     for case_id, area_id in found:
         if areas.get(case_id) is None:
             areas[case_id] = area_id
-    return list(areas.items())[:MAX_CASES_PER_CALL]
+    return list(areas.items())
 
 
 def _area_hint(who: Principal, response: Response) -> str | None:

@@ -150,6 +150,38 @@ def test_a_case_in_the_path_or_noted_by_the_view_is_recorded() -> None:
         "delete", "case-3", "southshire", "2xx:204")
 
 
+def test_a_case_list_records_every_case_of_every_document() -> None:
+    documents = [{"meeting_id": "m-1", "area_id": "northshire", "edition": 0,
+                  "cases": [{"case_id": "case-1", "details": {"incidents": "x"}},
+                            {"case_id": "case-2", "details": None}]},
+                 {"meeting_id": "m-1", "area_id": "northshire", "edition": 1,
+                  "cases": [{"case_id": "case-3", "details": None}]}]
+    entries = record(app_with(lambda meeting_id: jsonify(documents), "/v1/meetings/<meeting_id>/case-lists"),
+                     "/v1/meetings/m-1/case-lists")
+    assert [(e.case_id, e.area_id) for e in entries] == [
+        ("case-1", "northshire"), ("case-2", "northshire"), ("case-3", "northshire")]
+
+
+def test_a_view_declares_the_cases_it_disclosed() -> None:
+    from types import SimpleNamespace
+
+    def listing() -> Any:
+        # Rows (an ORM object's attributes) or mappings; the response itself names no case.
+        audit.note_all([SimpleNamespace(case_id="case-5", area_id="southshire"),
+                        {"case_id": "case-6"}, {"case_id": "not an id"}], "northshire")
+        return jsonify(count=2)
+
+    entries = record(app_with(listing, "/v1/things"), "/v1/things")
+    assert [(e.case_id, e.area_id, e.outcome) for e in entries] == [
+        ("case-5", "southshire", "2xx:200"), ("case-6", "northshire", "2xx:200")]
+
+
+def test_a_long_list_records_every_case() -> None:
+    items = [{"case_id": f"case-{i}", "area_id": "northshire"} for i in range(1200)]
+    entries = record(app_with(lambda: jsonify(items=items), "/v1/referrals"), "/v1/referrals")
+    assert len(entries) == 1200
+
+
 def test_a_multi_area_caller_without_a_case_has_no_area() -> None:
     both = Principal(subject="a", agency="b", role=Role.AUDITOR,
                      areas=frozenset({"northshire", "southshire"}), issuer="marac-dev")
