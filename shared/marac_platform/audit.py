@@ -2,10 +2,11 @@
 
 One mechanism for all five services: `install(app, runtime)` (called by the app factory) adds an
 `after_request` hook that appends one record per case an authenticated /v1 call touched, in the
-service's own `audit_log` table, before the response leaves the process. A record that cannot
-be written means the response is not served either: the caller gets 503 instead (fail closed).
-A write has already committed by then; its 503 tells the caller, and the error log line (with
-the trace id) tells the operator, that the change is missing from the trail.
+service's own `audit_log` table, before the response leaves the process. The call's unit of work
+(`marac_platform.http.request_unit_of_work`) is committed by that hook, in one transaction with
+its record: a change is stored with its record or not at all. A record that cannot be written
+means the response is not served either: the caller gets 503 instead (fail closed), and nothing
+of the call was stored.
 
 Views that disclose several cases declare each one (`note`, `note_all`); cases in the path, the
 query, or anywhere in a JSON response (an object with a `case_id`) are found too.
@@ -35,7 +36,7 @@ from flask import Flask, Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Connection, Row, Table, and_, or_, select, text
+from sqlalchemy import Connection, Row, Table, and_, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
@@ -44,7 +45,7 @@ from marac_platform import telemetry
 from marac_platform.auth import principal, requires, scope
 from marac_platform.db import Database, utcnow
 from marac_platform.problems import Problem, problem_response
-from marac_platform.runtime import Runtime
+from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.audit_chain import AuditRecord, ChainCheck, next_record, verify_chain
 from marac_platform.security.roles import Permission
 from marac_platform.security.tokens import Principal
@@ -152,23 +153,23 @@ class AuditTrail:
         """Chain and store entries in one short transaction of their own; their seq numbers.
 
         Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite
-        by its single writer; the seq primary key turns any race that slips by into a retry.
+        by taking its write lock first; the seq primary key turns any race that slips by into
+        a retry.
         """
         if not entries:
             return []
         last_error: Exception | None = None
         for _ in range(APPEND_ATTEMPTS):
             try:
-                return self._append_once(entries)
+                with self.db.engine.begin() as connection:
+                    records = self.append_in(connection, entries)
             except IntegrityError as exc:
                 last_error = exc
+                continue
+            return [record.seq for record in records]
         raise AuditUnavailable(type(last_error).__name__)
 
-    def _append_once(self, entries: Sequence[Entry]) -> list[int]:
-        with self.db.engine.begin() as connection:
-            return self.append_in(connection, entries)
-
-    def append_in(self, connection: Connection, entries: Sequence[Entry]) -> list[int]:
+    def append_in(self, connection: Connection, entries: Sequence[Entry]) -> list[AuditRecord]:
         """Chain and store entries in the caller's transaction (which then holds the lock).
 
         For work that must not happen unrecorded: the record commits with it, or neither does.
@@ -176,10 +177,15 @@ class AuditTrail:
         table = self.table
         if self.db.is_postgres:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        else:
+            # SQLite: a write that changes nothing takes the write lock (waiting its turn),
+            # so the last record read below is still the last when this one is inserted.
+            connection.execute(update(table).where(table.c.seq < 0).values(seq=table.c.seq))
         last = connection.execute(select(table).order_by(table.c.seq.desc()).limit(1)).first()
         previous = _record(last) if last is not None else None
         at = utcnow()
         rows: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
         for entry in entries:
             record = next_record(
                 previous, subject=entry.subject, agency=entry.agency, role=entry.role,
@@ -195,10 +201,11 @@ class AuditTrail:
                 "source_ip": record.source_ip, "trace_id": record.trace_id,
                 "prev_hash": record.prev_hash, "hash": record.hash,
             })
+            records.append(record)
             previous = record
         if rows:
             connection.execute(table.insert(), rows)
-        return [row["seq"] for row in rows]
+        return records
 
     def records(self, batch: int = 1000) -> Iterator[AuditRecord]:
         """Every record in seq order, read in batches."""
@@ -338,28 +345,103 @@ def is_ip(value: str | None) -> bool:
     return value is not None and len(value) <= 64 and re.fullmatch(r"[0-9A-Fa-f:.]+", value) is not None
 
 
+# --- the call's unit of work, committed with its record --------------------------------------
+
+_HELD = "audit_unit_of_work"
+
+
+def held() -> UnitOfWork | None:
+    """The unit of work this call opened, waiting to commit with its audit record."""
+    found: UnitOfWork | None = g.get(_HELD)
+    return found
+
+
+def hold(uow: UnitOfWork) -> None:
+    setattr(g, _HELD, uow)
+
+
+def release() -> UnitOfWork | None:
+    """Take the held unit of work (the caller commits or rolls back, then closes it)."""
+    uow: UnitOfWork | None = g.pop(_HELD, None)
+    return uow
+
+
+def _withheld(exc: Exception, response: Response) -> Response:
+    rule = request.url_rule.rule if request.url_rule else None
+    log.error("audit append failed; response withheld", extra={
+        "reason_code": type(exc).__name__, "path": rule, "method": request.method,
+        "status": response.status_code})
+    return problem_response(Problem(
+        503, "Service unavailable",
+        "This call could not be recorded in the audit trail, so nothing of it was kept and its "
+        "result is withheld; try again.",
+        slug="audit-unavailable", headers={"Retry-After": "5"}))
+
+
+def _commit_unaudited(uow: UnitOfWork | None) -> None:
+    # Outside /v1 nothing is audited: the unit of work commits on its own, as it always did.
+    if uow is None:
+        return
+    try:
+        uow.session.commit()
+    finally:
+        uow.session.close()
+    uow.run_committed_hooks()
+
+
 def install(app: Flask, runtime: Runtime) -> AuditTrail:
-    """Record every authenticated /v1 call before its response is sent; 503 if that fails."""
+    """Record every authenticated /v1 call before its response is sent; 503 if that fails.
+
+    A call that succeeded commits its unit of work together with its records; one that failed
+    (4xx/5xx) rolls it back, and its records are written on their own.
+    """
     audit_trail = AuditTrail(runtime.db, runtime.tables.audit, audit_key(runtime.settings))
     app.extensions["marac_audit"] = audit_trail
 
     @app.after_request
     def _audit(response: Response) -> Response:
         who: Principal | None = g.get("principal")
+        uow = release()
         if who is None or not request.path.startswith("/v1/"):
+            _commit_unaudited(uow)
             return response
         try:
-            audit_trail.append(entries_for(who, response))
+            entries = entries_for(who, response)
+            if uow is not None and response.status_code < 400:
+                audit_trail.append_in(uow.session.connection(), entries)
+                uow.session.commit()
+            else:
+                if uow is not None:
+                    uow.session.rollback()
+                audit_trail.append(entries)
+                uow = None  # nothing of it was kept: its after-commit hooks do not run
         except Exception as exc:
-            rule = request.url_rule.rule if request.url_rule else None
-            log.error("audit append failed; response withheld", extra={
-                "reason_code": type(exc).__name__, "path": rule, "method": request.method,
-                "status": response.status_code})
-            return problem_response(Problem(
-                503, "Service unavailable",
-                "This call could not be recorded in the audit trail, so its result is withheld.",
-                slug="audit-unavailable", headers={"Retry-After": "5"}))
+            if uow is not None:
+                uow.session.rollback()
+                uow.session.close()
+            return _withheld(exc, response)
+        if uow is not None:
+            uow.session.close()
+            try:
+                uow.run_committed_hooks()
+            except Exception as exc:
+                log.error("a step after the commit failed", extra={
+                    "reason_code": type(exc).__name__, "method": request.method,
+                    "path": request.url_rule.rule if request.url_rule else None})
+                return problem_response(Problem(
+                    503, "Service unavailable",
+                    "The change was stored, but a step that must follow it did not finish; "
+                    "repeat the call to complete it.", slug="incomplete",
+                    headers={"Retry-After": "5"}))
         return response
+
+    @app.teardown_request
+    def _close_held(_error: BaseException | None) -> None:
+        # A hook that failed before ours ran: whatever the call left uncommitted is dropped.
+        uow = release()
+        if uow is not None:
+            uow.session.rollback()
+            uow.session.close()
 
     return audit_trail
 

@@ -239,6 +239,22 @@ def current_runtime() -> Runtime:
 
 @contextmanager
 def request_unit_of_work() -> Iterator[UnitOfWork]:
-    """The unit of work of an API call: its queries see only the caller's areas."""
-    with current_runtime().unit_of_work(auth.scope()) as uow:
+    """The unit of work of an API call: its queries see only the caller's areas.
+
+    Its changes commit together with the call's audit record once the response is ready
+    (marac_platform.audit), so a call is stored with its record or not at all. An error
+    inside the block rolls it back (answered 4xx/5xx as usual); a view that opens it again
+    gets the same one. Its writes are flushed on leaving the block: a conflict (409) is found
+    while the view can still answer for it.
+    """
+    uow = audit.held()
+    if uow is None:
+        uow = current_runtime().open_unit_of_work(auth.scope())
+        audit.hold(uow)
+    try:
         yield uow
+        uow.session.flush()
+    except BaseException:
+        uow.session.rollback()
+        uow.committed_hooks.clear()  # what they would follow up on is gone
+        raise

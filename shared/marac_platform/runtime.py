@@ -76,3 +76,8 @@ class Runtime:
             uow = UnitOfWork(session=session, runtime=self)
             yield uow
         uow.run_committed_hooks()
+
+    def open_unit_of_work(self, areas: frozenset[str] | None = None) -> UnitOfWork:
+        """A unit of work the caller commits (or rolls back) and closes itself: an API call's,
+        committed together with its audit record (marac_platform.audit)."""
+        return UnitOfWork(session=self.db.session(areas), runtime=self)

@@ -1,7 +1,8 @@
 """The platform as `./dev run` keeps it: SQLite files in the data folder, the real broker.
 
 What an attacker with a copy of the data folder (and the area key file) can recover after an
-erasure, and who may read the files.
+erasure, who may read the files, what many concurrent referrers are told, and bodies no view
+can store.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from werkzeug.serving import make_server
 
 from marac_platform import events
 from marac_platform import kafka as platform_kafka
@@ -93,6 +98,32 @@ def referral_form(given: str = CANARY_GIVEN, family: str = CANARY_FAMILY,
                            victim_given=given, victim_family=family, address_line=CANARY_STREET)
     form["incidents"][0]["police_reference"] = police_reference
     return form
+
+
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """The app behind a real multi-threaded HTTP server (a thread per request)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={**headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
 
 
 def data_files(folder: Path) -> list[Path]:
@@ -221,3 +252,89 @@ def test_sqlite_files_and_the_data_folder_are_private(platform: SqlitePlatform) 
     assert {path.name: oct(path.stat().st_mode & 0o777) for path in files} == {
         path.name: "0o600" for path in files}
     assert oct(platform.data_dir.stat().st_mode & 0o777) == "0o700"
+
+
+# --- many referrers at once ------------------------------------------------------------------
+
+
+def get_status(url: str, headers: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_concurrent_submits_are_each_answered_as_they_were_stored(platform: SqlitePlatform) -> None:
+    app = platform.apps["referral"]
+    count = 96
+    headers = platform.token("referrer", "referrer-concurrent")
+    first = app.test_client().post("/v1/referrals", json={"area_id": "northshire"}, headers=headers)
+    draft = first.get_json()["id"]
+
+    # 8 referrers submit at once while 8 more callers read (each read is audited too).
+    with served(app) as base, ThreadPoolExecutor(max_workers=16) as pool:
+        reads = [pool.submit(get_status, f"{base}/v1/referrals/{draft}", headers)
+                 for _ in range(count)]
+        answers = list(pool.map(
+            lambda i: post_json(f"{base}/v1/referrals?submit=true",
+                                referral_form(f"Conc{i}", f"Family{i}", "NS-0001"), headers),
+            range(count)))
+        read_statuses = [read.result() for read in reads]
+
+    with platform.sqlite("referral") as referral:
+        stored = {row[0] for row in referral.execute(
+            "SELECT id FROM referrals WHERE referrer_subject = 'referrer-concurrent' AND id != ?",
+            (draft,))}
+        created_records = referral.execute(
+            "SELECT count(*) FROM audit_log WHERE subject = 'referrer-concurrent' AND action = 'create'"
+            " AND outcome = '2xx:201' AND resource != ?", (f"/v1/referrals/{draft}",)).fetchone()[0]
+    statuses = [status for status, _ in answers]
+    assert statuses == [201] * count, [body for status, body in answers if status != 201][:3]
+    assert {body["id"] for _, body in answers} == stored  # told "created" exactly for what is stored
+    assert created_records == count
+    assert read_statuses == [200] * count
+    verify = app.test_client().get("/v1/audit/verify", headers=platform.token("auditor"))
+    assert verify.get_json()["ok"] is True
+
+
+# --- bodies no view can store ----------------------------------------------------------------
+
+
+def counts(platform: SqlitePlatform) -> tuple[int, int]:
+    with platform.sqlite("keystore") as keystore, platform.sqlite("referral") as referral:
+        return (keystore.execute("SELECT count(*) FROM case_keys").fetchone()[0],
+                referral.execute("SELECT count(*) FROM referrals").fetchone()[0])
+
+
+def test_deep_nesting_and_lone_surrogates_are_400s_that_store_nothing(platform: SqlitePlatform) -> None:
+    referral = platform.apps["referral"].test_client()
+    referrer = platform.token("referrer", "referrer-bodies")
+    before = counts(platform)
+    deep = b"[" * 2000 + b"]" * 2000
+    nested = b'{"area_id": "northshire", "victim": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}"
+    surrogate = json.dumps(referral_form()).replace(CANARY_GIVEN, "\\ud800").encode()
+    surrogate_key = b'{"area_id": "northshire", "\\udfff": 1}'
+    cases = [(deep, "(body)"), (nested, None), (surrogate, "victim.name.given"),
+             (surrogate_key, "(key)")]
+    for body, field in cases:
+        for path in ("/v1/referrals?submit=true", "/v1/referrals"):
+            response = referral.post(path, data=body, headers=referrer, content_type="application/json")
+            assert response.status_code == 400, (path, body[:40], response.data[:200])
+            assert response.mimetype == PROBLEM
+            problem = response.get_json()
+            assert problem["status"] == 400 and problem["errors"]
+            if field is not None:
+                assert any(error["field"] == field for error in problem["errors"]), problem
+    assert counts(platform) == before  # no referral, and no orphaned case key
+
+    # Every service's JSON POST parses bodies the same way.
+    coordinator = platform.token("coordinator")
+    for service, path in (("risk", "/v1/assessments/preview"), ("scheduling", "/v1/meetings")):
+        client = platform.apps[service].test_client()
+        for body, _ in cases:
+            response = client.post(path, data=body, headers=coordinator, content_type="application/json")
+            assert response.status_code == 400 and response.mimetype == PROBLEM, (service, response.data)
