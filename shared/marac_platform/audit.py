@@ -11,6 +11,10 @@ of the call was stored.
 Views that disclose several cases declare each one (`note`, `note_all`); cases in the path, the
 query, or anywhere in a JSON response (an object with a `case_id`) are found too.
 
+The head of each chain (its latest seq and hash, MAC'd with the audit key) is anchored after
+every append in the key store's database, apart from the service's own: cutting records off the
+end shows in `GET /v1/audit/verify`, and seq numbers are never given out twice.
+
 `blp` gives auditors `GET /v1/audit` (filtered, area-scoped) and `GET /v1/audit/verify`.
 
 Records carry ids and codes only: the resource is the route with its id-shaped path arguments,
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -36,7 +41,7 @@ from flask import Flask, Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Connection, Row, Table, and_, or_, select, text, update
+from sqlalchemy import Connection, Row, Table, and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
@@ -46,7 +51,15 @@ from marac_platform.auth import principal, requires, scope
 from marac_platform.db import Database, utcnow
 from marac_platform.problems import Problem, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
-from marac_platform.security.audit_chain import AuditRecord, ChainCheck, next_record, verify_chain
+from marac_platform.security.audit_chain import (
+    GENESIS_HASH,
+    AuditRecord,
+    ChainCheck,
+    Head,
+    Link,
+    next_record,
+    verify_chain,
+)
 from marac_platform.security.roles import Permission
 from marac_platform.security.tokens import Principal
 from marac_platform.settings import Settings
@@ -141,13 +154,84 @@ def _record(row: Row[Any]) -> AuditRecord:
     )
 
 
+class AnchorForged(Exception):
+    """The anchored head does not carry a valid MAC: someone wrote it without the audit key."""
+
+
+class AuditAnchors:
+    """Each service's anchored chain head, in a database apart from the service's own.
+
+    Written after each append (after its commit: it may lag, never lead) and only forwards, so
+    a head read before the chain is read is one the chain must reach.
+    """
+
+    def __init__(self, db: Database, service: str, key: bytes | None) -> None:
+        from marac_platform.keystore import audit_heads
+
+        self.db = db
+        self.service = service
+        self.key = key
+        self.table = audit_heads
+
+    def mac(self, seq: int, head_hash: str) -> str:
+        message = f"marac-audit-head-v1|{self.service}|{seq}|{head_hash}".encode("ascii")
+        if self.key is None:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+
+    def read(self) -> Head | None:
+        """The anchored head, None if there is none; AnchorForged if its MAC is wrong."""
+        table = self.table
+        with self.db.engine.connect() as connection:
+            row = connection.execute(select(table.c.seq, table.c.hash, table.c.mac)
+                                     .where(table.c.service == self.service)).first()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row.mac, self.mac(row.seq, row.hash)):
+            raise AnchorForged(self.service)
+        return Head(seq=row.seq, hash=row.hash)
+
+    def advance(self, head: Head) -> None:
+        """Anchor `head` unless a later one is anchored already.
+
+        Only `start` (at migration) creates a service's anchor: one that went missing stays
+        missing, and verify says so, rather than being quietly made again from a cut chain.
+        """
+        table = self.table
+        with self.db.engine.begin() as connection:
+            moved = connection.execute(
+                update(table).where(table.c.service == self.service, table.c.seq < head.seq)
+                .values(seq=head.seq, hash=head.hash, mac=self.mac(head.seq, head.hash),
+                        at=utcnow()))
+            if moved.rowcount:
+                return
+            exists = connection.execute(
+                select(table.c.seq).where(table.c.service == self.service)).first()
+        if exists is None:
+            log.error("audit trail has no anchored head; `marac migrate` makes one",
+                      extra={"reason_code": "audit_anchor_missing"})
+
+    def start(self, head: Head) -> bool:
+        """At migration: anchor `head` if the service has no anchor yet; True if it did."""
+        try:
+            with self.db.engine.begin() as connection:
+                connection.execute(insert(self.table).values(
+                    service=self.service, seq=head.seq, hash=head.hash,
+                    mac=self.mac(head.seq, head.hash), at=utcnow()))
+        except IntegrityError:
+            return False
+        return True
+
+
 class AuditTrail:
     """Appends to and checks one service's `audit_log` hash chain."""
 
-    def __init__(self, db: Database, table: Table, key: bytes | None) -> None:
+    def __init__(self, db: Database, table: Table, key: bytes | None,
+                 anchors: AuditAnchors | None = None) -> None:
         self.db = db
         self.table = table
         self.key = key
+        self.anchors = anchors
 
     def append(self, entries: Sequence[Entry]) -> list[int]:
         """Chain and store entries in one short transaction of their own; their seq numbers.
@@ -166,6 +250,7 @@ class AuditTrail:
             except IntegrityError as exc:
                 last_error = exc
                 continue
+            self.anchor(records)
             return [record.seq for record in records]
         raise AuditUnavailable(type(last_error).__name__)
 
@@ -173,6 +258,7 @@ class AuditTrail:
         """Chain and store entries in the caller's transaction (which then holds the lock).
 
         For work that must not happen unrecorded: the record commits with it, or neither does.
+        Once it has committed, the caller passes the records to `anchor`.
         """
         table = self.table
         if self.db.is_postgres:
@@ -182,7 +268,10 @@ class AuditTrail:
             # so the last record read below is still the last when this one is inserted.
             connection.execute(update(table).where(table.c.seq < 0).values(seq=table.c.seq))
         last = connection.execute(select(table).order_by(table.c.seq.desc()).limit(1)).first()
-        previous = _record(last) if last is not None else None
+        previous: Link | None = _record(last) if last is not None else None
+        anchored = self._anchored()
+        if anchored is not None and (previous is None or anchored.seq > previous.seq):
+            previous = anchored  # records were cut off: continue after them, never reuse a seq
         at = utcnow()
         rows: list[dict[str, Any]] = []
         records: list[AuditRecord] = []
@@ -207,6 +296,27 @@ class AuditTrail:
             connection.execute(table.insert(), rows)
         return records
 
+    def _anchored(self) -> Head | None:
+        # Appending goes on without the anchor (verify reports what is wrong with it): an
+        # unreachable key store must not stop every service from recording calls.
+        if self.anchors is None:
+            return None
+        try:
+            return self.anchors.read()
+        except Exception as exc:
+            log.error("audit anchor unreadable", extra={"reason_code": type(exc).__name__})
+            return None
+
+    def anchor(self, records: Sequence[AuditRecord]) -> None:
+        """After the records committed: anchor the new head. A failure is logged, not raised
+        (the records are stored); the anchor then lags until the next append moves it."""
+        if self.anchors is None or not records:
+            return
+        try:
+            self.anchors.advance(Head(seq=records[-1].seq, hash=records[-1].hash))
+        except Exception as exc:
+            log.error("audit head not anchored", extra={"reason_code": type(exc).__name__})
+
     def records(self, batch: int = 1000) -> Iterator[AuditRecord]:
         """Every record in seq order, read in batches."""
         after = 0
@@ -222,7 +332,45 @@ class AuditTrail:
             after = rows[-1].seq
 
     def verify(self) -> ChainCheck:
-        return verify_chain(self.records(), key=self.key)
+        """The chain's hashes and links, and that it reaches its anchored head.
+
+        The head is read first: it never leads the chain, so records appended meanwhile do no
+        harm. Records without an anchored head, or under a forged one, may have lost their end.
+        """
+        if self.anchors is None:
+            return verify_chain(self.records(), key=self.key)
+        try:
+            anchored = self.anchors.read()
+        except AnchorForged:
+            check = verify_chain(self.records(), key=self.key)
+            return check if not check.ok else ChainCheck(False, check.checked + 1, check.checked)
+        check = verify_chain(self.records(), anchor=anchored, key=self.key)
+        if check.ok and anchored is None and check.checked:
+            return ChainCheck(False, check.checked + 1, check.checked)
+        return check
+
+    def start_anchor(self) -> Head | None:
+        """At migration: anchor the trail's head if it has no anchor yet (a new trail, or one
+        written by a version that did not anchor: the head it has now is trusted); that head."""
+        if self.anchors is None:
+            return None
+        with self.db.engine.connect() as connection:
+            last = connection.execute(
+                select(self.table).order_by(self.table.c.seq.desc()).limit(1)).first()
+        head = Head(seq=last.seq, hash=last.hash) if last is not None else Head(0, GENESIS_HASH)
+        return head if self.anchors.start(head) else None
+
+
+def trail_for(runtime: Runtime) -> AuditTrail:
+    """The service's trail, anchored in the key store's database."""
+    return anchored_trail(runtime.service, runtime.settings, runtime.db, runtime.tables.audit)
+
+
+def anchored_trail(service: str, settings: Settings, db: Database, table: Table) -> AuditTrail:
+    from marac_platform.keystore import keystore_database
+
+    key = audit_key(settings)
+    return AuditTrail(db, table, key, AuditAnchors(keystore_database(settings), service, key))
 
 
 def trail(app: Flask | None = None) -> AuditTrail:
@@ -395,7 +543,7 @@ def install(app: Flask, runtime: Runtime) -> AuditTrail:
     A call that succeeded commits its unit of work together with its records; one that failed
     (4xx/5xx) rolls it back, and its records are written on their own.
     """
-    audit_trail = AuditTrail(runtime.db, runtime.tables.audit, audit_key(runtime.settings))
+    audit_trail = trail_for(runtime)
     app.extensions["marac_audit"] = audit_trail
 
     @app.after_request
@@ -405,10 +553,11 @@ def install(app: Flask, runtime: Runtime) -> AuditTrail:
         if who is None or not request.path.startswith("/v1/"):
             _commit_unaudited(uow)
             return response
+        records: list[AuditRecord] = []
         try:
             entries = entries_for(who, response)
             if uow is not None and response.status_code < 400:
-                audit_trail.append_in(uow.session.connection(), entries)
+                records = audit_trail.append_in(uow.session.connection(), entries)
                 uow.session.commit()
             else:
                 if uow is not None:
@@ -422,6 +571,7 @@ def install(app: Flask, runtime: Runtime) -> AuditTrail:
             return _withheld(exc, response)
         if uow is not None:
             uow.session.close()
+            audit_trail.anchor(records)
             try:
                 uow.run_committed_hooks()
             except Exception as exc:

@@ -1,8 +1,8 @@
 """The platform as `./dev run` keeps it: SQLite files in the data folder, the real broker.
 
 What an attacker with a copy of the data folder (and the area key file) can recover after an
-erasure, who may read the files, what many concurrent referrers are told, and bodies no view
-can store.
+erasure, who may read the files, what many concurrent referrers are told, a trail whose end
+was cut off, and bodies no view can store.
 """
 
 from __future__ import annotations
@@ -299,6 +299,33 @@ def test_concurrent_submits_are_each_answered_as_they_were_stored(platform: Sqli
     assert read_statuses == [200] * count
     verify = app.test_client().get("/v1/audit/verify", headers=platform.token("auditor"))
     assert verify.get_json()["ok"] is True
+
+
+# --- a trail whose end was cut off -----------------------------------------------------------
+
+
+def test_a_trail_cut_short_or_emptied_does_not_verify_and_seqs_are_not_reused(
+    platform: SqlitePlatform,
+) -> None:
+    client = platform.apps["risk"].test_client()  # a trail of its own in this folder
+    auditor = platform.token("auditor")
+    for _ in range(4):
+        assert client.get("/v1/checklists", headers=platform.token("referrer")).status_code == 200
+    assert client.get("/v1/audit/verify", headers=auditor).get_json()["ok"] is True
+    with platform.sqlite("risk") as risk:
+        [last] = risk.execute("SELECT max(seq) FROM audit_log").fetchone()
+        risk.execute("DELETE FROM audit_log WHERE seq > ?", (last - 2,))
+    cut = client.get("/v1/audit/verify", headers=auditor).get_json()
+    assert cut == {"ok": False, "first_bad_seq": last - 1, "checked": last - 2}
+    with platform.sqlite("risk") as risk:
+        [after_cut] = risk.execute("SELECT max(seq) FROM audit_log").fetchone()
+        risk.execute("DELETE FROM audit_log")
+    # The verify call itself was recorded after the anchored head, not in the freed seqs.
+    assert after_cut == last + 1
+    emptied = client.get("/v1/audit/verify", headers=auditor).get_json()
+    assert emptied == {"ok": False, "first_bad_seq": 1, "checked": 0}
+    with platform.sqlite("risk") as risk:
+        assert risk.execute("SELECT min(seq) FROM audit_log").fetchone()[0] > after_cut
 
 
 # --- bodies no view can store ----------------------------------------------------------------
