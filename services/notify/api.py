@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from marac_platform import audit
 from marac_platform.auth import requires
 from marac_platform.http import request_unit_of_work
 from marac_platform.security.roles import Permission
@@ -29,4 +30,6 @@ class Deliveries(MethodView):
         if query["case_id"]:
             statement = statement.where(Delivery.case_id == query["case_id"])
         with request_unit_of_work() as uow:
-            return uow.session.scalars(statement).all()
+            found = uow.session.scalars(statement).all()
+        audit.note_all(found)
+        return found

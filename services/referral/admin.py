@@ -14,6 +14,7 @@ finds ciphertext gets 410 from the platform's KeyErased handler).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,8 +54,9 @@ class Erasure:
 def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     """Shred one case in the caller's unit of work; safe to repeat (a retry finishes the job).
 
-    The key goes first, in its own store: if this transaction then fails, the rows still say
-    open and a retry finds them, while the data is already unreadable.
+    The key goes first, in its own store (which keeps no copy of it after this call): if this
+    transaction then fails, the rows still say open and a retry finds them, while the data is
+    already unreadable. Once the cleared rows commit, the old pages holding the form go too.
     """
     already = case.status == ERASED_STATUS
     referrals = uow.session.scalars(select(Referral).where(Referral.case_id == case.id)).all()
@@ -65,6 +67,7 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
             referral.form_public = {}
             referral.updated_at = now
     destroyed = keys(uow.runtime).erase(case.id)
+    uow.after_commit(uow.runtime.db.purge_deleted)
     if not already:
         case.status = ERASED_STATUS
         uow.publish(events.CASE_ERASED, subject=case.id, area=case.area_id,
@@ -132,7 +135,7 @@ def retention_sweep(runtime: Runtime, *, dry_run: bool, now: datetime | None = N
     """
     now = now or utcnow()
     report = SweepReport(dry_run=dry_run)
-    trail = audit.AuditTrail(runtime.db, runtime.tables.audit, audit.audit_key(runtime.settings))
+    trail = audit.trail_for(runtime)
     for area_id, case_id in list(due_for_erasure(runtime, now)):
         if dry_run:
             report.by_area.setdefault(area_id, []).append(case_id)
@@ -146,10 +149,11 @@ def retention_sweep(runtime: Runtime, *, dry_run: bool, now: datetime | None = N
                 if case is None:
                     continue  # erased or reopened meanwhile, or another sweep has it
                 erased = erase_case(uow, case, "retention")
-                trail.append_in(uow.session.connection(), [audit.Entry(
+                records = trail.append_in(uow.session.connection(), [audit.Entry(
                     subject=SWEEPER, agency="system", role="system",
                     resource=f"/v1/cases/{case_id}", action="delete", outcome="erased:retention",
                     case_id=case_id, area_id=erased.area_id)])
+                uow.after_commit(functools.partial(trail.anchor, records))
         except Exception as exc:  # one case's failure must not stop the sweep
             report.failed[case_id] = type(exc).__name__
             continue

@@ -19,7 +19,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from marac_platform import checklists, idempotency
+from marac_platform import audit, checklists, idempotency
 from marac_platform.auth import caller_area, principal, requires
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem, flatten_messages
@@ -170,6 +170,7 @@ class Referrals(MethodView):
             rows = uow.session.scalars(
                 statement.offset(query["offset"]).limit(query["limit"] + 1)).all()
             items = [referral_out(uow, r, with_form=False) for r in rows[: query["limit"]]]
+        audit.note_all(items)
         return {"items": items, "offset": query["offset"], "limit": query["limit"],
                 "has_more": len(rows) > query["limit"]}
 

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from marac_platform import idempotency
+from marac_platform import audit, idempotency
 from marac_platform.auth import caller_area, principal, requires
 from marac_platform.db import utcnow
 from marac_platform.http import current_runtime, request_unit_of_work
@@ -49,6 +49,7 @@ def agenda(uow: Any, meeting: Meeting) -> dict[str, Any]:
     cases = uow.session.scalars(
         select(Allocation).where(Allocation.meeting_id == meeting.id)
         .order_by(Allocation.slot_index, Allocation.allocated_at)).all()
+    audit.note_all(cases, meeting.area_id)
     return {**meeting_out(meeting), "cases": cases}
 
 
@@ -110,6 +111,7 @@ class CancelMeeting(MethodView):
 
             def cancel() -> idempotency.Created:
                 done = service.cancel_meeting(uow, meeting_id, body["reason"], who.subject)
+                audit.note_all([*done.moved, *done.waiting])
                 return idempotency.Created(200, CancelOut().dump({
                     "meeting": meeting_out(done.meeting), "moved": done.moved,
                     "waiting": done.waiting}))
@@ -125,7 +127,10 @@ class CaseLists(MethodView):
         """The case-list documents sent for the date: edition 0, then any addenda of late
         (urgent) cases, each with the area's confidentiality statement."""
         with request_unit_of_work() as uow:
-            return service.case_lists(uow, meeting_id)
+            documents = service.case_lists(uow, meeting_id)
+        for document in documents:
+            audit.note_all(document["cases"], document["area_id"])
+        return documents
 
 
 @blp.route("/allocations/<case_id>")
@@ -191,7 +196,7 @@ class AtRisk(MethodView):
         """Cases that will miss (or have missed) the time-to-hearing target, or wait for a date."""
         caller_area(area_id)
         with request_unit_of_work() as uow:
-            return [
+            listed = [
                 {"case_id": item.record.case_id, "referral_id": item.record.referral_id,
                  "status": item.record.status, "urgent": item.record.urgent,
                  "received_at": item.record.received_at, "target_date": item.target_date,
@@ -199,6 +204,8 @@ class AtRisk(MethodView):
                  "days_over": item.days_over}
                 for item in service.at_risk(uow, area_id)
             ]
+        audit.note_all(listed, area_id)
+        return listed
 
 
 @blp.route("/areas/<area_id>/calendar")

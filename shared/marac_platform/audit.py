@@ -2,10 +2,18 @@
 
 One mechanism for all five services: `install(app, runtime)` (called by the app factory) adds an
 `after_request` hook that appends one record per case an authenticated /v1 call touched, in the
-service's own `audit_log` table, before the response leaves the process. A record that cannot
-be written means the response is not served either: the caller gets 503 instead (fail closed).
-A write has already committed by then; its 503 tells the caller, and the error log line (with
-the trace id) tells the operator, that the change is missing from the trail.
+service's own `audit_log` table, before the response leaves the process. The call's unit of work
+(`marac_platform.http.request_unit_of_work`) is committed by that hook, in one transaction with
+its record: a change is stored with its record or not at all. A record that cannot be written
+means the response is not served either: the caller gets 503 instead (fail closed), and nothing
+of the call was stored.
+
+Views that disclose several cases declare each one (`note`, `note_all`); cases in the path, the
+query, or anywhere in a JSON response (an object with a `case_id`) are found too.
+
+The head of each chain (its latest seq and hash, MAC'd with the audit key) is anchored after
+every append in the key store's database, apart from the service's own: cutting records off the
+end shows in `GET /v1/audit/verify`, and seq numbers are never given out twice.
 
 `blp` gives auditors `GET /v1/audit` (filtered, area-scoped) and `GET /v1/audit/verify`.
 
@@ -17,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +41,7 @@ from flask import Flask, Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Connection, Row, Table, and_, or_, select, text
+from sqlalchemy import Connection, Row, Table, and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
@@ -41,8 +50,16 @@ from marac_platform import telemetry
 from marac_platform.auth import principal, requires, scope
 from marac_platform.db import Database, utcnow
 from marac_platform.problems import Problem, problem_response
-from marac_platform.runtime import Runtime
-from marac_platform.security.audit_chain import AuditRecord, ChainCheck, next_record, verify_chain
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.security.audit_chain import (
+    GENESIS_HASH,
+    AuditRecord,
+    ChainCheck,
+    Head,
+    Link,
+    next_record,
+    verify_chain,
+)
 from marac_platform.security.roles import Permission
 from marac_platform.security.tokens import Principal
 from marac_platform.settings import Settings
@@ -54,7 +71,6 @@ DEV_KEY_FILE = "audit-hmac.key"
 # pg_advisory_xact_lock key serialising appends (each service has its own database).
 LOCK_KEY = 0x6D61726163617564  # "maracaud"
 APPEND_ATTEMPTS = 5
-MAX_CASES_PER_CALL = 500  # a list response is recorded case by case, up to this many
 RESOURCE_CHARS = 100  # the audit_log.resource column
 NAME_CHARS = 200  # the audit_log.subject and .agency columns
 ACTIONS: Mapping[str, str] = {
@@ -66,8 +82,6 @@ METHODS_OF: Mapping[str, tuple[str, ...]] = {
 }
 # What may be copied from a path or query into a record: ids, never free text.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-# Keys of a JSON response under which cases are listed.
-_LIST_KEYS = ("items", "cases")
 
 
 class AuditUnavailable(Exception):
@@ -140,46 +154,127 @@ def _record(row: Row[Any]) -> AuditRecord:
     )
 
 
+class AnchorForged(Exception):
+    """The anchored head does not carry a valid MAC: someone wrote it without the audit key."""
+
+
+class AuditAnchors:
+    """Each service's anchored chain head, in a database apart from the service's own.
+
+    Written after each append (after its commit: it may lag, never lead) and only forwards, so
+    a head read before the chain is read is one the chain must reach.
+    """
+
+    def __init__(self, db: Database, service: str, key: bytes | None) -> None:
+        from marac_platform.keystore import audit_heads
+
+        self.db = db
+        self.service = service
+        self.key = key
+        self.table = audit_heads
+
+    def mac(self, seq: int, head_hash: str) -> str:
+        message = f"marac-audit-head-v1|{self.service}|{seq}|{head_hash}".encode("ascii")
+        if self.key is None:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+
+    def read(self) -> Head | None:
+        """The anchored head, None if there is none; AnchorForged if its MAC is wrong."""
+        table = self.table
+        with self.db.engine.connect() as connection:
+            row = connection.execute(select(table.c.seq, table.c.hash, table.c.mac)
+                                     .where(table.c.service == self.service)).first()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row.mac, self.mac(row.seq, row.hash)):
+            raise AnchorForged(self.service)
+        return Head(seq=row.seq, hash=row.hash)
+
+    def advance(self, head: Head) -> None:
+        """Anchor `head` unless a later one is anchored already.
+
+        Only `start` (at migration) creates a service's anchor: one that went missing stays
+        missing, and verify says so, rather than being quietly made again from a cut chain.
+        """
+        table = self.table
+        with self.db.engine.begin() as connection:
+            moved = connection.execute(
+                update(table).where(table.c.service == self.service, table.c.seq < head.seq)
+                .values(seq=head.seq, hash=head.hash, mac=self.mac(head.seq, head.hash),
+                        at=utcnow()))
+            if moved.rowcount:
+                return
+            exists = connection.execute(
+                select(table.c.seq).where(table.c.service == self.service)).first()
+        if exists is None:
+            log.error("audit trail has no anchored head; `marac migrate` makes one",
+                      extra={"reason_code": "audit_anchor_missing"})
+
+    def start(self, head: Head) -> bool:
+        """At migration: anchor `head` if the service has no anchor yet; True if it did."""
+        try:
+            with self.db.engine.begin() as connection:
+                connection.execute(insert(self.table).values(
+                    service=self.service, seq=head.seq, hash=head.hash,
+                    mac=self.mac(head.seq, head.hash), at=utcnow()))
+        except IntegrityError:
+            return False
+        return True
+
+
 class AuditTrail:
     """Appends to and checks one service's `audit_log` hash chain."""
 
-    def __init__(self, db: Database, table: Table, key: bytes | None) -> None:
+    def __init__(self, db: Database, table: Table, key: bytes | None,
+                 anchors: AuditAnchors | None = None) -> None:
         self.db = db
         self.table = table
         self.key = key
+        self.anchors = anchors
 
     def append(self, entries: Sequence[Entry]) -> list[int]:
         """Chain and store entries in one short transaction of their own; their seq numbers.
 
         Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite
-        by its single writer; the seq primary key turns any race that slips by into a retry.
+        by taking its write lock first; the seq primary key turns any race that slips by into
+        a retry.
         """
         if not entries:
             return []
         last_error: Exception | None = None
         for _ in range(APPEND_ATTEMPTS):
             try:
-                return self._append_once(entries)
+                with self.db.engine.begin() as connection:
+                    records = self.append_in(connection, entries)
             except IntegrityError as exc:
                 last_error = exc
+                continue
+            self.anchor(records)
+            return [record.seq for record in records]
         raise AuditUnavailable(type(last_error).__name__)
 
-    def _append_once(self, entries: Sequence[Entry]) -> list[int]:
-        with self.db.engine.begin() as connection:
-            return self.append_in(connection, entries)
-
-    def append_in(self, connection: Connection, entries: Sequence[Entry]) -> list[int]:
+    def append_in(self, connection: Connection, entries: Sequence[Entry]) -> list[AuditRecord]:
         """Chain and store entries in the caller's transaction (which then holds the lock).
 
         For work that must not happen unrecorded: the record commits with it, or neither does.
+        Once it has committed, the caller passes the records to `anchor`.
         """
         table = self.table
         if self.db.is_postgres:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        else:
+            # SQLite: a write that changes nothing takes the write lock (waiting its turn),
+            # so the last record read below is still the last when this one is inserted.
+            connection.execute(update(table).where(table.c.seq < 0).values(seq=table.c.seq))
         last = connection.execute(select(table).order_by(table.c.seq.desc()).limit(1)).first()
-        previous = _record(last) if last is not None else None
+        previous: Link | None = _record(last) if last is not None else None
+        anchored = self._anchored()
+        if anchored is not None and (previous is None or anchored.seq > previous.seq):
+            previous = anchored  # records were cut off: continue after them, never reuse a seq
         at = utcnow()
         rows: list[dict[str, Any]] = []
+        records: list[AuditRecord] = []
         for entry in entries:
             record = next_record(
                 previous, subject=entry.subject, agency=entry.agency, role=entry.role,
@@ -195,10 +290,32 @@ class AuditTrail:
                 "source_ip": record.source_ip, "trace_id": record.trace_id,
                 "prev_hash": record.prev_hash, "hash": record.hash,
             })
+            records.append(record)
             previous = record
         if rows:
             connection.execute(table.insert(), rows)
-        return [row["seq"] for row in rows]
+        return records
+
+    def _anchored(self) -> Head | None:
+        # Appending goes on without the anchor (verify reports what is wrong with it): an
+        # unreachable key store must not stop every service from recording calls.
+        if self.anchors is None:
+            return None
+        try:
+            return self.anchors.read()
+        except Exception as exc:
+            log.error("audit anchor unreadable", extra={"reason_code": type(exc).__name__})
+            return None
+
+    def anchor(self, records: Sequence[AuditRecord]) -> None:
+        """After the records committed: anchor the new head. A failure is logged, not raised
+        (the records are stored); the anchor then lags until the next append moves it."""
+        if self.anchors is None or not records:
+            return
+        try:
+            self.anchors.advance(Head(seq=records[-1].seq, hash=records[-1].hash))
+        except Exception as exc:
+            log.error("audit head not anchored", extra={"reason_code": type(exc).__name__})
 
     def records(self, batch: int = 1000) -> Iterator[AuditRecord]:
         """Every record in seq order, read in batches."""
@@ -215,7 +332,45 @@ class AuditTrail:
             after = rows[-1].seq
 
     def verify(self) -> ChainCheck:
-        return verify_chain(self.records(), key=self.key)
+        """The chain's hashes and links, and that it reaches its anchored head.
+
+        The head is read first: it never leads the chain, so records appended meanwhile do no
+        harm. Records without an anchored head, or under a forged one, may have lost their end.
+        """
+        if self.anchors is None:
+            return verify_chain(self.records(), key=self.key)
+        try:
+            anchored = self.anchors.read()
+        except AnchorForged:
+            check = verify_chain(self.records(), key=self.key)
+            return check if not check.ok else ChainCheck(False, check.checked + 1, check.checked)
+        check = verify_chain(self.records(), anchor=anchored, key=self.key)
+        if check.ok and anchored is None and check.checked:
+            return ChainCheck(False, check.checked + 1, check.checked)
+        return check
+
+    def start_anchor(self) -> Head | None:
+        """At migration: anchor the trail's head if it has no anchor yet (a new trail, or one
+        written by a version that did not anchor: the head it has now is trusted); that head."""
+        if self.anchors is None:
+            return None
+        with self.db.engine.connect() as connection:
+            last = connection.execute(
+                select(self.table).order_by(self.table.c.seq.desc()).limit(1)).first()
+        head = Head(seq=last.seq, hash=last.hash) if last is not None else Head(0, GENESIS_HASH)
+        return head if self.anchors.start(head) else None
+
+
+def trail_for(runtime: Runtime) -> AuditTrail:
+    """The service's trail, anchored in the key store's database."""
+    return anchored_trail(runtime.service, runtime.settings, runtime.db, runtime.tables.audit)
+
+
+def anchored_trail(service: str, settings: Settings, db: Database, table: Table) -> AuditTrail:
+    from marac_platform.keystore import keystore_database
+
+    key = audit_key(settings)
+    return AuditTrail(db, table, key, AuditAnchors(keystore_database(settings), service, key))
 
 
 def trail(app: Flask | None = None) -> AuditTrail:
@@ -230,6 +385,18 @@ def note(case_id: str, area_id: str | None = None) -> None:
     """Views call this when the case a call touched is not in its path or response body."""
     noted: list[tuple[str, str | None]] = g.setdefault("audit_cases", [])
     noted.append((case_id, area_id))
+
+
+def note_all(disclosed: Iterable[Any], area_id: str | None = None) -> None:
+    """Views that disclose several cases declare each one: rows or mappings with a `case_id`
+    (and an `area_id`, else `area_id` given here). Each becomes a record of its own."""
+    for item in disclosed:
+        if isinstance(item, Mapping):
+            case_id, area = item.get("case_id"), item.get("area_id")
+        else:
+            case_id, area = getattr(item, "case_id", None), getattr(item, "area_id", None)
+        if isinstance(case_id, str) and is_id(case_id):
+            note(case_id, area if is_id(area) else area_id)
 
 
 def outcome_of(status: int) -> str:
@@ -253,16 +420,21 @@ def resource_of(response: Response) -> str:
 
 
 def _cases_in(body: Any) -> Iterator[tuple[str, str | None]]:
-    if isinstance(body, Mapping):
-        if is_id(body.get("case_id")):
-            yield body["case_id"], body.get("area_id") if is_id(body.get("area_id")) else None
-        for key in _LIST_KEYS:
-            yield from _cases_in(body.get(key) if isinstance(body.get(key), list) else None)
-    elif isinstance(body, list):
-        for item in body:
-            if isinstance(item, Mapping) and is_id(item.get("case_id")):
-                area = item.get("area_id")
-                yield item["case_id"], area if is_id(area) else None
+    """Every object in a JSON body with an id-shaped `case_id`, however deep (a case list's
+    cases, a cancellation's moved cases); its area, else the nearest enclosing one's."""
+    stack: list[tuple[Any, str | None]] = [(body, None)]
+    while stack:
+        item, area = stack.pop()
+        if isinstance(item, Mapping):
+            own = item.get("area_id")
+            area = own if is_id(own) else area
+            if is_id(item.get("case_id")):
+                yield item["case_id"], area
+            stack.extend((child, area) for child in reversed(list(item.values()))
+                         if isinstance(child, Mapping | list))
+        elif isinstance(item, list):
+            stack.extend((child, area) for child in reversed(item)
+                         if isinstance(child, Mapping | list))
 
 
 def cases_of(response: Response) -> list[tuple[str, str | None]]:
@@ -279,7 +451,7 @@ def cases_of(response: Response) -> list[tuple[str, str | None]]:
     for case_id, area_id in found:
         if areas.get(case_id) is None:
             areas[case_id] = area_id
-    return list(areas.items())[:MAX_CASES_PER_CALL]
+    return list(areas.items())
 
 
 def _area_hint(who: Principal, response: Response) -> str | None:
@@ -321,28 +493,105 @@ def is_ip(value: str | None) -> bool:
     return value is not None and len(value) <= 64 and re.fullmatch(r"[0-9A-Fa-f:.]+", value) is not None
 
 
+# --- the call's unit of work, committed with its record --------------------------------------
+
+_HELD = "audit_unit_of_work"
+
+
+def held() -> UnitOfWork | None:
+    """The unit of work this call opened, waiting to commit with its audit record."""
+    found: UnitOfWork | None = g.get(_HELD)
+    return found
+
+
+def hold(uow: UnitOfWork) -> None:
+    setattr(g, _HELD, uow)
+
+
+def release() -> UnitOfWork | None:
+    """Take the held unit of work (the caller commits or rolls back, then closes it)."""
+    uow: UnitOfWork | None = g.pop(_HELD, None)
+    return uow
+
+
+def _withheld(exc: Exception, response: Response) -> Response:
+    rule = request.url_rule.rule if request.url_rule else None
+    log.error("audit append failed; response withheld", extra={
+        "reason_code": type(exc).__name__, "path": rule, "method": request.method,
+        "status": response.status_code})
+    return problem_response(Problem(
+        503, "Service unavailable",
+        "This call could not be recorded in the audit trail, so nothing of it was kept and its "
+        "result is withheld; try again.",
+        slug="audit-unavailable", headers={"Retry-After": "5"}))
+
+
+def _commit_unaudited(uow: UnitOfWork | None) -> None:
+    # Outside /v1 nothing is audited: the unit of work commits on its own, as it always did.
+    if uow is None:
+        return
+    try:
+        uow.session.commit()
+    finally:
+        uow.session.close()
+    uow.run_committed_hooks()
+
+
 def install(app: Flask, runtime: Runtime) -> AuditTrail:
-    """Record every authenticated /v1 call before its response is sent; 503 if that fails."""
-    audit_trail = AuditTrail(runtime.db, runtime.tables.audit, audit_key(runtime.settings))
+    """Record every authenticated /v1 call before its response is sent; 503 if that fails.
+
+    A call that succeeded commits its unit of work together with its records; one that failed
+    (4xx/5xx) rolls it back, and its records are written on their own.
+    """
+    audit_trail = trail_for(runtime)
     app.extensions["marac_audit"] = audit_trail
 
     @app.after_request
     def _audit(response: Response) -> Response:
         who: Principal | None = g.get("principal")
+        uow = release()
         if who is None or not request.path.startswith("/v1/"):
+            _commit_unaudited(uow)
             return response
+        records: list[AuditRecord] = []
         try:
-            audit_trail.append(entries_for(who, response))
+            entries = entries_for(who, response)
+            if uow is not None and response.status_code < 400:
+                records = audit_trail.append_in(uow.session.connection(), entries)
+                uow.session.commit()
+            else:
+                if uow is not None:
+                    uow.session.rollback()
+                audit_trail.append(entries)
+                uow = None  # nothing of it was kept: its after-commit hooks do not run
         except Exception as exc:
-            rule = request.url_rule.rule if request.url_rule else None
-            log.error("audit append failed; response withheld", extra={
-                "reason_code": type(exc).__name__, "path": rule, "method": request.method,
-                "status": response.status_code})
-            return problem_response(Problem(
-                503, "Service unavailable",
-                "This call could not be recorded in the audit trail, so its result is withheld.",
-                slug="audit-unavailable", headers={"Retry-After": "5"}))
+            if uow is not None:
+                uow.session.rollback()
+                uow.session.close()
+            return _withheld(exc, response)
+        if uow is not None:
+            uow.session.close()
+            audit_trail.anchor(records)
+            try:
+                uow.run_committed_hooks()
+            except Exception as exc:
+                log.error("a step after the commit failed", extra={
+                    "reason_code": type(exc).__name__, "method": request.method,
+                    "path": request.url_rule.rule if request.url_rule else None})
+                return problem_response(Problem(
+                    503, "Service unavailable",
+                    "The change was stored, but a step that must follow it did not finish; "
+                    "repeat the call to complete it.", slug="incomplete",
+                    headers={"Retry-After": "5"}))
         return response
+
+    @app.teardown_request
+    def _close_held(_error: BaseException | None) -> None:
+        # A hook that failed before ours ran: whatever the call left uncommitted is dropped.
+        uow = release()
+        if uow is not None:
+            uow.session.rollback()
+            uow.session.close()
 
     return audit_trail
 

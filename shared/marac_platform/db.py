@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +26,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -33,6 +38,12 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator
 
 from marac_platform import clock
+
+log = logging.getLogger(__name__)
+
+# A WAL checkpoint waits (busy timeout) for readers of an older snapshot; if one still holds
+# it afterwards, it is tried again this many times before the caller is told.
+CHECKPOINT_ATTEMPTS = 3
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -142,9 +153,37 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or SQLite in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_private(path: Path) -> None:
+    """A SQLite file only its owner can read: created 0600 before SQLite opens it.
+
+    SQLite creates its -wal and -shm files with the database file's permissions; files left
+    0644 by an older version are tightened here too. A folder this creates is 0700.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            make_private(path)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -154,10 +193,17 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted or overwritten content is zeroed, not left in free space: erasure
+            # (keys, cleared forms) must leave nothing behind in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class PurgeIncomplete(Exception):
+    """Old copies of erased data could not be removed from the write-ahead log yet; retry."""
 
 
 class Database:
@@ -173,6 +219,13 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def session(self, areas: frozenset[str] | None = None) -> Session:
+        """A session whose ORM queries on AreaScoped tables see only `areas` (None: every area)."""
+        session = self.sessions()
+        if areas is not None:
+            session.info["areas"] = areas
+        return session
+
     @contextmanager
     def unit_of_work(self, areas: frozenset[str] | None = None) -> Iterator[Session]:
         """One transaction: commit on success, roll back on any error.
@@ -180,9 +233,7 @@ class Database:
         `areas` limits every ORM query on an AreaScoped table to those areas; None means an
         internal caller (an event handler or a timed job) that sees every area.
         """
-        session = self.sessions()
-        if areas is not None:
-            session.info["areas"] = areas
+        session = self.session(areas)
         try:
             yield session
             session.commit()
@@ -191,6 +242,25 @@ class Database:
             raise
         finally:
             session.close()
+
+    def purge_deleted(self) -> None:
+        """After an erasure has committed: leave no earlier copy of what it removed.
+
+        On SQLite the old pages stay in the write-ahead log until a checkpoint; TRUNCATE copies
+        the log into the file (where secure_delete has zeroed freed space) and empties it. It
+        waits for readers of older snapshots; if one outlasts every attempt, PurgeIncomplete.
+        PostgreSQL keeps dead tuples until VACUUM and WAL in its archives: see the README.
+        """
+        if self.engine.dialect.name != "sqlite" or sqlite_path(self.url) is None:
+            return
+        for attempt in range(CHECKPOINT_ATTEMPTS):
+            with self.engine.connect() as connection:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+            if not busy:
+                return
+            time.sleep(0.1 * (attempt + 1))
+        log.error("write-ahead log not emptied after an erasure", extra={"reason_code": "wal_busy"})
+        raise PurgeIncomplete("the write-ahead log is still in use by a reader")
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -19,8 +19,9 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from marac_platform import audit, auth, openapi, telemetry
+from marac_platform import audit, auth, bodies, openapi, telemetry
 from marac_platform import kafka as platform_kafka
+from marac_platform.db import PurgeIncomplete
 from marac_platform.errors import DomainError
 from marac_platform.problems import PROBLEM_TYPE, Problem, domain_response, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -148,6 +149,8 @@ def create_service_app(
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
             if has_body and not request.is_json:
                 raise Problem(415, "Unsupported media type", "Send application/json.")
+            if has_body:
+                bodies.check_json(request.get_data(cache=True))
 
     @app.after_request
     def _trace_header(response: Response) -> Response:
@@ -202,6 +205,11 @@ def _unexpected(error: Exception) -> Response:
             503, "Service unavailable",
             "A key needed to read this case is not configured; the operators have been alerted.",
             slug="key-unavailable"))
+    if isinstance(error, PurgeIncomplete):
+        # An erasure whose key is gone but whose old copies a long reader still pins: retry.
+        return problem_response(Problem(
+            503, "Service unavailable", "The erasure is not complete yet; repeat it.",
+            slug="erasure-incomplete", headers={"Retry-After": "5"}))
     if isinstance(error, CryptoError):
         log.error("decryption failed", extra={"reason_code": type(error).__name__, "path": request.path})
         return problem_response(InternalServerError())
@@ -237,6 +245,22 @@ def current_runtime() -> Runtime:
 
 @contextmanager
 def request_unit_of_work() -> Iterator[UnitOfWork]:
-    """The unit of work of an API call: its queries see only the caller's areas."""
-    with current_runtime().unit_of_work(auth.scope()) as uow:
+    """The unit of work of an API call: its queries see only the caller's areas.
+
+    Its changes commit together with the call's audit record once the response is ready
+    (marac_platform.audit), so a call is stored with its record or not at all. An error
+    inside the block rolls it back (answered 4xx/5xx as usual); a view that opens it again
+    gets the same one. Its writes are flushed on leaving the block: a conflict (409) is found
+    while the view can still answer for it.
+    """
+    uow = audit.held()
+    if uow is None:
+        uow = current_runtime().open_unit_of_work(auth.scope())
+        audit.hold(uow)
+    try:
         yield uow
+        uow.session.flush()
+    except BaseException:
+        uow.session.rollback()
+        uow.committed_hooks.clear()  # what they would follow up on is gone
+        raise

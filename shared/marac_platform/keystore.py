@@ -3,7 +3,11 @@
 This store plays the part of a KMS: the wrapped keys live nowhere else, so destroying a
 case's key makes every copy of its personal data unreadable (database rows, events already
 in Kafka, backups). Unwrapped keys are cached briefly; erasure is visible everywhere within
-`CACHE_S` seconds.
+`CACHE_S` seconds. On SQLite, erasure also empties the write-ahead log, which would otherwise
+keep the wrapped key for a while (see `Database.purge_deleted`).
+
+Being apart from every service's database, it also keeps each service's anchored audit head
+(`audit_heads`, written by marac_platform.audit): cutting the end off a service's trail shows.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Column, MetaData, String, Table, Text, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select, update
 
 from marac_platform.db import Database, UTCDateTime, utcnow
 from marac_platform.security import crypto
@@ -41,6 +45,16 @@ case_keys = Table(
     Column("wrapped", Text, nullable=True),  # NULL once erased
     Column("created_at", UTCDateTime, nullable=False),
     Column("erased_at", UTCDateTime, nullable=True),
+)
+# The latest record of each service's audit chain, MAC'd with the audit key (marac_platform.audit).
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("service", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 
@@ -188,13 +202,17 @@ class KeyStore:
         return crypto.decrypt_value(self.data_key(case_id), token, case_id=case_id, field=field)
 
     def erase(self, case_id: str) -> bool:
-        """Destroy the case's key; True if there was one to destroy."""
+        """Destroy the case's key and every copy the store keeps of it; True if there was one.
+
+        Repeating it finishes a purge an earlier call could not complete (PurgeIncomplete).
+        """
         with self.db.engine.begin() as connection:
             result = connection.execute(
                 update(case_keys).where(case_keys.c.case_id == case_id,
                                         case_keys.c.wrapped.is_not(None))
                 .values(wrapped=None, erased_at=utcnow()))
         self._remember(case_id, None)
+        self.db.purge_deleted()
         return bool(result.rowcount)
 
     def rewrap_area(self, area_id: str) -> int:
@@ -233,13 +251,24 @@ class KeyStore:
 
 
 _stores: dict[str, KeyStore] = {}
+_databases: dict[str, Database] = {}
+_open_lock = threading.Lock()
+
+
+def keystore_database(settings: Settings) -> Database:
+    """The process-wide engine of the key store's database."""
+    url = keystore_url(settings)
+    with _open_lock:
+        if url not in _databases:
+            _databases[url] = Database(url)
+        return _databases[url]
 
 
 def keystore_for(settings: Settings, area_ids: frozenset[str]) -> KeyStore:
     """The process-wide key store (one engine per process)."""
     url = keystore_url(settings)
     if url not in _stores:
-        _stores[url] = KeyStore(Database(url), load_keyring(settings, area_ids),
+        _stores[url] = KeyStore(keystore_database(settings), load_keyring(settings, area_ids),
                                 reload=lambda: load_keyring(settings, area_ids))
     return _stores[url]
 

@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool, text
 from sqlalchemy.engine import make_url
 
-from marac_platform.db import normalise_url
+from marac_platform.db import make_private, normalise_url, sqlite_path
 
 
 def migrations_dir(service: str) -> Path:
@@ -49,8 +49,9 @@ def ensure_database(url: str) -> bool:
 
 
 def upgrade(service: str, url: str, revision: str = "head") -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(normalise_url(url))
+    if path is not None:
+        make_private(path)  # before Alembic's engine creates it world-readable
     command.upgrade(alembic_config(service, url), revision)
 
 

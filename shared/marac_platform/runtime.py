@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,16 @@ class UnitOfWork:
 
     session: Session
     runtime: Runtime
+    committed_hooks: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this unit of work has committed (never if it rolls back)."""
+        self.committed_hooks.append(hook)
+
+    def run_committed_hooks(self) -> None:
+        hooks, self.committed_hooks = self.committed_hooks, []
+        for hook in hooks:
+            hook()
 
     @property
     def tables(self) -> PlatformTables:
@@ -67,4 +77,11 @@ class Runtime:
     @contextmanager
     def unit_of_work(self, areas: frozenset[str] | None = None) -> Iterator[UnitOfWork]:
         with self.db.unit_of_work(areas) as session:
-            yield UnitOfWork(session=session, runtime=self)
+            uow = UnitOfWork(session=session, runtime=self)
+            yield uow
+        uow.run_committed_hooks()
+
+    def open_unit_of_work(self, areas: frozenset[str] | None = None) -> UnitOfWork:
+        """A unit of work the caller commits (or rolls back) and closes itself: an API call's,
+        committed together with its audit record (marac_platform.audit)."""
+        return UnitOfWork(session=self.db.session(areas), runtime=self)

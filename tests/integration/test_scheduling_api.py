@@ -429,6 +429,34 @@ def test_case_lists_published_with_addendum_and_read_decrypted(
     assert erased[1]["cases"][0]["details"] is None
 
 
+def test_each_case_a_case_list_or_an_agenda_shows_is_on_the_audit_trail(
+    client: FlaskClient, platform_env: PlatformEnv, runtime: Runtime
+) -> None:
+    store = keystore_for(runtime.settings, runtime.areas.ids())
+
+    def entry(case_id: str) -> dict[str, str]:
+        store.create(case_id, "tueshire")
+        return {"incidents": store.encrypt(case_id, "case_list.incidents", f"incidents of {case_id}")}
+
+    cases = ["case-d0", "case-d1"]
+    first, second = (allocate(runtime, case_id, entry=entry(case_id)) for case_id in cases)
+    assert first.meeting_id == second.meeting_id
+    meeting_id = first.meeting_id or ""
+    assert service.publish_due_case_lists(runtime, now=meeting(runtime, meeting_id).caselist_due_at)
+    rep = bearer(platform_env, "agency_rep")
+    assert client.get(f"/v1/meetings/{meeting_id}/case-lists", headers=rep).status_code == 200
+    assert client.get(f"/v1/meetings/{meeting_id}", headers=rep).status_code == 200
+
+    auditor = bearer(platform_env, "auditor", areas=("tueshire",))
+    for case_id in cases:
+        found = client.get(f"/v1/audit?case_id={case_id}", headers=auditor)
+        assert found.status_code == 200, found.data
+        reads = {(item["resource"], item["subject"], item["area_id"])
+                 for item in found.get_json()["items"] if item["action"] == "read"}
+        assert reads == {(f"/v1/meetings/{meeting_id}/case-lists", "agency_rep-1", "tueshire"),
+                         (f"/v1/meetings/{meeting_id}", "agency_rep-1", "tueshire")}, case_id
+
+
 def test_erased_case_leaves_its_date_and_its_case_list_entry(
     client: FlaskClient, platform_env: PlatformEnv, runtime: Runtime
 ) -> None:

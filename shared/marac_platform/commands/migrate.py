@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
-from marac_platform import migrations
+from marac_platform import audit, migrations
 from marac_platform.areas import load_areas
-from marac_platform.db import Database
+from marac_platform.db import Database, PlatformTables, new_metadata, sqlite_path
 from marac_platform.keystore import KeyStore, keystore_url, load_keyring
 from marac_platform.security.crypto import AreaKeyRing
 from marac_platform.security.tokens import ensure_dev_keypair
 from marac_platform.settings import SERVICES, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def migrate_all(services: list[str], *, create_database: bool, quiet: bool = False) -> None:
-    """Each service's database, then the key store every service reads."""
+    """Each service's database, then the key store every service reads, then each service's
+    audit trail anchored in it."""
     settings = None
     for service in services:
         settings = load_settings(service)
+        private_data_dir(settings.data_dir, create=sqlite_path(settings.database_url) is not None)
         if create_database and migrations.ensure_database(settings.database_url):
             print(f"{service}: database created")
         migrations.upgrade(service, settings.database_url)
@@ -69,3 +74,36 @@ def migrate_all(services: list[str], *, create_database: bool, quiet: bool = Fal
             ensure_dev_keypair(settings.data_dir / "keys")
         if not quiet:
             print("keystore: schema ready")
+        for service in services:
+            anchor_audit_trail(service, quiet=quiet)
+
+
+def private_data_dir(path: Path, *, create: bool) -> None:
+    """The data folder (SQLite files, development keys, logs) is its owner's alone: 0700.
+
+    Made only when a SQLite database lives in it (a PostgreSQL deployment may have none, on
+    a read-only filesystem).
+    """
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.is_dir() or not path.stat().st_mode & 0o077:
+        return
+    try:
+        path.chmod(0o700)
+    except OSError as exc:
+        log.warning("data folder left readable by others", extra={
+            "reason_code": type(exc).__name__, "path": str(path)})
+
+
+def anchor_audit_trail(service: str, *, quiet: bool) -> None:
+    """Anchor the head of a service's audit trail that has none yet (a new one, or after an
+    upgrade from a version without anchors); from then on each append moves it."""
+    settings = load_settings(service)
+    db = Database(settings.database_url)
+    try:
+        trail = audit.anchored_trail(service, settings, db, PlatformTables(new_metadata()).audit)
+        head = trail.start_anchor()
+    finally:
+        db.dispose()
+    if head is not None and head.seq and not quiet:
+        print(f"{service}: audit trail anchored at seq {head.seq}")

@@ -3,8 +3,8 @@
 Each record's hash covers its fields and the previous record's hash. A plain SHA-256 chain
 catches accidental or naive edits; someone able to rewrite the whole table could recompute
 it, so callers may pass a secret `key` (HMAC-SHA256) kept outside the database, and should
-keep the latest hash somewhere else too (`expected_head`): a chain cannot notice its tail
-being cut off on its own.
+keep the latest record's seq and hash somewhere else too (an `anchor`): a chain cannot notice
+its tail being cut off on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from marac_platform import clock
 
@@ -62,6 +62,24 @@ class AuditRecord:
         return {name: getattr(self, name) for name in HASHED_FIELDS}
 
 
+class Link(Protocol):
+    """What the next record is chained to: a record, or an anchored head."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The seq and hash of a chain's latest record, as kept apart from the chain."""
+
+    seq: int
+    hash: str
+
+
 @dataclass(frozen=True, slots=True)
 class ChainCheck:
     """Result of verify_chain; first_bad_seq is where trust in the chain ends (None if ok)."""
@@ -101,7 +119,7 @@ def _iso(at: datetime | str | None) -> str:
 
 
 def next_record(
-    prev: AuditRecord | None,
+    prev: Link | None,
     *,
     subject: str,
     agency: str,
@@ -118,7 +136,9 @@ def next_record(
 ) -> AuditRecord:
     """The record that follows prev (or starts the chain), with seq, prev_hash and hash set.
 
-    `at` defaults to now and is stored as UTC ISO 8601; `key` as for chain_hash.
+    `prev` may be an anchored head whose record is gone: the chain then shows the gap rather
+    than reuse its seq numbers. `at` defaults to now and is stored as UTC ISO 8601; `key` as
+    for chain_hash.
     """
     seq = FIRST_SEQ if prev is None else prev.seq + 1
     prev_hash = GENESIS_HASH if prev is None else prev.hash
@@ -144,13 +164,15 @@ def verify_chain(
     *,
     after: AuditRecord | None = None,
     expected_head: str | None = None,
+    anchor: Head | None = None,
     key: bytes | None = None,
 ) -> ChainCheck:
     """Check records in seq order: hashes, links and consecutive seq numbers.
 
     Without `after` the records must start the chain (seq 1, genesis prev_hash); with it they
     must continue from that trusted record. `expected_head`, the latest hash kept elsewhere,
-    also catches records removed from the end.
+    also catches records removed from the end; so does `anchor`, a head kept elsewhere that
+    may lag behind the chain: the chain must reach it, through a record with its hash.
     """
     expected_seq = FIRST_SEQ if after is None else after.seq + 1
     expected_prev = GENESIS_HASH if after is None else after.hash
@@ -167,10 +189,14 @@ def verify_chain(
             or record.hash != recomputed
         ):
             return ChainCheck(ok=False, first_bad_seq=expected_seq, checked=checked)
+        if anchor is not None and record.seq == anchor.seq and record.hash != anchor.hash:
+            return ChainCheck(ok=False, first_bad_seq=record.seq, checked=checked)
         checked += 1
         expected_seq += 1
         expected_prev = record.hash
     if expected_head is not None and expected_prev != expected_head:
+        return ChainCheck(ok=False, first_bad_seq=expected_seq, checked=checked)
+    if anchor is not None and expected_seq <= anchor.seq:
         return ChainCheck(ok=False, first_bad_seq=expected_seq, checked=checked)
     return ChainCheck(ok=True, first_bad_seq=None, checked=checked)
 

@@ -62,6 +62,87 @@ def test_a_chain_recomputed_without_the_key_does_not_verify(trail: audit.AuditTr
     assert not audit.AuditTrail(trail.db, trail.table, None).verify().ok
 
 
+# --- the anchored head: a trail cut short ------------------------------------------------------
+
+
+@pytest.fixture
+def anchored(trail: audit.AuditTrail) -> Iterator[audit.AuditTrail]:
+    """The trail with its head anchored in a database of its own (the key store's, in a service)."""
+    from marac_platform import keystore
+
+    store = Database("sqlite://")
+    keystore.metadata.create_all(store.engine)
+    trail.anchors = audit.AuditAnchors(store, "referral", KEY)
+    trail.start_anchor()
+    yield trail
+    store.dispose()
+
+
+def cut(trail: audit.AuditTrail, after_seq: int) -> None:
+    with trail.db.engine.begin() as connection:
+        connection.execute(delete(trail.table).where(trail.table.c.seq > after_seq))
+
+
+def test_records_cut_off_the_end_do_not_verify(anchored: audit.AuditTrail) -> None:
+    anchored.append([entry(i) for i in range(5)])
+    assert anchored.verify().ok
+    cut(anchored, 3)
+    check = anchored.verify()
+    assert (check.ok, check.first_bad_seq, check.checked) == (False, 4, 3)
+    cut(anchored, 0)
+    check = anchored.verify()
+    assert (check.ok, check.first_bad_seq, check.checked) == (False, 1, 0)
+
+
+def test_seq_numbers_are_not_given_out_again_after_a_cut(anchored: audit.AuditTrail) -> None:
+    anchored.append([entry(i) for i in range(5)])
+    cut(anchored, 2)
+    assert anchored.append([entry(9)]) == [6]
+    assert (anchored.verify().ok, anchored.verify().first_bad_seq) == (False, 3)
+    cut(anchored, 0)
+    assert anchored.append([entry(10)]) == [7]
+    assert anchored.verify().first_bad_seq == 1
+
+
+def test_a_lagging_anchor_still_verifies_and_a_replaced_chain_does_not(
+    anchored: audit.AuditTrail,
+) -> None:
+    anchors = anchored.anchors
+    anchored.append([entry(0), entry(1)])
+    anchored.anchors = None  # an append whose anchoring failed: the anchor lags at seq 2
+    anchored.append([entry(2)])
+    anchored.anchors = anchors
+    assert anchored.verify().ok and anchored.verify().checked == 3
+    # Another chain, valid on its own (say an old backup put back), does not pass for this one.
+    cut(anchored, 0)
+    anchored.anchors = None
+    anchored.append([entry(7), entry(8), entry(9)])
+    anchored.anchors = anchors
+    check = anchored.verify()
+    assert (check.ok, check.first_bad_seq) == (False, 2)
+
+
+def test_a_forged_or_missing_anchor_does_not_verify(anchored: audit.AuditTrail) -> None:
+    from marac_platform.keystore import audit_heads
+
+    anchored.append([entry(i) for i in range(4)])
+    assert anchored.anchors is not None
+    store = anchored.anchors.db
+    kept = list(anchored.records())[1]
+    cut(anchored, 2)
+    with store.engine.begin() as connection:  # moved back by someone without the audit key
+        connection.execute(update(audit_heads).values(seq=kept.seq, hash=kept.hash))
+    check = anchored.verify()
+    assert (check.ok, check.first_bad_seq) == (False, 3)
+    with store.engine.begin() as connection:
+        connection.execute(delete(audit_heads))
+    check = anchored.verify()
+    assert (check.ok, check.first_bad_seq) == (False, 3)
+    # Only migration makes an anchor: an append does not quietly make a new one from the cut chain.
+    anchored.append([entry(5)])
+    assert not anchored.verify().ok
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(st.sampled_from([None, "case-a", "case-b"]), min_size=1, max_size=4),
                 min_size=1, max_size=5))
@@ -148,6 +229,38 @@ def test_a_case_in_the_path_or_noted_by_the_view_is_recorded() -> None:
     [one] = record(app_with(erase, "/v1/cases/<case_id>", ("DELETE",)), "/v1/cases/case-3", "DELETE")
     assert (one.action, one.case_id, one.area_id, one.outcome) == (
         "delete", "case-3", "southshire", "2xx:204")
+
+
+def test_a_case_list_records_every_case_of_every_document() -> None:
+    documents = [{"meeting_id": "m-1", "area_id": "northshire", "edition": 0,
+                  "cases": [{"case_id": "case-1", "details": {"incidents": "x"}},
+                            {"case_id": "case-2", "details": None}]},
+                 {"meeting_id": "m-1", "area_id": "northshire", "edition": 1,
+                  "cases": [{"case_id": "case-3", "details": None}]}]
+    entries = record(app_with(lambda meeting_id: jsonify(documents), "/v1/meetings/<meeting_id>/case-lists"),
+                     "/v1/meetings/m-1/case-lists")
+    assert [(e.case_id, e.area_id) for e in entries] == [
+        ("case-1", "northshire"), ("case-2", "northshire"), ("case-3", "northshire")]
+
+
+def test_a_view_declares_the_cases_it_disclosed() -> None:
+    from types import SimpleNamespace
+
+    def listing() -> Any:
+        # Rows (an ORM object's attributes) or mappings; the response itself names no case.
+        audit.note_all([SimpleNamespace(case_id="case-5", area_id="southshire"),
+                        {"case_id": "case-6"}, {"case_id": "not an id"}], "northshire")
+        return jsonify(count=2)
+
+    entries = record(app_with(listing, "/v1/things"), "/v1/things")
+    assert [(e.case_id, e.area_id, e.outcome) for e in entries] == [
+        ("case-5", "southshire", "2xx:200"), ("case-6", "northshire", "2xx:200")]
+
+
+def test_a_long_list_records_every_case() -> None:
+    items = [{"case_id": f"case-{i}", "area_id": "northshire"} for i in range(1200)]
+    entries = record(app_with(lambda: jsonify(items=items), "/v1/referrals"), "/v1/referrals")
+    assert len(entries) == 1200
 
 
 def test_a_multi_area_caller_without_a_case_has_no_area() -> None:
