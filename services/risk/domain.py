@@ -136,7 +136,7 @@ DEFAULT_BANDS: Final[tuple[Band, ...]] = (
 
 @dataclass(frozen=True)
 class RiskPolicy:
-    """An area's local thresholds (MARAC.md: "thresholds are local").
+    """An area's local thresholds (docs/DOMAIN.md: "thresholds are each area's").
 
     - `visible_high_risk_threshold`: "yes" answers needed for visible high risk
       (SafeLives 14; Cambridgeshire 17).

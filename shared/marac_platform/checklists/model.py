@@ -18,7 +18,7 @@ ANSWERS: Final[frozenset[str]] = frozenset({"yes", "no", "dont_know"})
 Audience = Literal["partner", "police"]
 AUDIENCES: Final[frozenset[str]] = frozenset({"partner", "police"})
 
-# Factors practitioners weigh heavily (MARAC.md, "The DASH risk checklist"); a checklist
+# Factors practitioners weigh heavily (docs/DOMAIN.md, "The DASH checklist"); a checklist
 # question may carry one so the case summary can show which are present.
 HIGH_WEIGHT_FACTORS: Final[frozenset[str]] = frozenset(
     {
