@@ -16,6 +16,7 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && /opt/marac/bin/pip install -r /tmp/requirements.txt
+# Not devtools/: the local Kafka and PostgreSQL launchers (marac_devinfra) are for development.
 COPY shared ./shared
 COPY services ./services
 RUN /opt/marac/bin/pip install --no-deps .

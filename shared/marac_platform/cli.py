@@ -7,10 +7,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Modules under marac_platform.commands that add subcommands; order is the --help order.
+# Modules that add subcommands; order is the --help order. A bare name is a module of
+# marac_platform.commands; a dotted one lives in a package of its own (below).
 COMMAND_MODULES = (
     "run",
-    "infra",
+    "marac_devinfra.commands",  # marac kafka ..., marac postgres ...
     "migrate",
     "topics",
     "asyncapi",
@@ -21,6 +22,11 @@ COMMAND_MODULES = (
     "tokens",
     "keys",
 )
+
+
+# Packages whose commands are offered only where they are installed: the development tools
+# (devtools/, installed by `pip install -e ".[dev]"`) are not in the production image.
+OPTIONAL_PACKAGES = frozenset({"marac_devinfra"})
 
 
 class CommandError(Exception):
@@ -34,11 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
+        qualified = name if "." in name else f"marac_platform.commands.{name}"
         try:
-            module = importlib.import_module(f"marac_platform.commands.{name}")
+            # Imported here, not at the top: the optional packages may be absent (see above).
+            module = importlib.import_module(qualified)
         except ModuleNotFoundError as exc:
-            if exc.name == f"marac_platform.commands.{name}":
+            if exc.name == qualified:
                 continue  # command not built yet
+            if exc.name in OPTIONAL_PACKAGES:
+                continue  # development tools not installed: their commands are not offered
             raise
         module.register(subparsers)
     return parser

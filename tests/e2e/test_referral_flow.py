@@ -21,8 +21,8 @@ import time_machine
 from marac_platform import events
 from marac_platform import kafka as platform_kafka
 from marac_platform.checklists import get_checklist
-from marac_platform.devinfra import free_port
 from marac_platform.launcher import Platform
+from marac_platform.ports import free_port
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import SERVICES
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral

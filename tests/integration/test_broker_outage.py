@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from marac_devinfra.kafka import LocalKafka, ensure_kafka_jars
 from marac_platform import events
-from marac_platform.devinfra import free_port
-from marac_platform.devinfra.kafka import LocalKafka, ensure_kafka_jars
+from marac_platform.ports import free_port
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.actions.models import TABLES as ACTIONS_TABLES

@@ -15,9 +15,11 @@ import sqlalchemy
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from marac_platform.devinfra import DevInfraError, free_port, port_in_use
-from marac_platform.devinfra.kafka import LocalKafka
-from marac_platform.devinfra.postgres import LocalPostgres
+from marac_devinfra import DevInfraError
+from marac_devinfra.kafka import LocalKafka
+from marac_devinfra.postgres import LocalPostgres
+from marac_devinfra.processes import port_in_use
+from marac_platform.ports import free_port
 
 pytestmark = pytest.mark.integration
 

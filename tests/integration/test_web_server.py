@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from marac_platform.devinfra import free_port
+from marac_platform.ports import free_port
 from tests.conftest import REPO
 from tests.support.kafka_tools import wait_for
 

@@ -41,14 +41,14 @@ def kafka_server() -> Iterator[str]:
     if docker_available():
         from testcontainers.kafka import KafkaContainer
 
-        # As the local broker (devinfra/kafka.py): records stamped by the broker, so tests
+        # As the local broker (devtools/marac_devinfra/kafka.py): records stamped by the broker, so tests
         # may run the platform's clock on another day.
         with KafkaContainer(KAFKA_IMAGE).with_kraft().with_env(
                 "KAFKA_LOG_MESSAGE_TIMESTAMP_TYPE", "LogAppendTime") as container:
             yield container.get_bootstrap_server()
         return
-    from marac_platform.devinfra import free_port
-    from marac_platform.devinfra.kafka import LocalKafka, ensure_kafka_jars
+    from marac_devinfra.kafka import LocalKafka, ensure_kafka_jars
+    from marac_platform.ports import free_port
 
     ensure_kafka_jars(progress=print)
     folder = Path(tempfile.mkdtemp(prefix="marac-test-kafka-"))
@@ -95,8 +95,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             yield PostgresServer(container.get_container_host_ip(),
                                  int(container.get_exposed_port(5432)), "marac", "marac")
         return
-    from marac_platform.devinfra import free_port
-    from marac_platform.devinfra.postgres import PASSWORD, ROLE, LocalPostgres
+    from marac_devinfra.postgres import PASSWORD, ROLE, LocalPostgres
+    from marac_platform.ports import free_port
 
     # Not pytest's tmp_path: the postgres OS user must be able to reach the folder.
     folder = Path(tempfile.mkdtemp(prefix="marac-test-pg-"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from marac_platform.devinfra import free_port
+from marac_platform.ports import free_port
 
 
 class Inbox:

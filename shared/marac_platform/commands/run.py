@@ -1,4 +1,8 @@
-"""`marac run`: Kafka (unless one is configured), topics, migrations, and all five services."""
+"""`marac run`: Kafka (unless one is configured), topics, migrations, and all five services.
+
+The local broker comes from the development tools (marac_devinfra, devtools/): imported only
+when it is needed, so `marac run` against a configured cluster works where they are absent.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,17 @@ from types import FrameType
 from typing import Any
 
 from marac_platform import kafka as platform_kafka
+from marac_platform.cli import CommandError
 from marac_platform.commands.migrate import migrate_all
 from marac_platform.launcher import Platform
+from marac_platform.ports import free_port
 from marac_platform.settings import SERVICES, kafka_settings, repo_root
+
+NO_DEV_TOOLS = (
+    "KAFKA_BOOTSTRAP_SERVERS is not set and the development tools that start a local broker "
+    "(marac_devinfra) are not installed: set KAFKA_BOOTSTRAP_SERVERS to your Kafka cluster, "
+    "or install them with pip install -e '.[dev]' in a checkout"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,8 +48,6 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
         from aiosmtpd.handlers import Mailbox
     except ImportError:
         return None  # installed without the dev extras: deliveries wait for an SMTP server
-    from marac_platform.devinfra import free_port
-
     port = int(env.get("MARAC_SMTP_PORT") or 0) or free_port()
     folder.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes its own subfolders
     controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=port)
@@ -47,12 +57,18 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marac_platform.devinfra.kafka import LocalKafka
-
     env = dict(os.environ)
     data_dir = env.setdefault("MARAC_DATA_DIR", str(repo_root() / ".data"))
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        try:
+            # The one import of the development tools in the runtime library, and a lazy one:
+            # only this branch (`./dev run` with no cluster configured) needs them.
+            from marac_devinfra.kafka import LocalKafka
+        except ModuleNotFoundError as exc:
+            if exc.name != "marac_devinfra":
+                raise
+            raise CommandError(NO_DEV_TOOLS) from None
         broker = LocalKafka(data_dir=Path(data_dir) / "kafka",
                             progress=lambda line: print(line, flush=True))
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.start()

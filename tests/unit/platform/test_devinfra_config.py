@@ -1,4 +1,4 @@
-"""Unit tests of the pure parts of marac_platform.devinfra: generated config and command lines."""
+"""Unit tests of the pure parts of marac_devinfra: generated config and command lines."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marac_platform.commands import infra
-from marac_platform.devinfra import DevInfraError, ServiceStatus
-from marac_platform.devinfra.kafka import (
+from marac_devinfra import DevInfraError, ServiceStatus
+from marac_devinfra import commands as infra
+from marac_devinfra.kafka import (
     DEFAULT_HEAP,
     LocalKafka,
     broker_command,
@@ -23,7 +23,7 @@ from marac_platform.devinfra.kafka import (
     render_server_properties,
     storage_format_command,
 )
-from marac_platform.devinfra.postgres import (
+from marac_devinfra.postgres import (
     LocalPostgres,
     initdb_command,
     pg_ctl_start_command,

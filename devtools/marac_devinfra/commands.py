@@ -1,4 +1,5 @@
-"""`marac kafka fetch|start|stop|status` and `marac postgres start|stop|status`: local dev infra."""
+"""`marac kafka fetch|start|stop|status` and `marac postgres install|start|stop|status`: local
+dev infra. marac_platform.cli adds these commands when this package is installed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from marac_devinfra import DevInfraError, ServiceStatus
+from marac_devinfra.kafka import LocalKafka, ensure_kafka_jars
+from marac_devinfra.postgres import LocalPostgres, ensure_postgres_installed
 from marac_platform.cli import CommandError
-from marac_platform.devinfra import DevInfraError, ServiceStatus
-from marac_platform.devinfra.kafka import LocalKafka, ensure_kafka_jars
-from marac_platform.devinfra.postgres import LocalPostgres, ensure_postgres_installed
 
 # `status` exits 3 when the service is not running, as pg_ctl status and LSB init scripts do.
 NOT_RUNNING = 3

@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -25,22 +24,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from marac_platform.devinfra import (
+from marac_devinfra import (
     DevInfraError,
     Progress,
     ServiceStatus,
     cache_dir,
+    checkout_file,
     data_root,
     env_int,
-    file_size,
-    pid_alive,
-    port_in_use,
-    process_cmdline,
+    processes,
     quiet,
-    repo_root,
-    tail,
-    wait_until,
 )
+from marac_devinfra.processes import file_size, port_in_use, tail
 
 __all__ = [
     "DEFAULT_HEAP",
@@ -64,8 +59,9 @@ NODE_ID = 1
 _MAVEN_NS = "{http://maven.apache.org/POM/4.0.0}"
 
 
-def kafka_dir() -> Path:
-    return repo_root() / "deploy" / "kafka"
+def kafka_file(name: str) -> Path:
+    """deploy/kafka/<name> of the checkout: the pom that pins the jars, the log4j2 config."""
+    return checkout_file(f"deploy/kafka/{name}")
 
 
 def parse_pom_kafka_version(pom_text: str) -> str:
@@ -81,7 +77,7 @@ def parse_pom_kafka_version(pom_text: str) -> str:
 
 
 def kafka_version() -> str:
-    return parse_pom_kafka_version((kafka_dir() / "pom.xml").read_text(encoding="utf-8"))
+    return parse_pom_kafka_version(kafka_file("pom.xml").read_text(encoding="utf-8"))
 
 
 def parse_java_major(version_output: str) -> int | None:
@@ -167,19 +163,10 @@ def ensure_kafka_jars(progress: Progress = quiet) -> Path:
         started = time.monotonic()
         staging = home / "libs.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        command = maven_fetch_command(mvn, kafka_dir() / "pom.xml", staging)
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=900, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise DevInfraError("Maven did not fetch the Kafka jars within 15 minutes") from exc
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-            raise DevInfraError(
-                f"Maven could not fetch the Kafka {version} jars (exit {result.returncode}); "
-                f"command: {shlex.join(command)}\n{output}"
-            )
+        command = maven_fetch_command(mvn, kafka_file("pom.xml"), staging)
+        processes.run(
+            command, f"fetching the Kafka {version} jars ({shlex.join(command)})", timeout=900
+        )
         jars = sorted(path.name for path in staging.glob("*.jar"))
         if not any(name.startswith(f"kafka_2.13-{version}") for name in jars):
             raise DevInfraError(f"Maven ran but {staging} holds no kafka_2.13-{version}.jar")
@@ -241,7 +228,7 @@ def render_server_properties(*, port: int, controller_port: int, log_dirs: Path)
         # The cleaner's default 128 MiB dedupe buffer is a quarter of the dev heap.
         ("log.cleaner.dedupe.buffer.size", 16 * 1024 * 1024),
     ]
-    lines = ["# Written by marac_platform.devinfra.kafka at every start; edits are lost."]
+    lines = ["# Written by marac_devinfra.kafka at every start; edits are lost."]
     lines += [f"{key}={value}" for key, value in settings]
     return "\n".join(lines) + "\n"
 
@@ -363,20 +350,12 @@ class LocalKafka:
 
     def _running_pid(self) -> int | None:
         """The pid in the pid file if that process is alive and is this data folder's broker."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if self._process is not None and self._process.pid == pid:
-            # Our own child: poll() keeps its exit code, which pid_alive's reaping would lose.
-            if self._process.poll() is not None:
-                return None
-        elif not pid_alive(pid):
-            return None
-        cmdline = process_cmdline(pid)
-        if cmdline and not ("kafka.Kafka" in cmdline and str(self.config_file) in cmdline):
-            return None  # the pid was reused by an unrelated process
-        return pid
+        config = str(self.config_file)
+        return processes.live_pid(
+            processes.read_pid(self.pid_file),
+            lambda argv: "kafka.Kafka" in argv and config in argv,
+            child=self._process,
+        )
 
     def _running_address(self) -> str:
         """The address the running broker advertises (it may have been started on another port)."""
@@ -436,7 +415,7 @@ class LocalKafka:
         )
         if not (self.storage_dir / "meta.properties").is_file():
             self._format(java, libs)
-        log_config = kafka_dir() / "log4j2.properties"
+        log_config = kafka_file("log4j2.properties")
         command = broker_command(java, libs, self.heap, self.config_file, log_config, self.data_dir)
         self.progress(f"starting Kafka broker on {self.bootstrap_servers} (data {self.data_dir})")
         started = time.monotonic()
@@ -467,34 +446,23 @@ class LocalKafka:
         cluster_id = new_cluster_id()
         self.progress(f"formatting Kafka storage in {self.storage_dir} (cluster id {cluster_id})")
         command = storage_format_command(java, libs, cluster_id, self.config_file)
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, check=False, cwd=self.data_dir
-        )
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-            raise DevInfraError(f"formatting Kafka storage failed:\n{output}")
+        processes.run(command, "formatting Kafka storage", timeout=120, cwd=self.data_dir)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Poll until the broker answers a metadata request; raise if it dies or times out."""
-        deadline = time.monotonic() + timeout
-        next_note = time.monotonic() + 5.0
-        while True:
-            pid = self._running_pid()
-            if pid is None:
-                raise DevInfraError(self._death_report())
-            if port_in_use(self.port) and _broker_answers(self.bootstrap_servers):
-                return
-            now = time.monotonic()
-            if now >= deadline:
-                raise DevInfraError(
-                    f"Kafka broker did not answer on {self.bootstrap_servers} within "
-                    f"{timeout:.0f}s; last lines of {self.log_file}:\n"
-                    f"{tail(self.log_file, since=self._log_offset)}"
-                )
-            if now >= next_note:
-                self.progress(f"... waiting for the Kafka broker on {self.bootstrap_servers}")
-                next_note = now + 5.0
-            time.sleep(0.3)
+        processes.wait_ready(
+            lambda: port_in_use(self.port) and _broker_answers(self.bootstrap_servers),
+            alive=lambda: self._running_pid() is not None,
+            timeout=timeout,
+            died=self._death_report,
+            timed_out=lambda: (
+                f"Kafka broker did not answer on {self.bootstrap_servers} within "
+                f"{timeout:.0f}s; last lines of {self.log_file}:\n"
+                f"{tail(self.log_file, since=self._log_offset)}"
+            ),
+            waiting=f"... waiting for the Kafka broker on {self.bootstrap_servers}",
+            progress=self.progress,
+        )
 
     def _death_report(self) -> str:
         code = self._process.poll() if self._process is not None else None
@@ -514,32 +482,16 @@ class LocalKafka:
         pid = self._running_pid()
         was_running = pid is not None
         if pid is not None:
-            self.progress(f"stopping Kafka broker (pid {pid})")
-            self._signal(pid, signal.SIGTERM)
-            if not wait_until(lambda: not pid_alive(pid), timeout):
-                self.progress(f"Kafka broker still running after {timeout:.0f}s: killing it")
-                self._signal(pid, signal.SIGKILL)
-                wait_until(lambda: not pid_alive(pid), 10.0)
+            processes.stop(pid, timeout, name="Kafka broker", progress=self.progress)
             # The next start checks that both ports are free; let the kernel catch up first.
             ports = self._configured_ports()
-            wait_until(lambda: not any(port_in_use(port) for port in ports), 10.0)
+            processes.wait_until(lambda: not any(port_in_use(port) for port in ports), 10.0)
         if self._process is not None:
             self._process.poll()  # collect the exit status of a broker this process started
             self._process = None
         self.pid_file.unlink(missing_ok=True)
         self._started_here = False
         return was_running
-
-    @staticmethod
-    def _signal(pid: int, sig: signal.Signals) -> None:
-        # The broker leads its own process group (start_new_session): signal the whole group.
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, sig)
-            else:
-                os.kill(pid, sig)
-        except ProcessLookupError:
-            return
 
     def __enter__(self) -> Self:
         self.start()

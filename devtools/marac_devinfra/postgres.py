@@ -12,7 +12,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -21,19 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from marac_platform.devinfra import (
-    DevInfraError,
-    Progress,
-    ServiceStatus,
-    data_root,
-    env_int,
-    file_size,
-    pid_alive,
-    port_in_use,
-    process_cmdline,
-    quiet,
-    tail,
-)
+from marac_devinfra import DevInfraError, Progress, ServiceStatus, data_root, env_int, processes, quiet
+from marac_devinfra.processes import file_size, port_in_use, tail
 
 __all__ = [
     "OS_USER",
@@ -79,32 +67,6 @@ def find_postgres_bin() -> Path | None:
     return max(candidates, key=_version_key) if candidates else None
 
 
-def _run(
-    command: Sequence[str], what: str, timeout: float, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion; a failure or a timeout is a DevInfraError with its output."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        result = subprocess.run(
-            list(command),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DevInfraError(f"{what} did not finish within {timeout:.0f}s") from exc
-    except OSError as exc:
-        raise DevInfraError(f"{what} could not run: {exc}") from exc
-    if result.returncode != 0:
-        output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise DevInfraError(f"{what} failed (exit {result.returncode}):\n{output}")
-    return result
-
-
 def ensure_postgres_installed(progress: Progress = quiet) -> Path:
     """The PostgreSQL server binaries folder, installing the Debian package when they are
     missing and we are root on Debian; otherwise a DevInfraError saying what to install."""
@@ -122,9 +84,9 @@ def ensure_postgres_installed(progress: Progress = quiet) -> Path:
             "(Debian/Ubuntu: sudo apt-get install postgresql) or put their folder on PATH"
         )
     progress("PostgreSQL is not installed: running apt-get update ...")
-    _run(["apt-get", "update"], "apt-get update", timeout=900)
+    processes.run(["apt-get", "update"], "apt-get update", timeout=900)
     progress("installing PostgreSQL: apt-get install -y postgresql (a minute or two) ...")
-    _run(
+    processes.run(
         ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
         "apt-get install postgresql",
         timeout=1800,
@@ -211,7 +173,7 @@ def render_postgres_conf(*, port: int, socket_dir: Path, fast: bool) -> str:
         ]
     else:
         settings += [("shared_buffers", "'128MB'")]
-    lines = ["# Written by marac_platform.devinfra.postgres at every start; edits are lost."]
+    lines = ["# Written by marac_devinfra.postgres at every start; edits are lost."]
     lines += [f"{key} = {value}" for key, value in settings]
     return "\n".join(lines) + "\n"
 
@@ -258,11 +220,8 @@ class LocalPostgres:
             pid, port = int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return None
-        if not pid_alive(pid):
-            return None
-        cmdline = process_cmdline(pid)
-        if cmdline and not Path(cmdline[0]).name.startswith("postgres"):
-            return None  # a stale file whose pid now belongs to another program
+        if processes.live_pid(pid, lambda argv: Path(argv[0]).name.startswith("postgres")) is None:
+            return None  # gone, or a stale file whose pid now belongs to another program
         return pid, port
 
     def status(self) -> ServiceStatus:
@@ -306,7 +265,7 @@ class LocalPostgres:
         log_offset = file_size(self.log_file)
         command = pg_ctl_start_command(prefix, bin_dir, self.pgdata, self.log_file, timeout)
         try:
-            _run(command, "pg_ctl start", timeout=timeout + 15, cwd=self.data_dir)
+            processes.run(command, "pg_ctl start", timeout=timeout + 15, cwd=self.data_dir)
         except DevInfraError as exc:
             self._stop_quietly(prefix, bin_dir)
             raise DevInfraError(
@@ -331,7 +290,7 @@ class LocalPostgres:
         except KeyError:
             pass
         self.progress(f"creating the {OS_USER} OS user to run PostgreSQL (it refuses root)")
-        _run(
+        processes.run(
             [
                 "useradd",
                 "--system",
@@ -374,7 +333,7 @@ class LocalPostgres:
 
     def _initdb(self, prefix: list[str], bin_dir: Path) -> None:
         self.progress(f"creating a PostgreSQL cluster in {self.pgdata} (initdb)")
-        _run(initdb_command(prefix, bin_dir, self.pgdata), "initdb", 180, cwd=self.data_dir)
+        processes.run(initdb_command(prefix, bin_dir, self.pgdata), "initdb", 180, cwd=self.data_dir)
         conf = self.pgdata / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as handle:
             handle.write(
@@ -383,7 +342,7 @@ class LocalPostgres:
 
     def _check_major_version(self, bin_dir: Path) -> None:
         made_by = (self.pgdata / "PG_VERSION").read_text().strip()
-        result = _run([str(bin_dir / "postgres"), "--version"], "postgres --version", 30)
+        result = processes.run([str(bin_dir / "postgres"), "--version"], "postgres --version", 30)
         match = re.search(r"(\d+)(?:\.\d+)?", result.stdout)
         running = match.group(1) if match else ""
         if running and running != made_by:
@@ -468,7 +427,7 @@ class LocalPostgres:
         prefix = run_as_prefix(os.geteuid(), OS_USER)
         self.progress(f"stopping PostgreSQL (pid {running[0]})")
         try:
-            _run(
+            processes.run(
                 pg_ctl_stop_command(prefix, bin_dir, self.pgdata, "fast", timeout),
                 "pg_ctl stop",
                 timeout=timeout + 15,
@@ -478,14 +437,14 @@ class LocalPostgres:
             self.progress("fast shutdown failed: stopping PostgreSQL in immediate mode")
             self._stop_quietly(prefix, bin_dir)
             if self._postmaster() is not None:
-                # Its backends notice the postmaster's death and exit on their own.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(running[0], signal.SIGKILL)
+                # Under pg_ctl the postmaster leads its own session, so this ends its backends
+                # too; otherwise they notice its death and exit on their own.
+                processes.kill(running[0])
         return True
 
     def _stop_quietly(self, prefix: list[str], bin_dir: Path) -> None:
         with contextlib.suppress(DevInfraError):
-            _run(
+            processes.run(
                 pg_ctl_stop_command(prefix, bin_dir, self.pgdata, "immediate", 30),
                 "pg_ctl stop",
                 timeout=45,
