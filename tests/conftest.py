@@ -12,6 +12,7 @@ import pytest
 import time_machine
 
 from marac_platform import kafka as platform_kafka
+from marac_platform.keystore import close_keystores
 from marac_platform.settings import SERVICES, kafka_settings, settings_for
 from tests.support.clock import DEFAULT_INSTANT, PROCESS_ONLY, process_clock_env
 from tests.support.infra import PostgresServer, kafka_server, postgres_server, unique
@@ -98,3 +99,4 @@ def platform_env(kafka_bootstrap: str, postgres: PostgresServer, tmp_path: Path,
         settings_for.cache_clear()
         yield created
         settings_for.cache_clear()
+        close_keystores()

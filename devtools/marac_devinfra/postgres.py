@@ -159,7 +159,8 @@ def render_postgres_conf(*, port: int, socket_dir: Path, fast: bool) -> str:
         ("listen_addresses", "'127.0.0.1'"),
         ("port", str(port)),
         ("unix_socket_directories", f"'{socket_dir}'"),
-        ("max_connections", "100"),
+        # Each test platform opens a pool per service and the key store: room for a busy run.
+        ("max_connections", "300"),
         ("timezone", "'UTC'"),
         ("log_timezone", "'UTC'"),
     ]

@@ -264,6 +264,15 @@ def keystore_database(settings: Settings) -> Database:
         return _databases[url]
 
 
+def close_keystores() -> None:
+    """Dispose of every key store engine this process opened (tests open many platforms)."""
+    with _open_lock:
+        for database in _databases.values():
+            database.dispose()
+        _databases.clear()
+        _stores.clear()
+
+
 def keystore_for(settings: Settings, area_ids: frozenset[str]) -> KeyStore:
     """The process-wide key store (one engine per process)."""
     url = keystore_url(settings)

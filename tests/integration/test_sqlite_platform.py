@@ -24,7 +24,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from marac_platform import events
+from marac_platform import events, payloads
 from marac_platform import kafka as platform_kafka
 from marac_platform.checklists import get_checklist
 from marac_platform.outbox import OutboxRelay
@@ -171,7 +171,8 @@ def encrypted_in_kafka(platform: SqlitePlatform, case_id: str) -> list[tuple[str
         if record.key == case_id.encode():
             event = events.decode(events.header_map(record.headers), record.key, record.value)
             found.extend((f"case_list.{name}", token)
-                         for name, token in event.data["case_list_entry"].items())
+                         for name, token in
+                         event.payload(payloads.ReferralAccepted).case_list_entry.items())
     return found
 
 
