@@ -8,7 +8,6 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from marac_platform import audit, idempotency
 from marac_platform.auth import caller_area, principal, requires
@@ -16,7 +15,7 @@ from marac_platform.db import utcnow
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.security.roles import Permission
 from services.scheduling import domain, service
-from services.scheduling.models import Allocation, AllocationChange, Meeting
+from services.scheduling.models import Meeting
 from services.scheduling.schemas import (
     AgendaOut,
     AllocationDetailOut,
@@ -46,9 +45,7 @@ def meeting_out(meeting: Meeting) -> dict[str, Any]:
 
 
 def agenda(uow: Any, meeting: Meeting) -> dict[str, Any]:
-    cases = uow.session.scalars(
-        select(Allocation).where(Allocation.meeting_id == meeting.id)
-        .order_by(Allocation.slot_index, Allocation.allocated_at)).all()
+    cases = service.agenda_cases(uow, meeting)
     audit.note_all(cases, meeting.area_id)
     return {**meeting_out(meeting), "cases": cases}
 
@@ -141,9 +138,7 @@ class OneAllocation(MethodView):
         """Where a case is, why earlier dates were passed over, and where it has been."""
         with request_unit_of_work() as uow:
             found = service.find_allocation(uow, case_id)
-            history = uow.session.scalars(
-                select(AllocationChange).where(AllocationChange.case_id == case_id)
-                .order_by(AllocationChange.id)).all()
+            history = service.allocation_history(uow, case_id)
             body = {name: getattr(found, name) for name in AllocationOut().fields}
             body["history"] = history
             return body

@@ -1,7 +1,8 @@
 """Scheduling rules: giving an accepted case its MARAC date and watching the timeliness target.
 
 Plain Python (no flask, kafka or sqlalchemy). The calendar itself (configuration, meeting
-dates, holidays, cut-offs, case-list times) lives in `calendar.py` and is re-exported here.
+dates, holidays, cut-offs, case-list times) lives in `calendar.py`, the statuses and their
+move tables in `states.py`; both are re-exported here. Refusals are `marac_platform.errors`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from marac_platform.errors import Conflict, DomainError, IllegalMove, InvalidInput
 from marac_platform.vocabulary import MODELS, OUTCOMES, Model
 from services.scheduling.calendar import (
     CUTOFF_SCHEMAS,
@@ -45,26 +47,40 @@ from services.scheduling.calendar import (
     pattern_dates,
     shift_working_days,
 )
+from services.scheduling.states import (
+    ALLOCATION_MOVES,
+    MEETING_MOVES,
+    AllocationStatus,
+    Change,
+    MeetingStatus,
+)
 
 __all__ = [
+    "ALLOCATION_MOVES",
     "CANCEL_REASONS",
     "CUTOFF_SCHEMAS",
     "HOLIDAY_POLICIES",
+    "HORIZON_DAYS",
     "JOIN_NEW_DATE",
     "JOIN_NOTHING",
     "JOIN_SAME_DATE",
     "JOIN_WITH_CASE",
     "LONDON",
     "MAX_MOVE_DAYS",
+    "MEETING_MOVES",
     "MODELS",
     "MOVE_REASONS",
     "OUTCOMES",
+    "OUTCOME_DEFERRED",
+    "OUTCOME_HEARD",
     "PATTERN_SCHEMAS",
     "WEEKDAY_NAMES",
     "Allocation",
+    "AllocationStatus",
     "CalendarConfig",
     "CalendarConfigSchema",
     "CaseSchedule",
+    "Change",
     "CutoffRule",
     "FixedMonthlyCutoff",
     "FortnightlyPattern",
@@ -72,6 +88,7 @@ __all__ = [
     "InvalidCalendarConfig",
     "MeetingLoad",
     "MeetingOccurrence",
+    "MeetingStatus",
     "Model",
     "MonthlyPattern",
     "NoMeetingAvailable",
@@ -82,30 +99,45 @@ __all__ = [
     "TargetRisk",
     "WeeklyPattern",
     "WorkingDaysBeforeCutoff",
+    "ad_hoc_meeting",
     "add_minutes",
     "allocate",
     "allocate_open",
     "at_risk_of_missing_target",
     "calendar_config_from_area",
+    "calendar_preview",
+    "cancel_refusal",
+    "caselist_closed",
     "caselist_publish_at",
+    "check_outcome",
     "cutoff_for",
     "displaced_reasons",
     "first_free_slot",
+    "free_places",
+    "has_begun",
     "is_bank_holiday",
+    "is_beyond_target",
     "is_working_day",
     "joining_referral",
     "local_date",
     "local_datetime",
     "may_displace",
     "meeting_dates",
+    "meeting_id",
+    "moved_allocation",
+    "moved_by_coordinator",
     "next_dates",
     "nth_weekday",
+    "outcome_status",
+    "parse_meeting_id",
     "pattern_dates",
     "places_to_yield",
     "shift_working_days",
     "slot_start",
+    "takes_cases",
     "target_date_for",
     "to_displace",
+    "withdrawn_on_erasure",
 ]
 
 
@@ -115,6 +147,26 @@ MOVE_REASONS = ("capacity", "agency_availability", "victim_circumstances", "urge
                 "transfer", "coordinator_decision", "other")
 CANCEL_REASONS = ("chair_unavailable", "not_quorate", "venue_unavailable", "closure",
                   "emergency", "other")
+
+# How far ahead an area's calendar dates are written as meetings, listed and offered to cases:
+# a case no date within it can take waits (listed as at risk).
+HORIZON_DAYS = 180
+
+
+def meeting_id(area_id: str, day: date) -> str:
+    return f"{area_id}-{day.isoformat()}"
+
+
+def parse_meeting_id(wanted: str) -> tuple[str, date] | None:
+    """(area id, date) of a well-formed meeting id (`<area>-YYYY-MM-DD`), else None."""
+    area_id, separator, day_text = wanted[:-11], wanted[-11:-10], wanted[-10:]
+    if separator != "-" or not area_id:
+        return None
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return None
+    return (area_id, day) if meeting_id(area_id, day) == wanted else None
 
 
 @dataclass(frozen=True)
@@ -154,6 +206,11 @@ class NoMeetingAvailable(LookupError):
 def target_date_for(config: CalendarConfig, received_on: date) -> date:
     """The date by which a case received on `received_on` should be heard."""
     return received_on + timedelta(weeks=config.effective_target_weeks)
+
+
+def is_beyond_target(day: date, target: date) -> bool:
+    """A MARAC date after the target misses it; on the target is in time."""
+    return day > target
 
 
 def slot_start(config: CalendarConfig, meeting: MeetingOccurrence, index: int) -> datetime | None:
@@ -209,7 +266,7 @@ def allocate(
                 slot_index=index,
                 slot_start=None if index is None else slot_start(config, meeting, index),
                 target_date=target,
-                beyond_target=meeting.date > target,
+                beyond_target=is_beyond_target(meeting.date, target),
                 reasons=tuple(reasons),
             )
     raise NoMeetingAvailable(reasons)
@@ -248,7 +305,7 @@ def at_risk_of_missing_target(
     for case in cases:
         target = target_date_for(config, case.received_on)
         if case.meeting_date is not None:
-            if case.meeting_date > target:
+            if is_beyond_target(case.meeting_date, target):
                 days_over = (case.meeting_date - target).days
                 at_risk.append(TargetRisk(case.case_id, target, case.meeting_date, days_over))
         elif earliest_possible > target:
@@ -383,10 +440,115 @@ JOIN_NOTHING = "nothing"  # the case was erased
 def joining_referral(status: str) -> str:
     """What a newly accepted referral of a case that already has an allocation gets, by the
     allocation's status (waiting, scheduled, deferred, heard, withdrawn)."""
-    if status == "scheduled":
+    if status == AllocationStatus.SCHEDULED:
         return JOIN_SAME_DATE
-    if status in ("waiting", "deferred"):
+    if status in (AllocationStatus.WAITING, AllocationStatus.DEFERRED):
         return JOIN_WITH_CASE
-    if status == "heard":
+    if status == AllocationStatus.HEARD:
         return JOIN_NEW_DATE
     return JOIN_NOTHING
+
+
+# --- a MARAC date's places --------------------------------------------------------------------
+
+
+def has_begun(starts_at: datetime, now: datetime) -> bool:
+    return starts_at <= now
+
+
+def takes_cases(status: str, starts_at: datetime, now: datetime) -> bool:
+    """A date offers places while it is planned and has not begun (a case accepted late lands
+    neither in a meeting under way nor in one held)."""
+    return status == MeetingStatus.PLANNED and not has_begun(starts_at, now)
+
+
+def free_places(status: str, starts_at: datetime, capacity: int, booked: int,
+                now: datetime) -> int:
+    """Places a case could still take: none once the date is cancelled, held or under way."""
+    if not takes_cases(status, starts_at, now):
+        return 0
+    return max(capacity - booked, 0)
+
+
+def caselist_closed(published_at: datetime | None, due_at: datetime, now: datetime) -> bool:
+    """The date's case list is out, or due: agencies would not have their research time."""
+    return published_at is not None or due_at <= now
+
+
+def ad_hoc_meeting(config: CalendarConfig, day: date, capacity: int | None,
+                   now: datetime) -> MeetingOccurrence:
+    """The ad hoc MARAC date a coordinator asks for: a future working day, holding at most
+    the area's `max_cases` (by default that many)."""
+    if not is_working_day(config, day):
+        raise InvalidInput("marac_date",
+                           "Not a working day (a weekend, bank holiday or closure date).")
+    start = local_datetime(day, config.start_time)
+    if start <= now:
+        raise InvalidInput("marac_date", "Must be in the future.")
+    if capacity is not None and capacity > config.max_cases:
+        raise InvalidInput("capacity",
+                           f"At most {config.max_cases} cases fit in one of this area's dates.")
+    return MeetingOccurrence(date=day, start=start, end=add_minutes(start, config.length_minutes),
+                             capacity=capacity or config.max_cases, ad_hoc=True)
+
+
+def cancel_refusal(status: str, starts_at: datetime, now: datetime) -> DomainError:
+    """Why a date cannot be cancelled: its status does not allow it (the move table), or it has
+    begun. Only a planned date that has not begun can be."""
+    current = MeetingStatus(status)
+    if not MEETING_MOVES.allows(current, MeetingStatus.CANCELLED):
+        return IllegalMove(MEETING_MOVES.what, current, MeetingStatus.CANCELLED)
+    return Conflict("Only a planned date that has not begun can be cancelled.",
+                    slug="meeting-closed")
+
+
+def calendar_preview(config: CalendarConfig, now: datetime, count: int, added: Iterable[date],
+                     cancelled: Iterable[date]) -> list[MeetingOccurrence]:
+    """The next `count` dates from the calendar not yet begun, with coordinators' additions
+    and cancellations."""
+    dates = next_dates(config, local_date(now), count=count + 1, extra_dates=added,
+                       cancelled=cancelled)
+    return [o for o in dates if o.start > now][:count]
+
+
+# --- coordinators' decisions ------------------------------------------------------------------
+
+MOVED = "moved"  # the reason code's prefix on a case a coordinator put on its date
+
+
+def moved_allocation(config: CalendarConfig, meeting: MeetingOccurrence, received_at: datetime,
+                     slot_index: int | None, slot_start: datetime | None,
+                     reason: str) -> Allocation:
+    """A coordinator's move: their decision overrides cut-off and notice (capacity still holds);
+    the target and whether the new date misses it are the case's as ever."""
+    target = target_date_for(config, local_date(received_at))
+    return Allocation(meeting=meeting, slot_index=slot_index, slot_start=slot_start,
+                      target_date=target, beyond_target=is_beyond_target(meeting.date, target),
+                      reasons=(f"{MOVED}:{reason}",))
+
+
+def moved_by_coordinator(reasons: Iterable[str]) -> bool:
+    return any(r.startswith(f"{MOVED}:") for r in reasons)
+
+
+OUTCOME_HEARD, OUTCOME_DEFERRED = OUTCOMES
+
+
+def outcome_status(outcome: str) -> AllocationStatus:
+    """The status a hearing outcome (heard, deferred) gives the case."""
+    return AllocationStatus.HEARD if outcome == OUTCOME_HEARD else AllocationStatus.DEFERRED
+
+
+def check_outcome(model: str, starts_at: datetime, now: datetime) -> None:
+    """A coordinator records outcomes in the meeting model only, once the meeting has begun."""
+    if model != "meeting":
+        raise Conflict("In the co-ordination model cases are heard at the closing date; move "
+                       "the case to defer it.", slug="coordination-model")
+    if not has_begun(starts_at, now):
+        raise Conflict("The meeting has not begun yet.", slug="meeting-not-begun")
+
+
+def withdrawn_on_erasure(status: str, starts_at: datetime | None, now: datetime) -> bool:
+    """An erased case gives up its date (or its wait) unless heard, or its date has begun."""
+    return (ALLOCATION_MOVES.allows(AllocationStatus(status), AllocationStatus.WITHDRAWN)
+            and (starts_at is None or not has_begun(starts_at, now)))

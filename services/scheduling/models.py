@@ -50,7 +50,7 @@ class Meeting(AreaScoped, Base):
     model: Mapped[str] = mapped_column(String(20))
     capacity: Mapped[int] = mapped_column(Integer)
     booked: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20))  # planned | cancelled | held
+    status: Mapped[str] = mapped_column(String(20))  # a domain.MeetingStatus
     ad_hoc: Mapped[bool] = mapped_column(Boolean, default=False)
     moved_from: Mapped[date | None] = mapped_column(Date, nullable=True)
     caselist_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -86,7 +86,7 @@ class Allocation(AreaScoped, Base):
     target_date: Mapped[date] = mapped_column(Date)
     beyond_target: Mapped[bool] = mapped_column(Boolean)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20))  # waiting | scheduled | heard | withdrawn
+    status: Mapped[str] = mapped_column(String(20))  # a domain.AllocationStatus
     reasons: Mapped[list[str]] = mapped_column(JSON)
     referrer_agency: Mapped[str] = mapped_column(String(256))
     # The meeting the case last left (moved, cancelled, deferred): it has been scheduled before.
@@ -119,7 +119,7 @@ class AllocationChange(AreaScoped, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    change: Mapped[str] = mapped_column(String(20))
+    change: Mapped[str] = mapped_column(String(20))  # a domain.Change
     from_meeting_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     to_meeting_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a code, never text

@@ -15,7 +15,9 @@ from sqlalchemy import delete, select
 
 from marac_platform import events, payloads
 from marac_platform.db import utcnow
+from marac_platform.errors import DomainError
 from marac_platform.keystore import keystore_for
+from marac_platform.problems import domain_problem
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import load_settings, settings_for
@@ -331,9 +333,9 @@ def test_outcomes_heard_and_deferred_in_the_meeting_model(
     moved = outbox_events(runtime, events.CASE_RESCHEDULED)
     assert [(r["case_id"], r["cause"]) for r in moved] == [("case-o2", "deferred")]
     assert allocation(runtime, "case-o1").status == "heard"
-    with runtime.unit_of_work() as uow, pytest.raises(Exception) as again:
+    with runtime.unit_of_work() as uow, pytest.raises(DomainError) as again:
         service.record_outcome(uow, "case-o1", "heard", "coordinator-1", now=during)
-    assert getattr(again.value, "code", None) == 409
+    assert domain_problem(again.value).code == 409
     history = client.get("/v1/allocations/case-o2", headers=bearer(platform_env)).get_json()
     assert [h["change"] for h in history["history"]] == ["scheduled", "deferred", "rescheduled"]
 
@@ -353,6 +355,40 @@ def test_coordination_model_cases_are_heard_at_the_closing_date_once(
     assert meeting(runtime, closing.id).status == "held"
 
 
+def test_a_move_the_status_tables_forbid_is_a_409_naming_the_current_and_asked_status(
+    client: FlaskClient, platform_env: PlatformEnv, runtime: Runtime
+) -> None:
+    headers = bearer(platform_env)
+    # A held closing date cannot be cancelled.
+    closing = meeting(runtime, allocate(runtime, "case-x0", area="coordshire").meeting_id or "")
+    assert service.close_past_dates(runtime, now=closing.starts_at + timedelta(minutes=1)) == 1
+    refused = client.post(f"/v1/meetings/{closing.id}/cancel", json={"reason": "closure"},
+                          headers=headers)
+    assert refused.status_code == 409 and refused.mimetype == "application/problem+json"
+    body = refused.get_json()
+    assert (body["current"], body["asked"]) == ("held", "cancelled")
+    assert body["type"].endswith("/illegal-move")
+    assert body["detail"] == "A meeting that is held cannot become cancelled."
+    assert meeting(runtime, closing.id).status == "held"
+
+    # A heard case can be neither moved nor heard again.
+    heard = allocate(runtime, "case-x1")
+    listed = client.get("/v1/meetings?area_id=tueshire&limit=3", headers=headers).get_json()
+    other = next(m["id"] for m in listed if m["id"] != heard.meeting_id)
+    during = meeting(runtime, heard.meeting_id or "").starts_at + timedelta(minutes=30)
+    with runtime.unit_of_work() as uow:
+        service.record_outcome(uow, "case-x1", "heard", "coordinator-1", now=during)
+    moved = client.post("/v1/allocations/case-x1/move",
+                        json={"meeting_id": other, "reason": "urgency"}, headers=headers)
+    assert moved.status_code == 409
+    assert (moved.get_json()["current"], moved.get_json()["asked"]) == ("heard", "scheduled")
+    again = client.post("/v1/allocations/case-x1/outcome", json={"outcome": "heard"},
+                        headers=headers)
+    assert again.status_code == 409
+    assert (again.get_json()["current"], again.get_json()["asked"]) == ("heard", "heard")
+    assert allocation(runtime, "case-x1").meeting_id == heard.meeting_id
+
+
 def test_at_risk_lists_late_and_waiting_cases(
     client: FlaskClient, platform_env: PlatformEnv, runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch
@@ -360,7 +396,7 @@ def test_at_risk_lists_late_and_waiting_cases(
     allocate(runtime, "case-r0", received_at=utcnow() - timedelta(days=40))  # target passed
     allocate(runtime, "case-r1")
     # Only the meeting already booked stays in reach: once it is full the rest must wait.
-    monkeypatch.setattr(service, "HORIZON_DAYS", 0)
+    monkeypatch.setattr(domain, "HORIZON_DAYS", 0)
     with runtime.unit_of_work() as uow:
         uow.session.execute(delete(Meeting).where(Meeting.booked == 0))
     for index in range(2, 6):

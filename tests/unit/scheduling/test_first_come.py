@@ -93,7 +93,7 @@ def weekly(capacity: int) -> CalendarConfig:
 
 
 def place_all(order: list[Seat], capacity: int) -> dict[str, date | None]:
-    """Place cases as they arrive, as services/scheduling/service.py does: the earliest date
+    """Place cases as they arrive, as services/scheduling/places.py does: the earliest date
     with a place counting only cases that may not give way; the one displaced is placed again
     (not on the date it left), and so on."""
     config = weekly(capacity)
