@@ -73,6 +73,14 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
                    key_destroyed=destroyed, already_erased=already)
 
 
+def find_case(uow: UnitOfWork, case_id: str) -> Case:
+    """The case, if the unit of work's areas see it (erased ones too: erasure may repeat)."""
+    case = uow.session.scalar(select(Case).where(Case.id == case_id))
+    if case is None:
+        raise NotFound("No such case.")
+    return case
+
+
 @blp.route("/cases/<case_id>")
 class OneCase(MethodView):
     @requires(Permission.REFERRAL_ERASE)
@@ -83,9 +91,7 @@ class OneCase(MethodView):
         Repeating it answers 204 again; a case outside the caller's areas is 404.
         """
         with request_unit_of_work() as uow:
-            case = uow.session.scalar(select(Case).where(Case.id == case_id))
-            if case is None:
-                raise NotFound("No such case.")
+            case = find_case(uow, case_id)
             audit.note(case.id, case.area_id)
             erase_case(uow, case, "request")
         return Response(status=204)
