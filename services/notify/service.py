@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -14,7 +15,14 @@ from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, sel
 from marac_platform import clock, events, telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
-from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
+from marac_platform.payloads import (
+    CaseListPublished,
+    CaseScheduled,
+    MeetingCancelled,
+    NotificationFailed,
+    NotificationSent,
+    ReferralReturned,
+)
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.notify import delivery, domain, faults
 from services.notify.domain import DELIVERY_MOVES, MAX_ATTEMPTS, OUTCOME_UNKNOWN
@@ -201,11 +209,11 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:
-    data: dict[str, Any] = {
-        "notification_id": item.id, "case_id": item.case_id, "area_id": item.area_id,
-        "channel": item.channel, "agency_id": item.agency_id, "template": item.template,
-        "cause_event_id": item.cause_event_id,
-    }
+    sent = NotificationSent(
+        notification_id=item.id, case_id=item.case_id, area_id=item.area_id,
+        channel=item.channel, agency_id=item.agency_id, template=item.template,
+        cause_event_id=item.cause_event_id)
+    data: NotificationSent = sent
     if event_type == events.NOTIFICATION_FAILED:
-        data["reason_code"] = item.error or "unknown"
+        data = NotificationFailed(**asdict(sent), reason_code=item.error or "unknown")
     uow.publish(event_type, subject=item.case_id or item.id, area=item.area_id, data=data)

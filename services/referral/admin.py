@@ -25,7 +25,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from marac_platform import audit, events
+from marac_platform import audit, events, payloads
 from marac_platform.auth import requires
 from marac_platform.db import utcnow
 from marac_platform.errors import NotFound
@@ -68,7 +68,8 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     if not already:
         case.status = CASE_MOVES.move(CaseStatus(case.status), CaseStatus.ERASED)
         uow.publish(events.CASE_ERASED, subject=case.id, area=case.area_id,
-                    data={"case_id": case.id, "area_id": case.area_id, "reason": reason})
+                    data=payloads.CaseErased(case_id=case.id, area_id=case.area_id,
+                                             reason=reason))
     return Erasure(case_id=case.id, area_id=case.area_id, referrals=len(referrals),
                    key_destroyed=destroyed, already_erased=already)
 
