@@ -24,7 +24,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from marac_platform import events
+from marac_platform import events, payloads
 from marac_platform import kafka as platform_kafka
 from marac_platform.checklists import get_checklist
 from marac_platform.outbox import OutboxRelay
@@ -170,8 +170,9 @@ def encrypted_in_kafka(platform: SqlitePlatform, case_id: str) -> list[tuple[str
     for record in read_all(platform.bootstrap, events.kafka_topic("referral.accepted")):
         if record.key == case_id.encode():
             event = events.decode(events.header_map(record.headers), record.key, record.value)
+            accepted = event.payload(payloads.ReferralAccepted)
             found.extend((f"case_list.{name}", token)
-                         for name, token in event.data["case_list_entry"].items())
+                         for name, token in accepted.case_list_entry.items())
     return found
 
 
