@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from marac_platform.auth import requires
 from marac_platform.http import request_unit_of_work
-from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
+from services.actions import service
 from services.actions.models import CaseRecord
 from services.actions.schemas import CaseRecordOut
 
@@ -23,7 +22,4 @@ class OneCase(MethodView):
     def get(self, case_id: str) -> CaseRecord:
         """A case record (404 outside the caller's areas)."""
         with request_unit_of_work() as uow:
-            found = uow.session.scalar(select(CaseRecord).where(CaseRecord.case_id == case_id))
-            if found is None:
-                raise Problem(404, "Not found", "No such case.")
-            return found
+            return service.find_record(uow, case_id)

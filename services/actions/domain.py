@@ -1,19 +1,29 @@
-"""Rules of the case record: which events change it and how. Plain Python."""
+"""Rules of the case record: its statuses and the one table of their moves. Plain Python."""
 
 from __future__ import annotations
 
-from datetime import date
+from enum import StrEnum
+from typing import Final
 
-OPEN = "open"
-HEARD = "heard"
+from marac_platform.states import MoveTable
 
-
-def record_status(current: str | None, heard_outcome: str | None = None) -> str:
-    """A case record opens when scheduled and is marked heard once its MARAC hears it."""
-    if heard_outcome == "heard":
-        return HEARD
-    return current or OPEN
+HEARD_OUTCOME: Final = "heard"  # of case.heard (the other is "deferred")
 
 
-def days_until(marac_date: date, today: date) -> int:
-    return (marac_date - today).days
+class RecordStatus(StrEnum):
+    OPEN = "open"  # the case is scheduled (or rescheduled) for a MARAC
+    HEARD = "heard"
+
+
+RECORD_MOVES: Final = MoveTable("case record", {
+    RecordStatus.OPEN: frozenset({RecordStatus.HEARD}),
+    RecordStatus.HEARD: frozenset(),
+})
+
+
+def status_after_hearing(current: RecordStatus, outcome: str) -> RecordStatus:
+    """A case record is marked heard once its MARAC hears it; a deferral changes nothing, nor
+    does the same hearing told again."""
+    if outcome != HEARD_OUTCOME or current is RecordStatus.HEARD:
+        return current
+    return RECORD_MOVES.move(current, RecordStatus.HEARD)

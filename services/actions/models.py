@@ -24,6 +24,6 @@ class CaseRecord(AreaScoped, Base):
     referral_id: Mapped[str] = mapped_column(String(64), index=True)
     meeting_id: Mapped[str] = mapped_column(String(64), index=True)
     marac_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))  # domain.RecordStatus
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

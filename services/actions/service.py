@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from marac_platform import events
 from marac_platform.db import utcnow
+from marac_platform.errors import NotFound
 from marac_platform.payloads import ActionCaseOpened, CaseHeard, CaseScheduled
 from marac_platform.runtime import UnitOfWork
 from services.actions import domain
@@ -21,7 +24,7 @@ def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
     record = CaseRecord(
         case_id=scheduled.case_id, area_id=scheduled.area_id,
         referral_id=scheduled.referral_id, meeting_id=scheduled.meeting_id,
-        marac_date=scheduled.marac_date, status=domain.record_status(None),
+        marac_date=scheduled.marac_date, status=domain.RecordStatus.OPEN,
         opened_at=now, updated_at=now)
     uow.session.add(record)
     uow.publish(events.ACTION_CASE_OPENED, subject=record.case_id, area=record.area_id,
@@ -31,8 +34,17 @@ def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
     return record
 
 
+def find_record(uow: UnitOfWork, case_id: str) -> CaseRecord:
+    """The case record, if the unit of work's areas see it."""
+    found = uow.session.scalar(select(CaseRecord).where(CaseRecord.case_id == case_id))
+    if found is None:
+        raise NotFound("No such case.")
+    return found
+
+
 def mark_heard(uow: UnitOfWork, heard: CaseHeard) -> None:
     record = uow.session.get(CaseRecord, heard.case_id)
     if record is not None:
-        record.status = domain.record_status(record.status, heard.outcome)
+        record.status = domain.status_after_hearing(domain.RecordStatus(record.status),
+                                                    heard.outcome)
         record.updated_at = utcnow()

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from marac_platform import audit
 from marac_platform.auth import requires
 from marac_platform.http import request_unit_of_work
 from marac_platform.security.roles import Permission
+from services.notify import service
 from services.notify.models import Delivery
 from services.notify.schemas import DeliveryOut, DeliveryQuery
 
@@ -26,10 +26,7 @@ class Deliveries(MethodView):
     @blp.response(200, DeliveryOut(many=True))
     def get(self, query: dict[str, Any]) -> Sequence[Delivery]:
         """Deliveries in the caller's areas, newest first, optionally for one case."""
-        statement = select(Delivery).order_by(Delivery.created_at.desc()).limit(query["limit"])
-        if query["case_id"]:
-            statement = statement.where(Delivery.case_id == query["case_id"])
         with request_unit_of_work() as uow:
-            found = uow.session.scalars(statement).all()
+            found = service.delivery_log(uow, case_id=query["case_id"], limit=query["limit"])
         audit.note_all(found)
         return found

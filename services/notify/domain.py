@@ -1,4 +1,5 @@
-"""Who is told what: recipients by event, only agencies that signed the information-sharing agreement.
+"""Who is told what: recipients by event, only agencies that signed the information-sharing
+agreement; and a delivery's life (its statuses, retries).
 
 Plain Python. Messages carry ids, dates and links, never a victim's or perpetrator's details:
 the person follows the link and reads the case behind their own login.
@@ -7,10 +8,37 @@ the person follows the link and reads the case behind their own login.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Final
 
 from marac_platform.areas import Area
 from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
+from marac_platform.states import MoveTable
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued; due now, or at next_attempt_at after a failed attempt
+    SENDING = "sending"  # claimed by a worker; its outcome is unknown if the claim is old
+    SENT = "sent"
+    FAILED = "failed"  # given up after MAX_ATTEMPTS
+
+
+_D = DeliveryStatus
+DELIVERY_MOVES: Final = MoveTable("delivery", {
+    _D.PENDING: frozenset({_D.SENDING}),
+    # Retaken when its claim is old (the worker died mid-send), back to pending to retry later.
+    _D.SENDING: frozenset({_D.SENDING, _D.PENDING, _D.SENT, _D.FAILED}),
+    _D.SENT: frozenset(),
+    _D.FAILED: frozenset(),
+})
+MAX_ATTEMPTS: Final = 8  # sends begun, crashed ones too
+OUTCOME_UNKNOWN: Final = "outcome_unknown"  # the error of a send retaken from a dead worker
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, 40 s ... at most 10 minutes between attempts."""
+    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)))
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,7 @@ class Delivery(AreaScoped, Base):
     template: Mapped[str] = mapped_column(String(50))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    # pending | sending (claimed by a worker; its outcome is unknown if the claim is old) |
-    # sent | failed
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # domain.DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # sends begun, crashed ones too
     error: Mapped[str | None] = mapped_column(String(100), nullable=True)
     trace_context: Mapped[dict[str, str]] = mapped_column(JSON)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -13,16 +15,21 @@ from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, sel
 from marac_platform import clock, events, telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
-from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
+from marac_platform.payloads import (
+    CaseListPublished,
+    CaseScheduled,
+    MeetingCancelled,
+    NotificationFailed,
+    NotificationSent,
+    ReferralReturned,
+)
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.notify import delivery, domain, faults
+from services.notify.domain import DELIVERY_MOVES, MAX_ATTEMPTS, OUTCOME_UNKNOWN
+from services.notify.domain import DeliveryStatus as Status
 from services.notify.models import Delivery
 
-MAX_ATTEMPTS = 8
 BATCH = 20
-PENDING = "pending"
-SENDING = "sending"
-OUTCOME_UNKNOWN = "outcome_unknown"
 tracer = trace.get_tracer("services.notify")
 
 
@@ -37,7 +44,7 @@ def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.
             id=str(uuid.uuid4()), cause_event_id=event.id, case_id=case_id, area_id=area.id,
             agency_id=recipient.agency_id, channel=recipient.channel, address=recipient.address,
             template=message.template, subject=message.subject, body=message.body,
-            status=PENDING, attempts=0, trace_context=context, created_at=utcnow()))
+            status=Status.PENDING, attempts=0, trace_context=context, created_at=utcnow()))
     return len(chosen)
 
 
@@ -68,9 +75,12 @@ def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
           data.case_id)
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s, 40 s ... at most 10 minutes between attempts."""
-    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)))
+def delivery_log(uow: UnitOfWork, *, case_id: str | None, limit: int) -> Sequence[Delivery]:
+    """Deliveries the unit of work's areas see, newest first, optionally for one case."""
+    statement = select(Delivery).order_by(Delivery.created_at.desc()).limit(limit)
+    if case_id:
+        statement = statement.where(Delivery.case_id == case_id)
+    return uow.session.scalars(statement).all()
 
 
 def message_id(delivery_id: str) -> str:
@@ -81,8 +91,13 @@ def message_id(delivery_id: str) -> str:
 def _claimable(now: datetime, claim_timeout: timedelta) -> ColumnElement[bool]:
     """Pending and due, or claimed so long ago that its worker must have died mid-send."""
     due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-    return or_(and_(Delivery.status == PENDING, due),
-               and_(Delivery.status == SENDING, Delivery.claimed_at < now - claim_timeout))
+    return or_(and_(Delivery.status == Status.PENDING, due),
+               and_(Delivery.status == Status.SENDING, Delivery.claimed_at < now - claim_timeout))
+
+
+def may_become(status: Status) -> ColumnElement[bool]:
+    """The condition of a conditional UPDATE to `status`: a move the delivery may make."""
+    return Delivery.status.in_(sorted(DELIVERY_MOVES.sources(status)))
 
 
 def _changed(result: Result[Any]) -> int:
@@ -115,20 +130,22 @@ def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Deliv
     with runtime.unit_of_work() as uow:
         now = utcnow()
         claimable = _claimable(now, claim_timeout)
-        retaken_error = case((Delivery.status == SENDING, OUTCOME_UNKNOWN), else_=Delivery.error)
+        retaken_error = case((Delivery.status == Status.SENDING, OUTCOME_UNKNOWN),
+                             else_=Delivery.error)
         taken = _changed(uow.session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, claimable, Delivery.attempts < MAX_ATTEMPTS)
-            .values(status=SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
+            .where(Delivery.id == delivery_id, claimable, may_become(Status.SENDING),
+                   Delivery.attempts < MAX_ATTEMPTS)
+            .values(status=Status.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
                     error=retaken_error)
             .execution_options(synchronize_session=False)))
         if taken:
             return uow.session.get(Delivery, delivery_id)
         exhausted = _changed(uow.session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, claimable, Delivery.status == SENDING,
-                   Delivery.attempts >= MAX_ATTEMPTS)
-            .values(status="failed", claimed_at=None, error=OUTCOME_UNKNOWN)
+            .where(Delivery.id == delivery_id, claimable, Delivery.status == Status.SENDING,
+                   may_become(Status.FAILED), Delivery.attempts >= MAX_ATTEMPTS)
+            .values(status=Status.FAILED, claimed_at=None, error=OUTCOME_UNKNOWN)
             .execution_options(synchronize_session=False)))
         if exhausted:
             item = uow.session.get(Delivery, delivery_id)
@@ -163,8 +180,8 @@ def record_sent(runtime: Runtime, item: Delivery) -> None:
     with runtime.unit_of_work() as uow:
         # Any claim of this delivery: if a slow send was retaken, the first to finish records it.
         marked = _changed(uow.session.execute(
-            update(Delivery).where(Delivery.id == item.id, Delivery.status == SENDING)
-            .values(status="sent", sent_at=utcnow(), claimed_at=None)
+            update(Delivery).where(Delivery.id == item.id, may_become(Status.SENT))
+            .values(status=Status.SENT, sent_at=utcnow(), claimed_at=None)
             .execution_options(synchronize_session=False)))
         if marked:
             publish_result(uow, item, events.NOTIFICATION_SENT)
@@ -172,19 +189,19 @@ def record_sent(runtime: Runtime, item: Delivery) -> None:
 
 def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
     with runtime.unit_of_work() as uow:
-        ours = and_(Delivery.id == item.id, Delivery.status == SENDING,
+        ours = and_(Delivery.id == item.id, Delivery.status == Status.SENDING,
                     Delivery.attempts == item.attempts)  # not retaken since we claimed it
         if item.attempts < MAX_ATTEMPTS:
             # Back to pending; an SMTP server or webhook that is down gets time to recover.
             uow.session.execute(
-                update(Delivery).where(ours)
-                .values(status=PENDING, claimed_at=None, error=reason_code,
-                        next_attempt_at=utcnow() + retry_delay(item.attempts))
+                update(Delivery).where(ours, may_become(Status.PENDING))
+                .values(status=Status.PENDING, claimed_at=None, error=reason_code,
+                        next_attempt_at=utcnow() + domain.retry_delay(item.attempts))
                 .execution_options(synchronize_session=False))
             return
         failed = _changed(uow.session.execute(
-            update(Delivery).where(ours)
-            .values(status="failed", claimed_at=None, error=reason_code)
+            update(Delivery).where(ours, may_become(Status.FAILED))
+            .values(status=Status.FAILED, claimed_at=None, error=reason_code)
             .execution_options(synchronize_session=False)))
         if failed:
             item.error = reason_code
@@ -192,11 +209,11 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:
-    data: dict[str, Any] = {
-        "notification_id": item.id, "case_id": item.case_id, "area_id": item.area_id,
-        "channel": item.channel, "agency_id": item.agency_id, "template": item.template,
-        "cause_event_id": item.cause_event_id,
-    }
+    sent = NotificationSent(
+        notification_id=item.id, case_id=item.case_id, area_id=item.area_id,
+        channel=item.channel, agency_id=item.agency_id, template=item.template,
+        cause_event_id=item.cause_event_id)
+    data: NotificationSent = sent
     if event_type == events.NOTIFICATION_FAILED:
-        data["reason_code"] = item.error or "unknown"
+        data = NotificationFailed(**asdict(sent), reason_code=item.error or "unknown")
     uow.publish(event_type, subject=item.case_id or item.id, area=item.area_id, data=data)

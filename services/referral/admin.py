@@ -25,19 +25,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from marac_platform import audit, events
+from marac_platform import audit, events, payloads
 from marac_platform.auth import requires
 from marac_platform.db import utcnow
+from marac_platform.errors import NotFound
 from marac_platform.http import request_unit_of_work
-from marac_platform.problems import Problem
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.roles import Permission
-from services.referral import domain
+from services.referral.domain import CASE_MOVES, CaseStatus
+from services.referral.forms import key_store
 from services.referral.models import Case, Referral
-from services.referral.service import keys
-
-ERASED_STATUS = domain.CASE_ERASED
-CLOSED_STATUS = "closed"
 
 blp = Blueprint("admin", __name__, url_prefix="/v1", description="Erasure of cases")
 
@@ -58,7 +55,7 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     transaction then fails, the rows still say open and a retry finds them, while the data is
     already unreadable. Once the cleared rows commit, the old pages holding the form go too.
     """
-    already = case.status == ERASED_STATUS
+    already = case.status == CaseStatus.ERASED
     referrals = uow.session.scalars(select(Referral).where(Referral.case_id == case.id)).all()
     now = utcnow()
     for referral in referrals:
@@ -66,14 +63,23 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
             referral.form_personal = None
             referral.form_public = {}
             referral.updated_at = now
-    destroyed = keys(uow.runtime).erase(case.id)
+    destroyed = key_store(uow.runtime).erase(case.id)
     uow.after_commit(uow.runtime.db.purge_deleted)
     if not already:
-        case.status = ERASED_STATUS
+        case.status = CASE_MOVES.move(CaseStatus(case.status), CaseStatus.ERASED)
         uow.publish(events.CASE_ERASED, subject=case.id, area=case.area_id,
-                    data={"case_id": case.id, "area_id": case.area_id, "reason": reason})
+                    data=payloads.CaseErased(case_id=case.id, area_id=case.area_id,
+                                             reason=reason))
     return Erasure(case_id=case.id, area_id=case.area_id, referrals=len(referrals),
                    key_destroyed=destroyed, already_erased=already)
+
+
+def find_case(uow: UnitOfWork, case_id: str) -> Case:
+    """The case, if the unit of work's areas see it (erased ones too: erasure may repeat)."""
+    case = uow.session.scalar(select(Case).where(Case.id == case_id))
+    if case is None:
+        raise NotFound("No such case.")
+    return case
 
 
 @blp.route("/cases/<case_id>")
@@ -86,9 +92,7 @@ class OneCase(MethodView):
         Repeating it answers 204 again; a case outside the caller's areas is 404.
         """
         with request_unit_of_work() as uow:
-            case = uow.session.scalar(select(Case).where(Case.id == case_id))
-            if case is None:
-                raise Problem(404, "Not found", "No such case.")
+            case = find_case(uow, case_id)
             audit.note(case.id, case.area_id)
             erase_case(uow, case, "request")
         return Response(status=204)
@@ -116,7 +120,7 @@ def due_for_erasure(runtime: Runtime, now: datetime) -> Iterator[tuple[str, str]
         for area in runtime.areas.by_id.values():
             cutoff = now - timedelta(days=area.retention_days)
             rows = uow.session.execute(
-                select(Case.id).where(Case.area_id == area.id, Case.status == CLOSED_STATUS,
+                select(Case.id).where(Case.area_id == area.id, Case.status == CaseStatus.CLOSED,
                                       Case.closed_at.is_not(None), Case.closed_at < cutoff)
                 .order_by(Case.closed_at, Case.id)).scalars().all()
             for case_id in rows:
@@ -142,7 +146,8 @@ def retention_sweep(runtime: Runtime, *, dry_run: bool, now: datetime | None = N
             continue
         try:
             with runtime.unit_of_work() as uow:
-                statement: Any = select(Case).where(Case.id == case_id, Case.status == CLOSED_STATUS)
+                statement: Any = select(Case).where(Case.id == case_id,
+                                                    Case.status == CaseStatus.CLOSED)
                 if runtime.db.is_postgres:
                     statement = statement.with_for_update(skip_locked=True)
                 case = uow.session.scalar(statement)

@@ -16,16 +16,16 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
-from sqlalchemy import select
 
-from marac_platform import audit, checklists, idempotency
+from marac_platform import audit, idempotency
 from marac_platform.auth import caller_area, principal, requires
+from marac_platform.errors import InvalidInput, NotFound
 from marac_platform.http import current_runtime, request_unit_of_work
-from marac_platform.problems import Problem, flatten_messages
+from marac_platform.problems import Problem
 from marac_platform.runtime import UnitOfWork
 from marac_platform.security.roles import Permission, allowed
 from services.referral import domain, service
+from services.referral.forms import read_form
 from services.referral.models import Referral
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
 from services.referral.schemas_api import (
@@ -59,26 +59,6 @@ CREATE_BODY = {
 }
 
 
-def load_form(body: Any, *, submit: bool) -> dict[str, Any]:
-    """Validate with the full form schema; errors name each field, nothing is stored."""
-    schema = ReferralSubmitSchema() if submit else ReferralDraftSchema()
-    try:
-        form: dict[str, Any] = schema.load(body)
-    except ValidationError as exc:
-        raise Problem(422, "Invalid input", "The referral has invalid fields; see errors.",
-                      slug="invalid-referral", errors=list(flatten_messages(exc.messages))) from None
-    errors = domain.dash_errors(form, checklists.shipped_checklists(), submit=submit)
-    if errors:
-        raise Problem(422, "Invalid input", "The DASH answers do not fit the checklist; see errors.",
-                      slug="invalid-referral", errors=errors)
-    return form
-
-
-def conflict(exc: Exception) -> Problem:
-    # Our messages name states and step codes only.
-    return Problem(409, "Conflict", str(exc), slug="referral-state")
-
-
 def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dict[str, Any]:
     who = principal()
     coordinator = allowed(who, Permission.REFERRAL_READ_AREA)
@@ -95,7 +75,7 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
     if coordinator:
         body["linked_case_grounds"] = referral.linked_case_grounds
     if with_form:
-        body["form"] = service.read_form(current_runtime(), referral)
+        body["form"] = read_form(current_runtime(), referral)
         body["return_note"] = service.return_note(uow, referral)
         if coordinator:
             body["screening"] = service.screening_view(uow, referral)
@@ -108,7 +88,7 @@ def visible(uow: UnitOfWork, referral_id: str, *, live: bool = False) -> Referra
     find = service.find_live if live else service.find
     referral = find(uow, referral_id, principal())
     if referral is None:
-        raise Problem(404, "Not found", "No such referral.")
+        raise NotFound("No such referral.")
     return referral
 
 
@@ -139,7 +119,7 @@ class Referrals(MethodView):
         """
         submit = request.args.get("submit", "false").lower() in ("1", "true", "yes")
         body = request.get_json(silent=False)
-        form = load_form(body, submit=submit)
+        form = service.check_form(body, submit=submit)
         who = principal()
         if form.get("area_id") is None:
             raise Problem(422, "Invalid input",
@@ -162,17 +142,14 @@ class Referrals(MethodView):
         """Referrals the caller may see, newest first: exactly those GET /referrals/{id}
         answers (their own; with referral.read_area, as coordinators, chairs and IDVAs have,
         also every submitted one of their areas)."""
-        statement = (select(Referral).where(service.readable_by(principal()))
-                     .order_by(Referral.created_at.desc(), Referral.id))
-        if query.get("state"):
-            statement = statement.where(Referral.state == query["state"])
         with request_unit_of_work() as uow:
-            rows = uow.session.scalars(
-                statement.offset(query["offset"]).limit(query["limit"] + 1)).all()
-            items = [referral_out(uow, r, with_form=False) for r in rows[: query["limit"]]]
+            rows, has_more = service.readable_page(
+                uow, principal(), state=query.get("state"), offset=query["offset"],
+                limit=query["limit"])
+            items = [referral_out(uow, r, with_form=False) for r in rows]
         audit.note_all(items)
         return {"items": items, "offset": query["offset"], "limit": query["limit"],
-                "has_more": len(rows) > query["limit"]}
+                "has_more": has_more}
 
 
 @blp.route("/referrals/<referral_id>")
@@ -195,17 +172,10 @@ class OneReferral(MethodView):
         Checked as a draft (fields valid, none required). Each top-level section sent replaces
         the stored one whole; sections not sent are kept. The area cannot change.
         """
-        changes = load_form(request.get_json(silent=False), submit=False)
+        changes = service.check_form(request.get_json(silent=False), submit=False)
         with request_unit_of_work() as uow:
             referral = owned(uow, referral_id)
-            if "area_id" in changes and changes["area_id"] != referral.area_id:
-                raise Problem(422, "Invalid input", "The area of a referral cannot change.",
-                              slug="invalid-referral", errors=[
-                                  {"field": "area_id", "reason": "Cannot be changed."}])
-            try:
-                service.save_draft(uow, referral, changes)
-            except service.Conflict as exc:
-                raise conflict(exc) from None
+            service.save_draft(uow, referral, changes)
             return referral_out(uow, referral, with_form=True)
 
 
@@ -223,18 +193,14 @@ class Submit(MethodView):
         """
         body = request.get_json(silent=True)
         if body not in (None, {}):
-            raise Problem(422, "Invalid input", "Submit takes no body; save changes with PATCH.",
-                          errors=[{"field": "(body)", "reason": "Must be empty."}])
+            raise InvalidInput("(body)", "Must be empty.",
+                               detail="Submit takes no body; save changes with PATCH.")
         who = principal()
         with request_unit_of_work() as uow:
             referral = owned(uow, referral_id)
 
             def submit() -> idempotency.Created:
-                if service.S(referral.state) not in service.EDITABLE_STATES:
-                    raise conflict(service.Conflict(
-                        f"a referral in state {referral.state} cannot be submitted"))
-                form = load_form(service.read_form(uow.runtime, referral), submit=True)
-                service.submit_referral(uow, referral, form, by=who.subject)
+                service.submit_draft(uow, referral, by=who.subject)
                 return idempotency.Created(
                     200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
 
@@ -255,12 +221,9 @@ class Screening(MethodView):
             referral = visible(uow, referral_id)
 
             def record() -> idempotency.Created:
-                try:
-                    service.screen(uow, referral, who, decision["step"],
-                                   domain.ScreeningDecision(decision["decision"]),
-                                   decision.get("reason"))
-                except (service.Conflict, domain.ScreeningError) as exc:
-                    raise conflict(exc) from None
+                service.screen(uow, referral, who, decision["step"],
+                               domain.ScreeningDecision(decision["decision"]),
+                               decision.get("reason"))
                 return idempotency.Created(
                     200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
 
@@ -275,10 +238,7 @@ class Close(MethodView):
         """Close a heard referral; the case closes with its last open referral."""
         with request_unit_of_work() as uow:
             referral = visible(uow, referral_id, live=True)
-            try:
-                service.close(uow, referral, principal().subject)
-            except service.Conflict as exc:
-                raise conflict(exc) from None
+            service.close(uow, referral, principal().subject)
             return referral_out(uow, referral, with_form=False)
 
 
@@ -291,8 +251,5 @@ class Urgent(MethodView):
         """Mark a referral urgent (or not) before it is accepted; scheduling sees it then."""
         with request_unit_of_work() as uow:
             referral = visible(uow, referral_id)
-            try:
-                service.set_urgent(uow, referral, body["urgent"])
-            except service.Conflict as exc:
-                raise conflict(exc) from None
+            service.set_urgent(uow, referral, body["urgent"])
             return referral_out(uow, referral, with_form=False)

@@ -1,5 +1,5 @@
-"""Referral rules: lifecycle, screening, victim identity matching (and its blind index), the
-repeat flag, DASH answers, draft merging.
+"""Referral rules: the lifecycle of referrals and of their cases, screening, victim identity
+matching (and the blind index's digests), the repeat flag, DASH answers, draft merging.
 
 Plain Python (and marshmallow for the screening configuration): no flask, kafka or sqlalchemy.
 Exceptions carry state names, step names and codes only, never personal data.
@@ -15,7 +15,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Final
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
@@ -26,13 +25,18 @@ from marac_platform.checklists import (
     InvalidAnswers,
     validate_answers,
 )
+from marac_platform.errors import Conflict, IllegalMove
+from marac_platform.states import MoveTable
 from marac_platform.vocabulary import REPEAT_WINDOW_MONTHS, add_months
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "CASE_MOVES",
+    "COUNTED_STATES",
     "DASH_DECLINED_NOTE",
     "DASH_MISSING_ANSWER",
     "DASH_UNKNOWN_VERSION",
+    "EDITABLE_STATES",
     "GROUND_DOB_EXACT",
     "GROUND_NAME_ALIAS",
     "GROUND_NAME_EXACT",
@@ -42,13 +46,17 @@ __all__ = [
     "INDEX_NAME",
     "MAX_SCREENING_STEPS",
     "OPEN_STATES",
+    "REFERRAL_MOVES",
     "REPEAT_WINDOW_MONTHS",
     "TERMINAL_STATES",
+    "URGENT_STATES",
+    "CaseStatus",
     "ExistingCase",
     "IdentityMatch",
     "InvalidTransition",
     "PersonName",
     "ReferralState",
+    "ReferralStateConflict",
     "ScreeningConfig",
     "ScreeningConfigSchema",
     "ScreeningDecision",
@@ -61,7 +69,9 @@ __all__ = [
     "can_transition",
     "cases_sharing_name_and_dob",
     "checklist_declined",
+    "closes_case",
     "dash_errors",
+    "ensure_state",
     "identity_digests",
     "is_repeat",
     "match_victim",
@@ -89,13 +99,17 @@ class ReferralState(enum.StrEnum):
 
 _S = ReferralState
 
-# A case's status once an admin erased it (its key destroyed): nothing moves it any more.
-CASE_ERASED: Final = "erased"
-
 TERMINAL_STATES: Final = frozenset({_S.CLOSED, _S.TRANSFERRED})
 # A draft is still the referrer's and names its own area, so there is nothing to transfer yet.
 # A returned case may be transferred: the new area's thresholds may differ.
 OPEN_STATES: Final = frozenset(set(_S) - TERMINAL_STATES - {_S.DRAFT})
+# The coordinator may mark urgency until the referral is accepted (it travels in
+# referral.accepted, which is what scheduling reads).
+URGENT_STATES: Final = frozenset({_S.SUBMITTED, _S.ASSESSED, _S.IN_SCREENING, _S.RETURNED})
+EDITABLE_STATES: Final = frozenset({_S.DRAFT, _S.RETURNED})
+# Referrals that met the criteria and were not sent back: earlier MARAC referrals of the case.
+COUNTED_STATES: Final = frozenset(
+    {_S.IN_SCREENING, _S.ACCEPTED, _S.SCHEDULED, _S.HEARD, _S.CLOSED, _S.TRANSFERRED})
 
 _MOVES: dict[ReferralState, frozenset[ReferralState]] = {
     _S.DRAFT: frozenset({_S.SUBMITTED}),
@@ -110,33 +124,76 @@ _MOVES: dict[ReferralState, frozenset[ReferralState]] = {
     _S.TRANSFERRED: frozenset(),
 }
 
-#: The one table of allowed moves: state -> states it may move to.
-ALLOWED_TRANSITIONS: Final[Mapping[ReferralState, frozenset[ReferralState]]] = MappingProxyType(
-    {
-        state: targets | ({_S.TRANSFERRED} if state in OPEN_STATES else frozenset())
-        for state, targets in _MOVES.items()
-    }
-)
+
+class ReferralStateConflict(Conflict):
+    """The referral is not in a state that allows this; the detail names states or steps only."""
+
+    slug = "referral-state"
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(IllegalMove):
     """A move the lifecycle does not allow; the message names the two states only."""
 
     def __init__(self, current: ReferralState, target: ReferralState) -> None:
-        super().__init__(f"cannot move a referral from {current.value} to {target.value}")
-        self.current = current
+        super().__init__("referral", current, target)
+        self.detail = f"cannot move a referral from {current.value} to {target.value}"
+        self.args = (self.detail,)
         self.target = target
 
 
+class _Lifecycle(MoveTable[ReferralState]):
+    def move(self, current: ReferralState, asked: ReferralState) -> ReferralState:
+        if not self.allows(current, asked):
+            raise InvalidTransition(current, asked)
+        return asked
+
+
+#: The one table of allowed moves (read-only): state -> states it may move to.
+REFERRAL_MOVES: Final = _Lifecycle("referral", {
+    state: targets | ({_S.TRANSFERRED} if state in OPEN_STATES else frozenset())
+    for state, targets in _MOVES.items()
+})
+ALLOWED_TRANSITIONS: Final[Mapping[ReferralState, frozenset[ReferralState]]] = REFERRAL_MOVES.moves
+
+
 def can_transition(current: ReferralState, target: ReferralState) -> bool:
-    return target in ALLOWED_TRANSITIONS[current]
+    return REFERRAL_MOVES.allows(current, target)
 
 
 def transition(current: ReferralState, target: ReferralState) -> ReferralState:
     """Return `target` if the lifecycle allows moving there from `current`, else raise."""
-    if not can_transition(current, target):
-        raise InvalidTransition(current, target)
-    return target
+    return REFERRAL_MOVES.move(current, target)
+
+
+def ensure_state(state: str, allowed: frozenset[ReferralState], refusal: str) -> ReferralState:
+    """The referral's state if it is one of `allowed`; else a 409 "a referral in state <state>
+    <refusal>" (a use case's guard, checked before anything changes)."""
+    current = ReferralState(state)
+    if current not in allowed:
+        raise ReferralStateConflict(f"a referral in state {current.value} {refusal}")
+    return current
+
+
+# --- cases -------------------------------------------------------------------------------
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    ERASED = "erased"  # its key destroyed by an admin or at the end of retention
+
+
+# An erased case goes nowhere: nothing reopens it, whatever arrives late.
+CASE_MOVES: Final = MoveTable("case", {
+    CaseStatus.OPEN: frozenset({CaseStatus.CLOSED, CaseStatus.ERASED}),
+    CaseStatus.CLOSED: frozenset({CaseStatus.ERASED}),
+    CaseStatus.ERASED: frozenset(),
+})
+
+
+def closes_case(case: CaseStatus, referral_states: Iterable[str]) -> bool:
+    """Whether an open case closes now: it closes with its last open referral (every one of its
+    referrals closed or transferred), which starts the area's retention period."""
+    return (case is CaseStatus.OPEN
+            and all(ReferralState(state) in TERMINAL_STATES for state in referral_states))
 
 
 # --- screening ---------------------------------------------------------------------------
@@ -220,8 +277,8 @@ class ScreeningProgress:
         return self.outcome is not None
 
 
-class ScreeningError(ValueError):
-    """Decisions that do not fit the area's steps; the message names steps only."""
+class ScreeningError(ReferralStateConflict):
+    """Decisions that do not fit the area's steps (409); the message names steps only."""
 
 
 def screening_progress(
@@ -316,11 +373,13 @@ class VictimIdentity:
 
     @classmethod
     def from_form(cls, victim: Mapping[str, Any]) -> VictimIdentity:
-        """From the ``victim`` part of a loaded referral form (dates already `date`s)."""
+        """From a form's ``victim`` part, loaded (dates as `date`s) or as stored (ISO strings)."""
         return cls(
-            name=PersonName.from_form(victim.get("name", {})),
-            aliases=tuple(PersonName.from_form(a) for a in victim.get("aliases", ())),
-            dates_of_birth=frozenset(victim.get("dates_of_birth", ())),
+            name=PersonName.from_form(victim.get("name") or {}),
+            aliases=tuple(PersonName.from_form(a) for a in victim.get("aliases") or ()),
+            dates_of_birth=frozenset(
+                d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))
+                for d in victim.get("dates_of_birth") or ()),
         )
 
 

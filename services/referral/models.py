@@ -25,7 +25,7 @@ class Case(AreaScoped, Base):
     __tablename__ = "cases"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20))  # open | closed | erased
+    status: Mapped[str] = mapped_column(String(20))  # domain.CaseStatus
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -4,7 +4,7 @@ One definition builds both variants: `ReferralDraftSchema` (every field optional
 is present must be valid, so a draft can be saved as the referrer goes) and
 `ReferralSubmitSchema` (required fields and cross-field rules enforced). Errors come back in
 marshmallow's nested shape, so each one sits under its field path (list items under their
-index); `flatten_errors` turns that into dotted paths such as ``incidents.0.date``.
+index); `marac_platform.problems.flatten_messages` turns that into field paths.
 
 `PERSONAL_FIELDS` lists the paths holding personal data; `split_personal` and `merge_personal`
 separate a validated form into its non-personal and personal parts and put it back together.
@@ -38,7 +38,6 @@ __all__ = [
     "YES_NO",
     "ReferralDraftSchema",
     "ReferralSubmitSchema",
-    "flatten_errors",
     "merge_personal",
     "split_personal",
 ]
@@ -445,20 +444,6 @@ def _build(submit: bool, prefix: str) -> type[Schema]:
 
 ReferralDraftSchema: Final[type[Schema]] = _build(submit=False, prefix="Draft")
 ReferralSubmitSchema: Final[type[Schema]] = _build(submit=True, prefix="Submit")
-
-
-def flatten_errors(messages: Mapping[Any, Any], prefix: str = "") -> dict[str, list[str]]:
-    """Turn marshmallow's nested error dict into ``{"victim.name.given": [...], ...}``."""
-    flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_errors(value, path))
-        elif isinstance(value, list):
-            flat.setdefault(path, []).extend(str(v) for v in value)
-        else:
-            flat.setdefault(path, []).append(str(value))
-    return flat
 
 
 # --- personal data -----------------------------------------------------------------------

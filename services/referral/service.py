@@ -7,45 +7,32 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import ColumnElement, delete, event, false, func, or_, select, update
+from marshmallow import ValidationError
+from sqlalchemy import ColumnElement, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
-from marac_platform import events, payloads
+from marac_platform import checklists, events, payloads
 from marac_platform.areas import section
 from marac_platform.db import utcnow
-from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.errors import InvalidInput
+from marac_platform.problems import flatten_messages
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
 from marac_platform.security.roles import Permission, allowed
 from marac_platform.security.tokens import Principal
-from services.referral import domain
-from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision, StateChange
-from services.referral.schemas import ReferralDraftSchema, merge_personal, split_personal
+from services.referral import domain, identity
+from services.referral.forms import key_store, loaded_form, read_form, store_form
+from services.referral.models import Case, Referral, ScreeningDecision, StateChange
+from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
 
-PERSONAL_FIELD = "referral.personal"
 SCREENING_REASON_FIELD = "referral.screening_reason"
 CASE_LIST_FIELDS = ("incidents", "safeguarding_in_place")
-IDENTITY_INFO = b"marac identity-index v1"
-OPEN_CASE = "open"
+INVALID_REFERRAL = "invalid-referral"
 S = domain.ReferralState
-
-# The coordinator may mark urgency until the referral is accepted (it travels in
-# referral.accepted, which is what scheduling reads).
-URGENT_STATES = frozenset({S.SUBMITTED, S.ASSESSED, S.IN_SCREENING, S.RETURNED})
-EDITABLE_STATES = frozenset({S.DRAFT, S.RETURNED})
-# Referrals that met the criteria and were not sent back: earlier MARAC referrals of the case.
-COUNTED_STATES = frozenset(
-    {S.IN_SCREENING, S.ACCEPTED, S.SCHEDULED, S.HEARD, S.CLOSED, S.TRANSFERRED})
-
-
-class Conflict(Exception):
-    """The referral is not in a state that allows this; the message names states or steps only."""
+CaseStatus = domain.CaseStatus
 
 
 def configure(runtime: Runtime) -> None:
@@ -53,13 +40,7 @@ def configure(runtime: Runtime) -> None:
         area.id: section(area, "screening", domain.ScreeningConfigSchema(), runtime.areas.source)
         for area in runtime.areas.by_id.values()
     }
-    runtime.config["keys"] = keystore_for(runtime.settings, runtime.areas.ids())
-    runtime.config["identity_secrets"] = {}
-
-
-def keys(runtime: Runtime) -> KeyStore:
-    store: KeyStore = runtime.config["keys"]
-    return store
+    key_store(runtime)  # opened now: a bad area key file stops the process at start
 
 
 def screening_config(runtime: Runtime, area_id: str) -> domain.ScreeningConfig:
@@ -69,6 +50,10 @@ def screening_config(runtime: Runtime, area_id: str) -> domain.ScreeningConfig:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def victim_of(form: Mapping[str, Any]) -> domain.VictimIdentity:
+    return domain.VictimIdentity.from_form(form.get("victim") or {})
 
 
 def publish_about(uow: UnitOfWork, referral: Referral, event_type: str,
@@ -81,9 +66,8 @@ def publish_about(uow: UnitOfWork, referral: Referral, event_type: str,
 
 def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: str) -> None:
     """The one way a referral changes state: checked against the lifecycle, recorded, published."""
-    current = domain.ReferralState(referral.state)
-    domain.transition(current, target)
-    referral.state = target.value
+    current = S(referral.state)
+    referral.state = domain.REFERRAL_MOVES.move(current, target)
     referral.updated_at = utcnow()
     uow.session.add(
         StateChange(
@@ -102,124 +86,30 @@ def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: 
 
 
 # --- the form ----------------------------------------------------------------------------
-def store_form(runtime: Runtime, referral: Referral, form: Mapping[str, Any]) -> None:
-    """Keep a loaded form: its personal part as one ciphertext under the case's key."""
-    public, personal = split_personal(ReferralDraftSchema().dump(form))
-    referral.form_public = public
-    referral.form_personal = keys(runtime).encrypt(referral.case_id, PERSONAL_FIELD, personal)
-
-
-def read_form(runtime: Runtime, referral: Referral) -> dict[str, Any]:
-    """The stored form as JSON (raises KeyErased once the case is erased)."""
-    personal = (
-        keys(runtime).decrypt(referral.case_id, PERSONAL_FIELD, referral.form_personal)
-        if referral.form_personal
-        else {}
-    )
-    return merge_personal(referral.form_public, personal)
-
-
-def loaded_form(runtime: Runtime, referral: Referral) -> dict[str, Any]:
-    """The stored form loaded again (dates as dates), as a use case works with it.
-
-    What was stored passed the draft schema, and its only moving rule (no date in the future)
-    only gets easier, so this load does not fail on what the service wrote.
-    """
-    form: dict[str, Any] = ReferralDraftSchema().load(read_form(runtime, referral))
+def check_form(body: Any, *, submit: bool) -> dict[str, Any]:
+    """The form loaded with the draft or the full submit schema, its DASH answers checked
+    against their checklist; else a 422 naming every field (nothing is stored)."""
+    schema = ReferralSubmitSchema() if submit else ReferralDraftSchema()
+    try:
+        form: dict[str, Any] = schema.load(body)
+    except ValidationError as exc:
+        raise _invalid(list(flatten_messages(exc.messages)),
+                       "The referral has invalid fields; see errors.") from None
+    errors = domain.dash_errors(form, checklists.shipped_checklists(), submit=submit)
+    if errors:
+        raise _invalid(errors, "The DASH answers do not fit the checklist; see errors.")
     return form
 
 
-# --- identity: finding the victim's open case ----------------------------------------------
-@dataclass(frozen=True)
-class CaseMatch:
-    case_id: str
-    grounds: tuple[str, ...]
-
-
-def identity_secret(runtime: Runtime, area_id: str, kid: str) -> bytes:
-    """The area's identity-index key: derived from its area key, never stored or logged."""
-    cache: dict[tuple[str, str], bytes] = runtime.config["identity_secrets"]
-    found = cache.get((area_id, kid))
-    if found is None:
-        material = keys(runtime).keyring.key(area_id, kid)
-        found = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                     info=IDENTITY_INFO + b"\x00" + area_id.encode()).derive(material)
-        cache[(area_id, kid)] = found
-    return found
-
-
-def victim_identity(victim: Mapping[str, Any]) -> domain.VictimIdentity:
-    """The identity of a form's victim, loaded (`date`s) or as stored JSON (ISO strings)."""
-    dates = frozenset(
-        d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))
-        for d in victim.get("dates_of_birth") or ()
-    )
-    return domain.VictimIdentity(
-        name=domain.PersonName.from_form(victim.get("name") or {}),
-        aliases=tuple(domain.PersonName.from_form(a) for a in victim.get("aliases") or ()),
-        dates_of_birth=dates,
-    )
-
-
-def find_open_case(
-    uow: UnitOfWork, area_id: str, identity: domain.VictimIdentity, *, exclude: str | None = None
-) -> CaseMatch | None:
-    """The victim's open case in the area, if the blind index and `match_victim` agree.
-
-    The index gives cases sharing a name and a date of birth (digests under every key id the
-    area holds, so rows written before a key rotation still count); the forms of those cases'
-    submitted referrals are then decrypted and matched, which also gives the grounds.
-    """
-    runtime = uow.runtime
-    keyring = keys(runtime).keyring
-    wanted: set[str] = set()
-    for kid in keyring.kids(area_id):
-        wanted |= {d for _, d in domain.identity_digests(identity, identity_secret(runtime, area_id, kid))}
-    if not wanted:
-        return None
-    hits = uow.session.execute(
-        select(CaseIdentity.case_id, CaseIdentity.kind)
-        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(wanted)))
-    ).all()
-    candidates = domain.cases_sharing_name_and_dob((row.case_id, row.kind) for row in hits)
-    candidates -= {exclude} if exclude else set()
-    if not candidates:
-        return None
-    open_cases = uow.session.scalars(
-        select(Case.id).where(Case.id.in_(sorted(candidates)), Case.status == OPEN_CASE)
-    ).all()
-    existing: list[domain.ExistingCase] = []
-    for referral in uow.session.scalars(
-        select(Referral).where(Referral.case_id.in_(sorted(open_cases)),
-                               Referral.state != S.DRAFT.value)
-    ):
-        try:
-            victim = read_form(runtime, referral).get("victim") or {}
-        except KeyErased:
-            continue
-        existing.append(domain.ExistingCase(referral.case_id, victim_identity(victim)))
-    matches = domain.match_victim(identity, existing)
-    return CaseMatch(matches[0].case_id, matches[0].grounds) if matches else None
-
-
-def index_identity(uow: UnitOfWork, case_id: str, area_id: str,
-                   identity: domain.VictimIdentity) -> None:
-    """Add the victim's digests (under the area's current key) to the case's blind index."""
-    keyring = keys(uow.runtime).keyring
-    kid = keyring.current_kid(area_id)
-    digests = domain.identity_digests(identity, identity_secret(uow.runtime, area_id, kid))
-    known = set(uow.session.scalars(
-        select(CaseIdentity.digest).where(CaseIdentity.case_id == case_id)))
-    uow.session.add_all(
-        CaseIdentity(case_id=case_id, area_id=area_id, kind=kind, kid=kid, digest=digest)
-        for kind, digest in sorted(digests)
-        if digest not in known
-    )
+def _invalid(errors: list[dict[str, str]], detail: str) -> InvalidInput:
+    (first, *more) = errors
+    return InvalidInput(first["field"], first["reason"], detail=detail, slug=INVALID_REFERRAL,
+                        more=[(e["field"], e["reason"]) for e in more])
 
 
 def _erase_key_after_commit(uow: UnitOfWork, case_id: str) -> None:
     """Destroy a provisional case's key once the move off it is committed (never before)."""
-    store = keys(uow.runtime)
+    store = key_store(uow.runtime)
 
     def erase(_session: Session) -> None:
         store.erase(case_id)
@@ -228,7 +118,7 @@ def _erase_key_after_commit(uow: UnitOfWork, case_id: str) -> None:
 
 
 def link_to_case(uow: UnitOfWork, referral: Referral, form: Mapping[str, Any],
-                 match: CaseMatch) -> None:
+                 match: identity.CaseMatch) -> None:
     """Move a draft off its provisional case onto the victim's existing case.
 
     The form is encrypted again under the existing case's key; the provisional case (which
@@ -256,18 +146,18 @@ def create_referral(
     now = utcnow()
     match = None
     if submit:
-        match = find_open_case(uow, area_id, victim_identity(form.get("victim") or {}))
+        match = identity.find_open_case(uow, area_id, victim_of(form))
     if match is None:
         case_id = new_id("case")
-        keys(uow.runtime).create(case_id, area_id)
-        uow.session.add(Case(id=case_id, area_id=area_id, status=OPEN_CASE, opened_at=now))
+        key_store(uow.runtime).create(case_id, area_id)
+        uow.session.add(Case(id=case_id, area_id=area_id, status=CaseStatus.OPEN, opened_at=now))
     else:
         case_id = match.case_id
     referral = Referral(
         id=new_id("ref"),
         case_id=case_id,
         area_id=area_id,
-        state=S.DRAFT.value,
+        state=S.DRAFT,
         referrer_subject=who.subject,
         referrer_agency=who.agency,
         created_at=now,
@@ -287,10 +177,12 @@ def create_referral(
 
 
 def save_draft(uow: UnitOfWork, referral: Referral, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a draft save into the stored form (whole top-level sections); the merged form."""
-    state = S(referral.state)
-    if state not in EDITABLE_STATES:
-        raise Conflict(f"a referral in state {state.value} cannot be edited")
+    """Merge a draft save into the stored form (whole top-level sections); the merged form.
+    The area a draft names is its for good."""
+    if "area_id" in changes and changes["area_id"] != referral.area_id:
+        raise InvalidInput("area_id", "Cannot be changed.", slug=INVALID_REFERRAL,
+                           detail="The area of a referral cannot change.")
+    domain.ensure_state(referral.state, domain.EDITABLE_STATES, "cannot be edited")
     merged = domain.merge_draft(loaded_form(uow.runtime, referral), changes)
     store_form(uow.runtime, referral, merged)
     referral.updated_at = utcnow()
@@ -302,7 +194,7 @@ def earlier_case_referral_dates(uow: UnitOfWork, referral: Referral) -> list[dt.
     rows = uow.session.scalars(
         select(Referral.referral_date).where(
             Referral.case_id == referral.case_id, Referral.id != referral.id,
-            Referral.state.in_(sorted(s.value for s in COUNTED_STATES)),
+            Referral.state.in_(sorted(domain.COUNTED_STATES)),
             Referral.referral_date.is_not(None))
     ).all()
     return [d for d in rows if d is not None]
@@ -320,9 +212,9 @@ def submit_referral(
     again. The repeat flag set here (declared referrals and the case's own earlier ones) is
     provisional; risk's assessment, which also knows transfers, settles it.
     """
-    identity = victim_identity(form.get("victim") or {})
+    victim = victim_of(form)
     if find_case and referral.submissions == 0 and referral.linked_case_grounds is None:
-        match = find_open_case(uow, referral.area_id, identity, exclude=referral.case_id)
+        match = identity.find_open_case(uow, referral.area_id, victim, exclude=referral.case_id)
         if match is not None:
             link_to_case(uow, referral, form, match)
     now = utcnow()
@@ -331,7 +223,7 @@ def submit_referral(
     referral.referral_date = now.date()
     referral.submissions += 1
     referral.returned_at_step = None
-    index_identity(uow, referral.case_id, referral.area_id, identity)
+    identity.index_identity(uow, referral.case_id, referral.area_id, victim)
     previous = form.get("previous_marac_referrals") or []
     declared = [p["date"] for p in previous if p.get("date")]
     referral.repeat = domain.is_repeat(
@@ -359,16 +251,35 @@ def submit_referral(
     })
 
 
+def submit_draft(uow: UnitOfWork, referral: Referral, by: str) -> None:
+    """Submit a stored draft (or an amended returned referral): its whole form is checked
+    first, and a 422 leaves it as it was."""
+    domain.ensure_state(referral.state, domain.EDITABLE_STATES, "cannot be submitted")
+    form = check_form(read_form(uow.runtime, referral), submit=True)
+    submit_referral(uow, referral, form, by=by)
+
+
 def readable_by(who: Principal) -> ColumnElement[bool]:
     """The one rule of which referrals a caller may read (lists and single reads alike), within
     the areas its unit of work sees: with referral.read_own its own, and with referral.read_area
     also every submitted one. A draft stays its referrer's alone."""
     own = Referral.referrer_subject == who.subject
     if allowed(who, Permission.REFERRAL_READ_AREA):
-        return or_(own, Referral.state != S.DRAFT.value)
+        return or_(own, Referral.state != S.DRAFT)
     if allowed(who, Permission.REFERRAL_READ_OWN):
         return own
     return false()
+
+
+def readable_page(uow: UnitOfWork, who: Principal, *, state: str | None, offset: int,
+                  limit: int) -> tuple[list[Referral], bool]:
+    """A page of the referrals `who` may read, newest first, and whether more follow."""
+    statement = (select(Referral).where(readable_by(who))
+                 .order_by(Referral.created_at.desc(), Referral.id))
+    if state:
+        statement = statement.where(Referral.state == state)
+    rows = uow.session.scalars(statement.offset(offset).limit(limit + 1)).all()
+    return list(rows[:limit]), len(rows) > limit
 
 
 def find(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> Referral | None:
@@ -386,13 +297,13 @@ def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None
     if referral is None:
         return None
     case = uow.session.get(Case, referral.case_id)
-    return None if case is None or case.status == domain.CASE_ERASED else referral
+    return None if case is None or case.status == CaseStatus.ERASED else referral
 
 
 # --- risk's answer -------------------------------------------------------------------------
 def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
     referral = find_live(uow, assessed.referral_id)
-    if referral is None or referral.state != S.SUBMITTED.value:
+    if referral is None or referral.state != S.SUBMITTED:
         return  # erased, or an assessment of an earlier submission
     stored = payloads.RiskAssessedSchema().dump(assessed)  # as JSON, for the referral's record
     referral.assessment = {
@@ -439,7 +350,7 @@ def return_to_referrer(
 def case_list_entry(runtime: Runtime, referral: Referral) -> dict[str, str]:
     """What agencies will see on the case list, encrypted with the case's key."""
     form = read_form(runtime, referral)
-    store = keys(runtime)
+    store = key_store(runtime)
     return {
         name: store.encrypt(referral.case_id, f"case_list.{name}", form[name])
         for name in CASE_LIST_FIELDS
@@ -485,17 +396,16 @@ def screen(
 ) -> domain.ScreeningProgress:
     """Record one step's decision; the last accept accepts the referral, a return returns it.
 
-    Raises Conflict when the referral is not in screening, and domain.ScreeningError when
-    `step` is not the step waiting for a decision.
+    Refuses (409) a referral not in screening, and (domain.ScreeningError) a `step` that is
+    not the step waiting for a decision.
     """
-    if referral.state != S.IN_SCREENING.value:
-        raise Conflict(f"a referral in state {referral.state} is not in screening")
+    domain.ensure_state(referral.state, frozenset({S.IN_SCREENING}), "is not in screening")
     config = screening_config(uow.runtime, referral.area_id)
     now = utcnow()
     new = domain.StepDecision(step=step, decision=decision, by=who.subject, at=now)
     earlier = [_step_decision(row) for row in round_decisions(uow, referral)]
     progress = domain.record_step_decision(config, earlier, new)
-    note = (keys(uow.runtime).encrypt(referral.case_id, SCREENING_REASON_FIELD, reason)
+    note = (key_store(uow.runtime).encrypt(referral.case_id, SCREENING_REASON_FIELD, reason)
             if reason else None)
     uow.session.add(ScreeningDecision(
         area_id=referral.area_id, referral_id=referral.id, round=referral.submissions,
@@ -515,9 +425,7 @@ def screen(
 
 def set_urgent(uow: UnitOfWork, referral: Referral, urgent: bool) -> None:
     """The coordinator's urgency mark, until acceptance; an unchanged value publishes nothing."""
-    state = S(referral.state)
-    if state not in URGENT_STATES:
-        raise Conflict(f"a referral in state {state.value} cannot change urgency")
+    domain.ensure_state(referral.state, domain.URGENT_STATES, "cannot change urgency")
     if referral.urgent == urgent:
         return
     referral.urgent = urgent
@@ -527,19 +435,14 @@ def set_urgent(uow: UnitOfWork, referral: Referral, urgent: bool) -> None:
 
 def close(uow: UnitOfWork, referral: Referral, by: str) -> None:
     """A heard referral is closed by the coordinator; its case closes with its last open
-    referral, which starts the area's retention period."""
-    state = S(referral.state)
-    if state != S.HEARD:
-        raise Conflict(f"a referral in state {state.value} cannot be closed")
+    referral (`domain.closes_case`), which starts the area's retention period."""
+    domain.ensure_state(referral.state, frozenset({S.HEARD}), "cannot be closed")
     move(uow, referral, S.CLOSED, by)
     uow.session.flush()
-    still_open = uow.session.scalar(
-        select(func.count()).select_from(Referral)
-        .where(Referral.case_id == referral.case_id,
-               Referral.state.not_in([S.CLOSED.value, S.TRANSFERRED.value])))
     case = uow.session.get(Case, referral.case_id)
-    if case is not None and not still_open and case.status == "open":
-        case.status = "closed"
+    states = uow.session.scalars(select(Referral.state).where(Referral.case_id == referral.case_id))
+    if case is not None and domain.closes_case(CaseStatus(case.status), states):
+        case.status = domain.CASE_MOVES.move(CaseStatus(case.status), CaseStatus.CLOSED)
         case.closed_at = utcnow()
 
 
@@ -550,7 +453,7 @@ def screening_view(uow: UnitOfWork, referral: Referral) -> dict[str, Any]:
         select(ScreeningDecision).where(ScreeningDecision.referral_id == referral.id)
         .order_by(ScreeningDecision.round, ScreeningDecision.at, ScreeningDecision.id)))
     pending = None
-    if referral.state == S.IN_SCREENING.value:
+    if referral.state == S.IN_SCREENING:
         current = [_step_decision(r) for r in rows if r.round == referral.submissions]
         pending = domain.screening_progress(config, current).pending_step
     return {
@@ -566,7 +469,7 @@ def screening_view(uow: UnitOfWork, referral: Referral) -> dict[str, Any]:
 
 def return_note(uow: UnitOfWork, referral: Referral) -> str | None:
     """The screener's reason for the last return at a screening step, for the referrer."""
-    if referral.returned_at_step is None or referral.state != S.RETURNED.value:
+    if referral.returned_at_step is None or referral.state != S.RETURNED:
         return None
     row = uow.session.scalars(
         select(ScreeningDecision)
@@ -580,7 +483,7 @@ def _reason(runtime: Runtime, case_id: str, token: str | None) -> str | None:
     if token is None:
         return None
     try:
-        text: str = keys(runtime).decrypt(case_id, SCREENING_REASON_FIELD, token)
+        text: str = key_store(runtime).decrypt(case_id, SCREENING_REASON_FIELD, token)
     except KeyErased:
         return None
     return text
@@ -593,7 +496,7 @@ def on_scheduled(uow: UnitOfWork, scheduled: payloads.CaseScheduled) -> None:
         return
     referral.marac_date = scheduled.marac_date
     referral.meeting_id = scheduled.meeting_id
-    if referral.state == S.SCHEDULED.value:
+    if referral.state == S.SCHEDULED:
         referral.updated_at = utcnow()  # rescheduled: same state, new date
         return
     move(uow, referral, S.SCHEDULED, "system")
@@ -613,7 +516,7 @@ def on_case_erased(uow: UnitOfWork, erased: payloads.CaseErased) -> None:
     the destroyed key anyway and go so that nothing of them is kept.
     """
     case_id = erased.case_id
-    uow.session.execute(delete(CaseIdentity).where(CaseIdentity.case_id == case_id))
+    identity.drop_index(uow, case_id)
     referral_ids = select(Referral.id).where(Referral.case_id == case_id).scalar_subquery()
     uow.session.execute(
         update(ScreeningDecision).where(ScreeningDecision.referral_id.in_(referral_ids))

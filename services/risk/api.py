@@ -7,8 +7,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marac_platform import checklists, clock
+from marac_platform import checklists
 from marac_platform.auth import caller_area, requires
+from marac_platform.errors import NotFound
 from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
 from marac_platform.security.roles import Permission
@@ -57,19 +58,7 @@ class OneChecklist(MethodView):
         try:
             return checklist_out(checklists.get_checklist(version))
         except checklists.UnknownChecklistVersion:
-            raise Problem(404, "Not found", "No checklist with that version.") from None
-
-
-def _problem_for(exc: domain.RiskDomainError) -> Problem:
-    if isinstance(exc, domain.IncompleteChecklist):
-        errors = [{"field": f"answers.{qid}", "reason": "Missing answer."}
-                  for qid in exc.missing_question_ids]
-    elif isinstance(exc, domain.InvalidAnswers):
-        errors = [{"field": f"answers.{p.question_id}", "reason": p.reason}
-                  for p in exc.problems]
-    else:
-        errors = [{"field": "answers", "reason": type(exc).__name__}]
-    return Problem(422, "Invalid input", "The checklist answers are not valid.", errors=errors)
+            raise NotFound("No checklist with that version.") from None
 
 
 @blp.route("/assessments/preview")
@@ -86,21 +75,7 @@ class Preview(MethodView):
         except checklists.UnknownChecklistVersion:
             raise Problem(422, "Invalid input", errors=[
                 {"field": "checklist_version", "reason": "Unknown checklist version."}]) from None
-        try:
-            assessment = domain.assess(
-                service.scoring_checklist(checklist, body["answers"]), body["answers"],
-                service.policy(runtime, body["area_id"]),
-                referral_date=body["referral_date"] or clock.uk_today(),
-                professional_judgement_claimed=body["professional_judgement_claimed"],
-                professional_judgement_documented=body["professional_judgement_documented"],
-                police_callout_dates=body["police_callout_dates"],
-                incident_dates=body["incident_dates"],
-                declared_callouts=body["police_callouts_last_12_months"],
-                previous_referrals=[(p.area_id, p.date) for p in body["previous_referrals"]],
-            )
-        except domain.RiskDomainError as exc:
-            raise _problem_for(exc) from None
-        return service.assessment_payload(assessment)
+        return service.preview(runtime, checklist, body)
 
 
 @blp.route("/assessments/<referral_id>")
@@ -112,5 +87,5 @@ class StoredAssessment(MethodView):
         with request_unit_of_work() as uow:
             found = service.latest_assessment(uow, referral_id)
             if found is None:
-                raise Problem(404, "Not found", "No assessment for that referral.")
+                raise NotFound("No assessment for that referral.")
             return found

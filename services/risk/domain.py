@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any, Final, Literal, NamedTuple
 
@@ -72,8 +73,10 @@ __all__ = [
     "DashScore",
     "Decision",
     "EscalationCount",
+    "HistorySource",
     "IncompleteChecklist",
     "InvalidAnswers",
+    "KnownReferral",
     "PreviousReferral",
     "Question",
     "RiskDomainError",
@@ -82,12 +85,14 @@ __all__ = [
     "add_months",
     "assess",
     "count_incidents_in_window",
+    "earlier_referrals",
     "escalation_count",
     "last_previous_referral",
     "potential_escalation",
     "professional_judgement",
     "repeat",
     "score",
+    "scoring_checklist",
     "validate_answers",
     "visible_high_risk",
 ]
@@ -494,6 +499,48 @@ def repeat(
         detail=f"last previous referral {days} days before; window {months} months",
     )
     return result, (last if met else None)
+
+
+# --------------------------------------------------------------------------- history
+
+
+class HistorySource(StrEnum):
+    """Where the risk service learnt of a victim's referral to a MARAC."""
+
+    MARAC = "marac"  # this platform's own (referral.submitted), one that met the criteria
+    DECLARED = "declared"  # named on a referral form
+    TRANSFER = "transfer"  # from another area's MARAC (not received yet: see service.py)
+
+
+class KnownReferral(NamedTuple):
+    source: HistorySource
+    area_id: str
+    referral_date: date
+
+
+def earlier_referrals(referral_date: date,
+                      known: Iterable[KnownReferral]) -> list[tuple[str, date]]:
+    """(area id, date) of the known referrals that count as previous for `repeat`.
+
+    The platform's own count when made before the referral's day: two agencies referring the
+    same victim on the same day made one referral, not a repeat. Declared and transferred
+    ones count as given (`last_previous_referral` drops any dated after the referral).
+    """
+    return [(item.area_id, item.referral_date) for item in known
+            if item.source is not HistorySource.MARAC or item.referral_date < referral_date]
+
+
+def scoring_checklist(checklist: Checklist, answers: Mapping[str, str]) -> Checklist:
+    """The checklist to score `answers` with.
+
+    A checklist the victim declined arrives with no answers at all (referral lets that through
+    only when visible high risk is not claimed, with a note saying why). It is scored as if the
+    version allowed missing answers: 0 "yes", so visible high risk is not met and professional
+    judgement, escalation or repeat decide. Partly answered checklists keep the version's rule.
+    """
+    if not answers and not checklist.allow_missing:
+        return replace(checklist, allow_missing=True)
+    return checklist
 
 
 # --------------------------------------------------------------------------- assessment

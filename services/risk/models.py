@@ -44,7 +44,7 @@ class ReferralHistory(AreaScoped, Base):
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     referral_date: Mapped[date] = mapped_column(Date)
-    source: Mapped[str] = mapped_column(String(20))  # marac | declared | transfer
+    source: Mapped[str] = mapped_column(String(20))  # domain.HistorySource
     # When the MARAC heard it (from case.heard). Repeats count from the referral, not the
     # hearing; the hearing date is kept for time-to-hearing and the case's history.
     heard_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -3,7 +3,6 @@ referral history that repeats are judged on), preview a checklist, look one up."
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -11,15 +10,14 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from marac_platform import checklists, events
+from marac_platform import checklists, clock, events
 from marac_platform.areas import section
 from marac_platform.db import utcnow
+from marac_platform.errors import InvalidInput
 from marac_platform.payloads import CaseHeard, ReferralReturned, ReferralSubmitted
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.risk import domain
 from services.risk.models import Assessment, ReferralHistory
-
-MARAC_SOURCE = "marac"
 
 
 def configure(runtime: Runtime) -> None:
@@ -63,37 +61,50 @@ def assessment_payload(assessment: domain.Assessment) -> dict[str, Any]:
     }
 
 
-def scoring_checklist(checklist: domain.Checklist, answers: Mapping[str, str]) -> domain.Checklist:
-    """The checklist to score `answers` with.
+def preview(runtime: Runtime, checklist: domain.Checklist,
+            body: Mapping[str, Any]) -> dict[str, Any]:
+    """Score a checklist against an area's criteria, storing nothing; answers that do not fit
+    the checklist are a 422 naming each one."""
+    try:
+        assessment = domain.assess(
+            domain.scoring_checklist(checklist, body["answers"]), body["answers"],
+            policy(runtime, body["area_id"]),
+            referral_date=body["referral_date"] or clock.uk_today(),
+            professional_judgement_claimed=body["professional_judgement_claimed"],
+            professional_judgement_documented=body["professional_judgement_documented"],
+            police_callout_dates=body["police_callout_dates"],
+            incident_dates=body["incident_dates"],
+            declared_callouts=body["police_callouts_last_12_months"],
+            previous_referrals=[(p.area_id, p.date) for p in body["previous_referrals"]],
+        )
+    except domain.RiskDomainError as exc:
+        (field, reason), *more = answer_errors(exc)
+        raise InvalidInput(field, reason, more=more,
+                           detail="The checklist answers are not valid.") from None
+    return assessment_payload(assessment)
 
-    A checklist the victim declined arrives with no answers at all (referral lets that through
-    only when visible high risk is not claimed, with a note saying why). It is scored as if the
-    version allowed missing answers: 0 "yes", so visible high risk is not met and professional
-    judgement, escalation or repeat decide. Partly answered checklists keep the version's rule.
-    """
-    if not answers and not checklist.allow_missing:
-        return dataclasses.replace(checklist, allow_missing=True)
-    return checklist
+
+def answer_errors(exc: domain.RiskDomainError) -> list[tuple[str, str]]:
+    """(field, reason) of each answer the checklist refused."""
+    errors: list[tuple[str, str]] = []
+    if isinstance(exc, domain.IncompleteChecklist):
+        errors = [(f"answers.{qid}", "Missing answer.") for qid in exc.missing_question_ids]
+    elif isinstance(exc, domain.InvalidAnswers):
+        errors = [(f"answers.{p.question_id}", p.reason) for p in exc.problems]
+    return errors or [("answers", type(exc).__name__)]
 
 
 def previous_referrals(
     uow: UnitOfWork, case_id: str, before_referral: str, referral_date: date
 ) -> list[tuple[str, date]]:
-    """The case's earlier referrals to any MARAC: recorded here, declared, or transferred in.
-
-    Referrals recorded here (from referral.submitted) count when made before the referral's
-    day: two agencies referring the same victim on the same day made one referral, not a
-    repeat.
-    """
+    """The case's earlier referrals to any MARAC: recorded here, declared, or transferred in
+    (which of them count: `domain.earlier_referrals`)."""
     rows = uow.session.scalars(
         select(ReferralHistory).where(ReferralHistory.case_id == case_id)
     ).all()
-    return [
-        (row.area_id, row.referral_date)
-        for row in rows
-        if row.referral_id != before_referral
-        and (row.source != MARAC_SOURCE or row.referral_date < referral_date)
-    ]
+    return domain.earlier_referrals(referral_date, (
+        domain.KnownReferral(domain.HistorySource(row.source), row.area_id, row.referral_date)
+        for row in rows if row.referral_id != before_referral))
 
 
 def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) -> None:
@@ -112,7 +123,8 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
     uow.session.add(
         ReferralHistory(area_id=submitted.area_id, case_id=submitted.case_id,
                         referral_id=submitted.referral_id,
-                        referral_date=submitted.referral_date, source=MARAC_SOURCE)
+                        referral_date=submitted.referral_date,
+                        source=domain.HistorySource.MARAC)
     )
 
 
@@ -124,7 +136,7 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
                                  submitted.referral_date)
     declared = submitted.previous_referrals
     assessment = domain.assess(
-        scoring_checklist(checklist, submitted.dash_answers),
+        domain.scoring_checklist(checklist, submitted.dash_answers),
         submitted.dash_answers,
         policy(uow.runtime, area_id),
         referral_date=submitted.referral_date,
@@ -151,7 +163,7 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
         recorded.add((item.area_id, item.date))
         uow.session.add(
             ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
-                            referral_date=item.date, source="declared")
+                            referral_date=item.date, source=domain.HistorySource.DECLARED)
         )
     uow.publish(
         events.RISK_ASSESSED, subject=submitted.case_id, area=area_id,

@@ -39,8 +39,8 @@ class InvalidInput(DomainError):
     """A value the caller sent breaks a rule: each error names the field and the reason."""
 
     def __init__(self, field: str, reason: str, *, detail: str | None = None,
-                 more: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(detail or reason)
+                 more: Iterable[tuple[str, str]] = (), slug: str | None = None) -> None:
+        super().__init__(detail or reason, slug=slug)
         self.errors = [{"field": field, "reason": reason},
                        *({"field": f, "reason": r} for f, r in more)]
 

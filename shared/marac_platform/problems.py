@@ -37,11 +37,21 @@ class Problem(HTTPException):
         self.extra_body: dict[str, Any] = {}
 
 
-def flatten_messages(messages: Any, prefix: str = "") -> Iterator[dict[str, str]]:
-    """marshmallow/webargs nested messages -> [{"field": "victim.name.given", "reason": ...}]."""
+def flatten_messages(messages: Any, prefix: str = "", *,
+                     dotted: bool = False) -> Iterator[dict[str, str]]:
+    """marshmallow/webargs nested messages -> [{"field": "victim.name.given", "reason": ...}].
+
+    As answered: list items as `incidents[0].date`, a nested schema's own errors at the
+    object's path, webargs' location key dropped. `dotted`: marshmallow's own paths instead
+    (`incidents.0.date`, `victim.address._schema`), every key kept.
+    """
     if isinstance(messages, Mapping):
         for key, value in messages.items():
             key = str(key)
+            if dotted:
+                yield from flatten_messages(value, f"{prefix}.{key}" if prefix else key,
+                                            dotted=True)
+                continue
             if key in ("json", "query", "headers", "form", "files", "path") and not prefix:
                 yield from flatten_messages(value, "")
                 continue
@@ -56,7 +66,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[dict[str, str]
                 yield {"field": prefix or "(body)", "reason": reason}
         else:
             for item in messages:
-                yield from flatten_messages(item, prefix)
+                yield from flatten_messages(item, prefix, dotted=dotted)
     else:
         yield {"field": prefix or "(body)", "reason": str(messages)}
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from marac_platform import clock, outbox
 from marac_platform.areas import Area, Areas, load_areas
 from marac_platform.db import Database, PlatformTables
+from marac_platform.errors import InvalidInput
 from marac_platform.payloads import Payload
-from marac_platform.problems import Problem
 from marac_platform.settings import Settings, settings_for
 
 
@@ -70,8 +70,8 @@ class Runtime:
         area and another's alike."""
         found = self.areas.get(area_id)
         if found is None:
-            raise Problem(422, "Invalid input", "This deployment does not serve that area.",
-                          errors=[{"field": "area_id", "reason": "Unknown area."}])
+            raise InvalidInput("area_id", "Unknown area.",
+                               detail="This deployment does not serve that area.")
         return found
 
     @contextmanager

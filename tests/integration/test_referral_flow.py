@@ -33,10 +33,10 @@ from marac_platform.settings import load_settings, settings_for
 from services.notify.models import TABLES as NOTIFY_TABLES
 from services.notify.models import Delivery
 from services.referral.app import create_app
+from services.referral.forms import key_store
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from services.referral.schemas import ReferralSubmitSchema
-from services.referral.service import keys
 from services.risk.models import TABLES as RISK_TABLES
 from services.risk.models import ReferralHistory
 from tests.conftest import PlatformEnv, in_process, make_platform_env
@@ -373,7 +373,7 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
         digests = uow.session.scalars(
             select(CaseIdentity.digest).where(CaseIdentity.case_id == first["case_id"])).all()
     assert digests and not any(family.lower() in d or "1985" in d for d in digests)
-    assert keys(referral_db(client)).data_key(draft["case_id"]) is None  # provisional key gone
+    assert key_store(referral_db(client)).data_key(draft["case_id"]) is None  # provisional key gone
     # Two agencies referring on the same day made one referral, not a repeat.
     assert wait_state(client, env, draft["id"], "accepted")["repeat"] is False
 

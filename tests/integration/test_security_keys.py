@@ -21,9 +21,9 @@ from marac_platform.db import Database, utcnow
 from marac_platform.keystore import KeyStore, KeyUnavailable, keystore_url, load_keyring
 from marac_platform.settings import settings_for
 from services.referral.app import create_app
+from services.referral.forms import key_store
 from services.referral.models import TABLES, Case, Referral
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
-from services.referral.service import keys
 from tests.conftest import PlatformEnv
 from tests.support.clock import edge_params
 
@@ -152,7 +152,7 @@ def test_area_key_rotation_rewraps_case_keys_and_a_removed_key_fails_clearly(
     assert "re-wrapped 0" in out  # already done: nothing to do
 
     # The running service loaded k1 only; it reads the file again when it meets k2.
-    running = keys(app.extensions["marac_runtime"])
+    running = key_store(app.extensions["marac_runtime"])
     running._cache.clear()
     read = client.get(f"/v1/referrals/{first['id']}", headers=coordinator)
     assert read.status_code == 200, read.get_json()

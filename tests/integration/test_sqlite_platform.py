@@ -170,9 +170,9 @@ def encrypted_in_kafka(platform: SqlitePlatform, case_id: str) -> list[tuple[str
     for record in read_all(platform.bootstrap, events.kafka_topic("referral.accepted")):
         if record.key == case_id.encode():
             event = events.decode(events.header_map(record.headers), record.key, record.value)
+            accepted = event.payload(payloads.ReferralAccepted)
             found.extend((f"case_list.{name}", token)
-                         for name, token in
-                         event.payload(payloads.ReferralAccepted).case_list_entry.items())
+                         for name, token in accepted.case_list_entry.items())
     return found
 
 

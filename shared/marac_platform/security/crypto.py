@@ -79,7 +79,8 @@ class DocumentPathError(CryptoError, ValueError):
         self.path = path
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 4648 §5), as tokens, JWK thumbprints and our ciphertexts use."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -197,7 +198,7 @@ class WrappedKey:
 
     def serialise(self) -> str:
         return ":".join(
-            (WRAPPED_PREFIX, self.area_id, self.kid, _b64url(self.nonce), _b64url(self.ciphertext))
+            (WRAPPED_PREFIX, self.area_id, self.kid, b64url(self.nonce), b64url(self.ciphertext))
         )
 
     @classmethod
@@ -285,7 +286,7 @@ def encrypt_value(dek: bytes, value: Any, *, case_id: str, field: str) -> str:
     plaintext += b" " * (-len(plaintext) % _PAD_BLOCK)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = _aead(dek).encrypt(nonce, plaintext, _field_aad(case_id, field))
-    return TOKEN_PREFIX + _b64url(nonce + ciphertext)
+    return TOKEN_PREFIX + b64url(nonce + ciphertext)
 
 
 def is_encrypted(value: object) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import ipaddress
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWKClientError, PyJWKError, PyJWKSetError
 
+from marac_platform.security.crypto import b64url
 from marac_platform.security.roles import Role, is_area_id
 
 PrincipalKind = Literal["person", "partner_area"]
@@ -408,10 +408,6 @@ def _principal(claims: Mapping[str, Any], issuer: str, source: KeySource) -> Pri
 # Development keys and tokens -------------------------------------------------------------
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def public_jwk(public_key_pem: str | bytes, *, kid: str | None = None) -> dict[str, Any]:
     """The public key as a JWK with kid (default: its RFC 7638 thumbprint), use and alg."""
     key = load_public_key(public_key_pem)
@@ -425,7 +421,7 @@ def public_jwk(public_key_pem: str | bytes, *, kid: str | None = None) -> dict[s
         members = ("crv", "kty", "x", "y")
     if kid is None:
         canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-        kid = _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+        kid = b64url(hashlib.sha256(canonical.encode("ascii")).digest())
     jwk.update({"kid": kid, "use": "sig", "alg": _algorithm_for(key)})
     return jwk
 

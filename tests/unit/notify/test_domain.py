@@ -113,3 +113,18 @@ def test_returned_at_screening_names_the_step_not_the_reason() -> None:
     below = domain.referral_returned_message(returned(**{
         "referral_id": "r2", "reasons": [{"detail": "9 yes answers; threshold 14"}]}))
     assert "9 yes answers; threshold 14" in below.body
+
+
+def test_a_delivery_moves_only_through_sending() -> None:
+    status = domain.DeliveryStatus
+    assert [s.value for s in status] == ["pending", "sending", "sent", "failed"]
+    assert domain.DELIVERY_MOVES.sources(status.SENT) == {status.SENDING}
+    assert domain.DELIVERY_MOVES.sources(status.SENDING) == {status.PENDING, status.SENDING}
+    assert not domain.DELIVERY_MOVES.allows(status.PENDING, status.SENT)
+    for end in (status.SENT, status.FAILED):
+        assert not any(domain.DELIVERY_MOVES.allows(end, s) for s in status)
+
+
+def test_retries_back_off_to_ten_minutes() -> None:
+    assert [domain.retry_delay(n).total_seconds() for n in (1, 2, 3, 8, 20)] == [
+        5, 10, 20, 600, 600]

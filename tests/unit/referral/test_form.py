@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields
 
 from marac_platform import payloads
+from marac_platform.problems import flatten_messages
 from services.referral import schemas
 from services.referral.schemas import (
     PERSONAL_FIELDS,
     ReferralDraftSchema,
     ReferralSubmitSchema,
-    flatten_errors,
     merge_personal,
     split_personal,
 )
@@ -105,12 +105,20 @@ def full_form() -> dict[str, Any]:
     }
 
 
+def dotted_errors(messages: dict[Any, Any]) -> dict[str, list[str]]:
+    """The reasons by marshmallow's own dotted path (`incidents.0.date`, `x._schema`)."""
+    flat: dict[str, list[str]] = {}
+    for error in flatten_messages(messages, dotted=True):
+        flat.setdefault(error["field"], []).append(error["reason"])
+    return flat
+
+
 def submit_errors(form: dict[str, Any]) -> dict[str, list[str]]:
-    return flatten_errors(ReferralSubmitSchema().validate(form))
+    return dotted_errors(ReferralSubmitSchema().validate(form))
 
 
 def draft_errors(form: dict[str, Any]) -> dict[str, list[str]]:
-    return flatten_errors(ReferralDraftSchema().validate(form))
+    return dotted_errors(ReferralDraftSchema().validate(form))
 
 
 def _key(node: Any, part: str) -> str | int:
@@ -500,9 +508,9 @@ def test_error_messages_never_echo_values() -> None:
     assert secret not in json.dumps(caught.value.messages)
 
 
-def test_flatten_errors() -> None:
+def test_dotted_error_paths() -> None:
     nested = {"a": ["x"], "b": {0: {"c": ["y", "z"]}, "_schema": ["w"]}}
-    assert flatten_errors(nested) == {"a": ["x"], "b.0.c": ["y", "z"], "b._schema": ["w"]}
+    assert dotted_errors(nested) == {"a": ["x"], "b.0.c": ["y", "z"], "b._schema": ["w"]}
 
 
 def test_variants_have_distinct_component_names() -> None:

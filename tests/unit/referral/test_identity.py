@@ -184,3 +184,11 @@ def test_from_form_reads_a_loaded_victim() -> None:
     assert VictimIdentity.from_form({}) == VictimIdentity(PersonName())
     existing = case("c1", person("Zoe", "Brown", dobs=(OTHER_DOB,)))
     assert match_victim(identity, [existing]) == [IdentityMatch("c1", ("name:alias", "dob:exact"))]
+
+
+def test_from_form_reads_a_stored_victim_too() -> None:
+    stored = {"name": {"given": "Zoë", "family": "Smith"}, "aliases": None,
+              "dates_of_birth": [DOB.isoformat()]}
+    assert VictimIdentity.from_form(stored) == VictimIdentity(
+        PersonName("Zoë", "Smith"), (), frozenset({DOB}))
+    assert VictimIdentity.from_form({"name": None}) == VictimIdentity(PersonName())

@@ -11,12 +11,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from marac_platform.errors import IllegalMove
 from services.referral.domain import (
     ALLOWED_TRANSITIONS,
+    CASE_MOVES,
+    EDITABLE_STATES,
     OPEN_STATES,
+    REFERRAL_MOVES,
     TERMINAL_STATES,
+    URGENT_STATES,
+    CaseStatus,
     InvalidTransition,
     ReferralState,
+    ReferralStateConflict,
     ScreeningConfig,
     ScreeningConfigSchema,
     ScreeningDecision,
@@ -26,6 +33,8 @@ from services.referral.domain import (
     StepDecision,
     add_months,
     can_transition,
+    closes_case,
+    ensure_state,
     is_repeat,
     record_step_decision,
     screening_progress,
@@ -270,3 +279,49 @@ def test_repeat_window_is_twelve_months(last: dt.date) -> None:
     assert is_repeat(end, [last])
     assert not is_repeat(end + dt.timedelta(days=1), [last])
     assert 365 <= (end - last).days <= 366
+
+
+# --- the lifecycle's refusals and cases ------------------------------------------------------
+def test_a_forbidden_move_is_an_illegal_move_naming_both_states() -> None:
+    with pytest.raises(IllegalMove) as caught:
+        REFERRAL_MOVES.move(S.DRAFT, S.HEARD)
+    assert isinstance(caught.value, InvalidTransition)
+    assert (caught.value.current, caught.value.asked) == (S.DRAFT, S.HEARD)
+    assert caught.value.detail == "cannot move a referral from draft to heard"
+
+
+@pytest.mark.parametrize(("state", "allowed", "refused"), [
+    (S.DRAFT, EDITABLE_STATES, False), (S.SUBMITTED, EDITABLE_STATES, True),
+    (S.ACCEPTED, URGENT_STATES, True), (S.RETURNED, URGENT_STATES, False),
+])
+def test_ensure_state(state: ReferralState, allowed: frozenset[ReferralState],
+                      refused: bool) -> None:
+    if not refused:
+        assert ensure_state(state.value, allowed, "cannot be edited") is state
+        return
+    with pytest.raises(ReferralStateConflict) as caught:
+        ensure_state(state.value, allowed, "cannot be edited")
+    assert caught.value.detail == f"a referral in state {state.value} cannot be edited"
+    assert caught.value.slug == "referral-state"
+
+
+def test_a_screening_error_is_a_referral_state_conflict() -> None:
+    with pytest.raises(ReferralStateConflict) as caught:
+        record_step_decision(NORFOLK, [], decide("safeguarding_hub"))
+    assert isinstance(caught.value, ScreeningError) and caught.value.slug == "referral-state"
+
+
+def test_a_case_closes_with_its_last_open_referral() -> None:
+    assert closes_case(CaseStatus.OPEN, ["closed", "transferred"])
+    assert not closes_case(CaseStatus.OPEN, ["closed", "heard"])
+    assert not closes_case(CaseStatus.ERASED, ["closed"])
+    assert not closes_case(CaseStatus.CLOSED, ["closed"])
+
+
+def test_case_moves() -> None:
+    assert CASE_MOVES.allows(CaseStatus.OPEN, CaseStatus.CLOSED)
+    assert CASE_MOVES.sources(CaseStatus.ERASED) == {CaseStatus.OPEN, CaseStatus.CLOSED}
+    for status in CaseStatus:
+        assert not CASE_MOVES.allows(CaseStatus.ERASED, status)
+    with pytest.raises(IllegalMove):
+        CASE_MOVES.move(CaseStatus.CLOSED, CaseStatus.OPEN)

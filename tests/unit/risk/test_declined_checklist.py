@@ -8,7 +8,7 @@ import pytest
 
 from marac_platform.checklists import IncompleteChecklist, shipped_checklists
 from services.risk import domain
-from services.risk.service import scoring_checklist
+from services.risk.domain import scoring_checklist
 
 CHECKLISTS = shipped_checklists()
 PARTNER = CHECKLISTS["dash-partner-2009-v1"]

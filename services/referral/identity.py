@@ -1,0 +1,101 @@
+"""The blind identity index: finding a victim's open case in an area without keeping names or
+dates of birth in clear (keyed digests, `domain.identity_digests`), and keeping it up to date.
+
+The index only narrows the search; `domain.match_victim` on the decrypted forms decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, select
+
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.security.crypto import KeyErased
+from services.referral import domain
+from services.referral.forms import key_store, read_form
+from services.referral.models import Case, CaseIdentity, Referral
+
+IDENTITY_INFO = b"marac identity-index v1"
+
+
+@dataclass(frozen=True)
+class CaseMatch:
+    case_id: str
+    grounds: tuple[str, ...]
+
+
+def identity_secret(runtime: Runtime, area_id: str, kid: str) -> bytes:
+    """The area's identity-index key: derived from its area key, never stored or logged."""
+    cache: dict[tuple[str, str], bytes] = runtime.config.setdefault("identity_secrets", {})
+    found = cache.get((area_id, kid))
+    if found is None:
+        material = key_store(runtime).keyring.key(area_id, kid)
+        found = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                     info=IDENTITY_INFO + b"\x00" + area_id.encode()).derive(material)
+        cache[(area_id, kid)] = found
+    return found
+
+
+def find_open_case(
+    uow: UnitOfWork, area_id: str, identity: domain.VictimIdentity, *, exclude: str | None = None
+) -> CaseMatch | None:
+    """The victim's open case in the area, if the blind index and `match_victim` agree.
+
+    The index gives cases sharing a name and a date of birth (digests under every key id the
+    area holds, so rows written before a key rotation still count); the forms of those cases'
+    submitted referrals are then decrypted and matched, which also gives the grounds.
+    """
+    runtime = uow.runtime
+    wanted: set[str] = set()
+    for kid in key_store(runtime).keyring.kids(area_id):
+        secret = identity_secret(runtime, area_id, kid)
+        wanted |= {digest for _, digest in domain.identity_digests(identity, secret)}
+    if not wanted:
+        return None
+    hits = uow.session.execute(
+        select(CaseIdentity.case_id, CaseIdentity.kind)
+        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(wanted)))
+    ).all()
+    candidates = domain.cases_sharing_name_and_dob((row.case_id, row.kind) for row in hits)
+    candidates -= {exclude} if exclude else set()
+    if not candidates:
+        return None
+    open_cases = uow.session.scalars(
+        select(Case.id).where(Case.id.in_(sorted(candidates)),
+                              Case.status == domain.CaseStatus.OPEN)
+    ).all()
+    existing: list[domain.ExistingCase] = []
+    for referral in uow.session.scalars(
+        select(Referral).where(Referral.case_id.in_(sorted(open_cases)),
+                               Referral.state != domain.ReferralState.DRAFT)
+    ):
+        try:
+            victim = read_form(runtime, referral).get("victim") or {}
+        except KeyErased:
+            continue
+        existing.append(domain.ExistingCase(referral.case_id,
+                                            domain.VictimIdentity.from_form(victim)))
+    matches = domain.match_victim(identity, existing)
+    return CaseMatch(matches[0].case_id, matches[0].grounds) if matches else None
+
+
+def index_identity(uow: UnitOfWork, case_id: str, area_id: str,
+                   identity: domain.VictimIdentity) -> None:
+    """Add the victim's digests (under the area's current key) to the case's blind index."""
+    kid = key_store(uow.runtime).keyring.current_kid(area_id)
+    digests = domain.identity_digests(identity, identity_secret(uow.runtime, area_id, kid))
+    known = set(uow.session.scalars(
+        select(CaseIdentity.digest).where(CaseIdentity.case_id == case_id)))
+    uow.session.add_all(
+        CaseIdentity(case_id=case_id, area_id=area_id, kind=kind, kid=kid, digest=digest)
+        for kind, digest in sorted(digests)
+        if digest not in known
+    )
+
+
+def drop_index(uow: UnitOfWork, case_id: str) -> None:
+    """Forget an erased case's digests: keyed, but they still stand for a person."""
+    uow.session.execute(delete(CaseIdentity).where(CaseIdentity.case_id == case_id))
