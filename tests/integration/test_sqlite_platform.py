@@ -28,6 +28,7 @@ from marac_platform import events
 from marac_platform import kafka as platform_kafka
 from marac_platform.checklists import get_checklist
 from marac_platform.outbox import OutboxRelay
+from marac_platform.payloads import ReferralAccepted
 from marac_platform.security import crypto
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import kafka_settings, settings_for
@@ -171,7 +172,7 @@ def encrypted_in_kafka(platform: SqlitePlatform, case_id: str) -> list[tuple[str
         if record.key == case_id.encode():
             event = events.decode(events.header_map(record.headers), record.key, record.value)
             found.extend((f"case_list.{name}", token)
-                         for name, token in event.data["case_list_entry"].items())
+                         for name, token in event.payload(ReferralAccepted).case_list_entry.items())
     return found
 
 
