@@ -17,14 +17,14 @@ from sqlalchemy import ColumnElement, delete, event, false, func, or_, select, u
 from sqlalchemy.orm import Session
 
 from marac_platform import events, payloads
-from marac_platform.areas import section
 from marac_platform.db import utcnow
-from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
 from marac_platform.security.roles import Permission, allowed
 from marac_platform.security.tokens import Principal
 from services.referral import domain
+from services.referral.config import ReferralConfig
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision, StateChange
 from services.referral.schemas import ReferralDraftSchema, merge_personal, split_personal
 
@@ -48,23 +48,12 @@ class Conflict(Exception):
     """The referral is not in a state that allows this; the message names states or steps only."""
 
 
-def configure(runtime: Runtime) -> None:
-    runtime.config["screening"] = {
-        area.id: section(area, "screening", domain.ScreeningConfigSchema(), runtime.areas.source)
-        for area in runtime.areas.by_id.values()
-    }
-    runtime.config["keys"] = keystore_for(runtime.settings, runtime.areas.ids())
-    runtime.config["identity_secrets"] = {}
-
-
 def keys(runtime: Runtime) -> KeyStore:
-    store: KeyStore = runtime.config["keys"]
-    return store
+    return runtime.config_as(ReferralConfig).keys
 
 
 def screening_config(runtime: Runtime, area_id: str) -> domain.ScreeningConfig:
-    found: domain.ScreeningConfig | None = runtime.config["screening"].get(area_id)
-    return found or domain.ScreeningConfig()
+    return runtime.config_as(ReferralConfig).screening.get(area_id) or domain.ScreeningConfig()
 
 
 def new_id(prefix: str) -> str:
@@ -138,7 +127,7 @@ class CaseMatch:
 
 def identity_secret(runtime: Runtime, area_id: str, kid: str) -> bytes:
     """The area's identity-index key: derived from its area key, never stored or logged."""
-    cache: dict[tuple[str, str], bytes] = runtime.config["identity_secrets"]
+    cache = runtime.config_as(ReferralConfig).identity_secrets
     found = cache.get((area_id, kid))
     if found is None:
         material = keys(runtime).keyring.key(area_id, kid)

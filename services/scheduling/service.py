@@ -21,14 +21,14 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marac_platform import events
-from marac_platform.areas import section
 from marac_platform.db import utcnow
-from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.keystore import KeyStore
 from marac_platform.payloads import CaseErased, ReferralAccepted
 from marac_platform.problems import Problem
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
 from services.scheduling import domain
+from services.scheduling.config import SchedulingConfig
 from services.scheduling.models import (
     Allocation,
     AllocationChange,
@@ -61,16 +61,8 @@ class CapacityTaken(Exception):
     """Other workers took every place offered first: the event is retried with fresh counts."""
 
 
-def configure(runtime: Runtime) -> None:
-    runtime.config["calendars"] = {
-        area.id: section(area, "scheduling", domain.CalendarConfigSchema(), runtime.areas.source)
-        for area in runtime.areas.by_id.values()
-    }
-
-
 def calendar(runtime: Runtime, area_id: str) -> domain.CalendarConfig:
-    calendars: Mapping[str, domain.CalendarConfig] = runtime.config["calendars"]
-    return calendars[area_id]
+    return runtime.config_as(SchedulingConfig).calendars[area_id]
 
 
 def meeting_id(area_id: str, day: date) -> str:
@@ -909,11 +901,7 @@ def publish_addenda(uow: UnitOfWork, addenda: Addenda, now: datetime) -> None:
 
 def keys(runtime: Runtime) -> KeyStore:
     """The key store, opened on first use: only reading case lists needs it."""
-    store: KeyStore | None = runtime.config.get("keys")
-    if store is None:
-        store = keystore_for(runtime.settings, runtime.areas.ids())
-        runtime.config["keys"] = store
-    return store
+    return runtime.config_as(SchedulingConfig).keys()
 
 
 def readable_case(store: KeyStore, case: Mapping[str, Any]) -> dict[str, Any]:
