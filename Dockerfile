@@ -37,8 +37,8 @@ COPY --from=build /opt/marac /opt/marac
 # The example areas as a default; Kubernetes mounts the region's own file over it.
 COPY deploy/areas.yaml /etc/marac/areas.yaml
 # Each service's Alembic scripts ship inside the installed package.
-RUN python -c "from marac_platform.migrations import migrations_dir; \
-assert (migrations_dir('referral') / 'env.py').is_file()"
+RUN python -c "from services.registry import SERVICES; \
+assert all((spec.migrations / 'env.py').is_file() for spec in SERVICES.values())"
 WORKDIR /var/lib/marac
 USER 10001:10001
 EXPOSE 8000

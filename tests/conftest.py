@@ -49,6 +49,7 @@ def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: 
                       clock_start: datetime = DEFAULT_INSTANT) -> PlatformEnv:
     """`env` starts every platform process it is given to with its clock at `clock_start`."""
     from marac_platform.commands.migrate import migrate_all
+    from services.registry import SERVICES as DECLARED
 
     name = unique("t")
     for service in (*services, "keystore"):
@@ -68,7 +69,7 @@ def make_platform_env(kafka_bootstrap: str, postgres: PostgresServer, data_dir: 
     os.environ.update(in_process(env))
     settings_for.cache_clear()
     try:
-        migrate_all(list(services), create_database=False, quiet=True)
+        migrate_all([DECLARED[name] for name in services], create_database=False, quiet=True)
         platform_kafka.create_topics(kafka_settings(env))
     finally:
         os.environ.clear()

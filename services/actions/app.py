@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from marac_platform.http import build_app
-from services.actions.api import blp
+from services.actions.wiring import SERVICE
 
 
 def create_app() -> Flask:
-    return build_app("actions", [blp], title="MARAC actions service")
+    return build_app(SERVICE)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from marac_platform.http import build_app
-from services.notify.api import blp
+from services.notify.wiring import SERVICE
 
 
 def create_app() -> Flask:
-    return build_app("notify", [blp], title="MARAC notify service")
+    return build_app(SERVICE)

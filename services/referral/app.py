@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from marac_platform.http import build_app
-from services.referral import admin
-from services.referral.api import blp
+from services.referral.wiring import SERVICE
 
 
 def create_app() -> Flask:
-    return build_app("referral", [blp, admin.blp], title="MARAC referral service")
+    return build_app(SERVICE)

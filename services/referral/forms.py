@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime
+from services.referral.config import ReferralConfig
 from services.referral.models import Referral
 from services.referral.schemas import ReferralDraftSchema, merge_personal, split_personal
 
@@ -15,8 +16,8 @@ PERSONAL_FIELD = "referral.personal"
 
 
 def key_store(runtime: Runtime) -> KeyStore:
-    """The process's key store (`keystore_for` opens it once per process)."""
-    return keystore_for(runtime.settings, runtime.areas.ids())
+    """The process's key store, opened when the process started (services/referral/config.py)."""
+    return runtime.config_as(ReferralConfig).keys
 
 
 def store_form(runtime: Runtime, referral: Referral, form: Mapping[str, Any]) -> None:

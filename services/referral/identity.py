@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
 from services.referral import domain
+from services.referral.config import ReferralConfig
 from services.referral.forms import key_store, read_form
 from services.referral.models import Case, CaseIdentity, Referral
 
@@ -29,7 +30,7 @@ class CaseMatch:
 
 def identity_secret(runtime: Runtime, area_id: str, kid: str) -> bytes:
     """The area's identity-index key: derived from its area key, never stored or logged."""
-    cache: dict[tuple[str, str], bytes] = runtime.config.setdefault("identity_secrets", {})
+    cache = runtime.config_as(ReferralConfig).identity_secrets
     found = cache.get((area_id, kid))
     if found is None:
         material = key_store(runtime).keyring.key(area_id, kid)

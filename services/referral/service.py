@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import checklists, events, payloads
-from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.errors import InvalidInput
 from marac_platform.problems import flatten_messages
@@ -24,6 +23,7 @@ from marac_platform.security.crypto import KeyErased
 from marac_platform.security.roles import Permission, allowed
 from marac_platform.security.tokens import Principal
 from services.referral import domain, identity
+from services.referral.config import ReferralConfig
 from services.referral.forms import key_store, loaded_form, read_form, store_form
 from services.referral.models import Case, Referral, ScreeningDecision, StateChange
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
@@ -35,17 +35,10 @@ S = domain.ReferralState
 CaseStatus = domain.CaseStatus
 
 
-def configure(runtime: Runtime) -> None:
-    runtime.config["screening"] = {
-        area.id: section(area, "screening", domain.ScreeningConfigSchema(), runtime.areas.source)
-        for area in runtime.areas.by_id.values()
-    }
-    key_store(runtime)  # opened now: a bad area key file stops the process at start
 
 
 def screening_config(runtime: Runtime, area_id: str) -> domain.ScreeningConfig:
-    found: domain.ScreeningConfig | None = runtime.config["screening"].get(area_id)
-    return found or domain.ScreeningConfig()
+    return runtime.config_as(ReferralConfig).screening.get(area_id) or domain.ScreeningConfig()
 
 
 def new_id(prefix: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from marac_platform.http import build_app
-from services.risk.api import blp
+from services.risk.wiring import SERVICE
 
 
 def create_app() -> Flask:
-    return build_app("risk", [blp], title="MARAC risk service")
+    return build_app(SERVICE)

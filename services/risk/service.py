@@ -11,27 +11,17 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from marac_platform import checklists, clock, events
-from marac_platform.areas import section
 from marac_platform.db import utcnow
 from marac_platform.errors import InvalidInput
 from marac_platform.payloads import CaseHeard, ReferralReturned, ReferralSubmitted
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.risk import domain
+from services.risk.config import RiskConfig
 from services.risk.models import Assessment, ReferralHistory
 
 
-def configure(runtime: Runtime) -> None:
-    """Parse every area's `risk` section now, so a bad threshold stops the process at start."""
-    runtime.config["policies"] = {
-        area.id: section(area, "risk", domain.RiskPolicySchema(), runtime.areas.source)
-        for area in runtime.areas.by_id.values()
-    }
-    runtime.config["checklists"] = checklists.shipped_checklists()
-
-
 def policy(runtime: Runtime, area_id: str) -> domain.RiskPolicy:
-    policies: Mapping[str, domain.RiskPolicy] = runtime.config["policies"]
-    return policies.get(area_id) or domain.RiskPolicy()
+    return runtime.config_as(RiskConfig).policies.get(area_id) or domain.RiskPolicy()
 
 
 def assessment_payload(assessment: domain.Assessment) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from marac_platform.http import build_app
-from services.scheduling.api import blp
+from services.scheduling.wiring import SERVICE
 
 
 def create_app() -> Flask:
-    return build_app("scheduling", [blp], title="MARAC scheduling service")
+    return build_app(SERVICE)

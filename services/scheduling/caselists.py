@@ -14,11 +14,12 @@ from sqlalchemy import func, select, update
 
 from marac_platform import events
 from marac_platform.db import utcnow
-from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
 from services.scheduling import domain
 from services.scheduling.common import find_meeting, tracer
+from services.scheduling.config import SchedulingConfig
 from services.scheduling.models import Allocation, CaseList, Meeting
 
 log = logging.getLogger(__name__)
@@ -91,11 +92,7 @@ def publish_addenda(uow: UnitOfWork, addenda: Addenda, now: datetime) -> None:
 
 def keys(runtime: Runtime) -> KeyStore:
     """The key store, opened on first use: only reading case lists needs it."""
-    store: KeyStore | None = runtime.config.get("keys")
-    if store is None:
-        store = keystore_for(runtime.settings, runtime.areas.ids())
-        runtime.config["keys"] = store
-    return store
+    return runtime.config_as(SchedulingConfig).keys()
 
 
 def readable_case(store: KeyStore, case: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ the rows too, and meetings' own use cases (cancelling, adding a date) place case
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from marac_platform.db import utcnow
 from marac_platform.errors import NotFound
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.scheduling import domain
+from services.scheduling.config import SchedulingConfig
 from services.scheduling.models import Allocation, AllocationChange, Meeting
 
 tracer = trace.get_tracer("services.scheduling")
@@ -28,8 +28,7 @@ SYSTEM = "system"  # the actor of changes no coordinator made
 
 
 def calendar(runtime: Runtime, area_id: str) -> domain.CalendarConfig:
-    calendars: Mapping[str, domain.CalendarConfig] = runtime.config["calendars"]
-    return calendars[area_id]
+    return runtime.config_as(SchedulingConfig).calendars[area_id]
 
 
 def local_today(now: datetime | None = None) -> date:

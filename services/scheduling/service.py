@@ -10,9 +10,6 @@ configuration here, the use cases in the modules by job, re-exported.
 
 from __future__ import annotations
 
-from marac_platform.areas import section
-from marac_platform.runtime import Runtime
-from services.scheduling import domain
 from services.scheduling.allocation import (
     AtRisk,
     allocate_case,
@@ -76,7 +73,6 @@ __all__ = [
     "case_lists",
     "close_date",
     "close_past_dates",
-    "configure",
     "ensure_meetings",
     "erase_case",
     "find_allocation",
@@ -93,9 +89,3 @@ __all__ = [
 ]
 
 
-def configure(runtime: Runtime) -> None:
-    """Each area's calendar, parsed and checked at start-up."""
-    runtime.config["calendars"] = {
-        area.id: section(area, "scheduling", domain.CalendarConfigSchema(), runtime.areas.source)
-        for area in runtime.areas.by_id.values()
-    }

@@ -1,11 +1,21 @@
-"""The one operator entry point: `marac <command>`; each command lives in marac_platform.commands."""
+"""The one operator entry point: `marac <command>`; each command lives in marac_platform.commands.
+
+The services are given, not imported: `main(argv, services=..., program=...)` is called by the
+composition that knows them (services/registry.py), and the services' own commands (their
+declarations' `commands`) join the library's.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from marac_platform.service_spec import Command, ServiceSpec
+
+# Where the services' own top-level commands go (e.g. referral's `demo`).
+SERVICE_COMMANDS = "(services)"
 
 # Modules that add subcommands; order is the --help order. A bare name is a module of
 # marac_platform.commands; a dotted one lives in a package of its own (below).
@@ -18,7 +28,7 @@ COMMAND_MODULES = (
     "dlq",
     "worker",
     "web",
-    "demo",
+    SERVICE_COMMANDS,
     "tokens",
     "keys",
 )
@@ -33,13 +43,26 @@ class CommandError(Exception):
     """A failure the operator can act on: printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(services: Mapping[str, ServiceSpec] | None = None,
+                 program: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The library's commands and the services' own. A library command module that takes
+    services' commands under it names its `GROUP` (`marac keys ...`)."""
+    services = services or {}
     parser = argparse.ArgumentParser(
         prog="marac", description="Run and operate the MARAC platform."
     )
+    # What every command may need: the declarations, and how to start this command again.
+    parser.set_defaults(specs=services, program=tuple(program))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    contributed: list[Command] = [command for spec in services.values() for command in spec.commands]
+    groups: set[str] = set()
     for name in COMMAND_MODULES:
+        if name == SERVICE_COMMANDS:
+            for command in contributed:
+                if command.group is None:
+                    command.register(subparsers)
+            continue
         qualified = name if "." in name else f"marac_platform.commands.{name}"
         try:
             # Imported here, not at the top: the optional packages may be absent (see above).
@@ -50,12 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name in OPTIONAL_PACKAGES:
                 continue  # development tools not installed: their commands are not offered
             raise
-        module.register(subparsers)
+        group: str | None = getattr(module, "GROUP", None)
+        if group is None:
+            module.register(subparsers)
+            continue
+        groups.add(group)
+        module.register(subparsers, [command for command in contributed if command.group == group])
+    stray = sorted({command.group for command in contributed if command.group} - groups)
+    if stray:
+        raise ValueError(f"a service adds commands to {stray[0]!r}, which is no command of marac")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def spec_of(args: argparse.Namespace, service: str) -> ServiceSpec:
+    """The declaration of `service`, as the composition gave it."""
+    specs: Mapping[str, ServiceSpec] = args.specs
+    if service not in specs:
+        raise CommandError(f"no declaration of the {service} service was given to this command")
+    return specs[service]
+
+
+def main(argv: Sequence[str] | None = None, *, services: Mapping[str, ServiceSpec] | None = None,
+         program: Sequence[str] = ()) -> int:
+    """Run `marac` with these services (name -> declaration); `program` is how a child process
+    (`marac run`'s web and worker processes) runs this same command."""
+    parser = build_parser(services, program)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

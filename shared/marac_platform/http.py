@@ -26,6 +26,7 @@ from marac_platform.errors import DomainError
 from marac_platform.problems import PROBLEM_TYPE, Problem, domain_response, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import CryptoError, KeyErased, KeyUnavailable
+from marac_platform.service_spec import ServiceSpec
 
 log = logging.getLogger(__name__)
 
@@ -227,14 +228,13 @@ def _unexpected(error: Exception) -> Response:
     return problem_response(InternalServerError())
 
 
-def build_app(service: str, blueprints: Iterable[Blueprint], *, title: str) -> Flask:
-    """What every service's `create_app()` calls: runtime, token checks, the shared app."""
-    from marac_platform.worker import build_runtime
-
-    runtime = build_runtime(service)
+def build_app(spec: ServiceSpec) -> Flask:
+    """What every service's `create_app()` calls: runtime, token checks, the shared app with the
+    service's declared blueprints."""
+    runtime = Runtime(spec)
     verifier = auth.build_verifier(runtime.settings, runtime.areas)
     # Every service answers auditors: GET /v1/audit and /v1/audit/verify.
-    return create_service_app(runtime, [*blueprints, audit.blp], title=title,
+    return create_service_app(runtime, [*spec.blueprints(), audit.blp], title=spec.title,
                               authenticate=auth.authenticator(verifier))
 
 

@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +50,9 @@ class Platform:
     env: Mapping[str, str]
     log_dir: Path
     services: Sequence[str] = SERVICES
+    # The `marac` command, as a child process runs it (given by the composition that knows
+    # the services: services/registry.py PROGRAM).
+    program: Sequence[str] = ()
     progress: Callable[[str], None] = lambda _line: None
     processes: list[Process] = field(default_factory=list)
     max_restarts: int = 5  # restarts of one child within restart_window_s before giving up
@@ -74,7 +76,9 @@ class Platform:
         return process
 
     def start(self, timeout_s: float = 90.0) -> None:
-        marac = [sys.executable, "-m", "marac_platform"]
+        if not self.program:
+            raise RuntimeError("no program to start the services with (Platform.program)")
+        marac = list(self.program)
         for service in self.services:
             self.spawn(f"{service}-worker", [*marac, "worker", service])
             self.spawn(f"{service}-web", [*marac, "web", service])

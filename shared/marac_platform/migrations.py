@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 from marac_platform.db import make_private, normalise_url, sqlite_path
+from marac_platform.service_spec import ServiceSpec
 
 
-def migrations_dir(service: str) -> Path:
-    """Beside the service's package, wherever it is installed (a checkout or site-packages)."""
-    package = importlib.import_module(f"services.{service}")
-    assert package.__file__ is not None
-    return Path(package.__file__).parent / "migrations"
-
-
-def alembic_config(service: str, url: str) -> Config:
+def alembic_config(spec: ServiceSpec, url: str) -> Config:
+    """The service's Alembic scripts, in the folder its declaration names (beside its package,
+    wherever it is installed: a checkout or site-packages)."""
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir(service)))
+    config.set_main_option("script_location", str(spec.migrations))
     # ConfigParser interpolation: a literal % in a password must be doubled.
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return config
@@ -48,15 +41,15 @@ def ensure_database(url: str) -> bool:
         engine.dispose()
 
 
-def upgrade(service: str, url: str, revision: str = "head") -> None:
+def upgrade(spec: ServiceSpec, url: str, revision: str = "head") -> None:
     path = sqlite_path(normalise_url(url))
     if path is not None:
         make_private(path)  # before Alembic's engine creates it world-readable
-    command.upgrade(alembic_config(service, url), revision)
+    command.upgrade(alembic_config(spec, url), revision)
 
 
-def new_revision(service: str, url: str, message: str) -> None:
-    command.revision(alembic_config(service, url), message=message, autogenerate=True)
+def new_revision(spec: ServiceSpec, url: str, message: str) -> None:
+    command.revision(alembic_config(spec, url), message=message, autogenerate=True)
 
 
 def run_env(metadata: MetaData) -> None:

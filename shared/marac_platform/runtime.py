@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -15,7 +14,10 @@ from marac_platform.areas import Area, Areas, load_areas
 from marac_platform.db import Database, PlatformTables
 from marac_platform.errors import InvalidInput
 from marac_platform.payloads import Payload
+from marac_platform.service_spec import ServiceSpec
 from marac_platform.settings import Settings, settings_for
+
+Config = TypeVar("Config")
 
 
 @dataclass
@@ -48,21 +50,27 @@ class UnitOfWork:
 
 
 class Runtime:
-    """Built once per process. `config` holds each service's parsed area sections."""
+    """Built once per process from the service's declaration. `config` is what the declaration's
+    `configure` built from the areas file; the service reads it as its own type (`config_as`)."""
 
-    def __init__(self, service: str, tables: PlatformTables, settings: Settings | None = None) -> None:
-        self.service = service
-        self.settings = settings or settings_for(service)
+    def __init__(self, spec: ServiceSpec, settings: Settings | None = None) -> None:
+        self.spec = spec
+        self.service = spec.name
+        self.settings = settings or settings_for(spec.name)
         clock.start_at(self.settings.clock_start)
-        self.tables = tables
+        self.tables: PlatformTables = spec.tables
         self.areas: Areas = load_areas(self.settings.areas_file)
         self.db = Database(self.settings.database_url)
-        self.source = f"/marac/{service}"
-        self.config: dict[str, Any] = {}
-        service_module = importlib.import_module(f"services.{service}.service")
-        configure = getattr(service_module, "configure", None)
-        if configure is not None:
-            configure(self)  # validates the service's area sections: fail at start-up
+        self.source = f"/marac/{spec.name}"
+        # Validates the service's area sections: a wrong value stops the process at start-up.
+        self.config: object = spec.configure(self.areas, self.settings)
+
+    def config_as(self, kind: type[Config]) -> Config:
+        """The service's configuration, checked to be of the type its code expects."""
+        if not isinstance(self.config, kind):
+            raise TypeError(f"the {self.service} runtime holds {type(self.config).__name__}, "
+                            f"not {kind.__name__}")
+        return self.config
 
     def area(self, area_id: str) -> Area:
         """An area this deployment serves, by an id the platform itself holds (an event's, a

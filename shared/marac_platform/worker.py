@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import TypeVar
 
 from kafka import KafkaProducer
@@ -22,22 +20,11 @@ from marac_platform.backoff import Backoff
 from marac_platform.consumer import EventConsumer, Handler, group_id
 from marac_platform.outbox import OutboxRelay
 from marac_platform.runtime import Runtime
+from marac_platform.service_spec import Job as Job  # where services' handler tables take it from
+from marac_platform.service_spec import ServiceSpec
 
 log = logging.getLogger(__name__)
 Client = TypeVar("Client")
-
-
-@dataclass(frozen=True)
-class Job:
-    """Timed work. It must be safe with several replicas (a row lock or a unique key)."""
-
-    name: str
-    interval_s: float
-    run: Callable[[Runtime], None]
-
-
-def service_module(service: str, part: str) -> ModuleType:
-    return importlib.import_module(f"services.{service}.{part}")
 
 
 SHUTDOWN_GRACE_S = 15.0
@@ -48,11 +35,6 @@ def _exit_after(seconds: float) -> None:
     log.warning("graceful shutdown took too long; exiting", extra={"duration_ms": seconds * 1000})
     telemetry.shutdown_tracing()
     os._exit(0)
-
-
-def build_runtime(service: str) -> Runtime:
-    models = service_module(service, "models")
-    return Runtime(service, models.TABLES)
 
 
 def _job_loop(job: Job, runtime: Runtime, stop: threading.Event) -> None:
@@ -94,13 +76,14 @@ def consume(runtime: Runtime, handlers: Mapping[str, Handler], producer: KafkaPr
         kafka_consumer.close()
 
 
-def run_worker(service: str, stop: threading.Event | None = None) -> int:
-    runtime = build_runtime(service)
+def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
+    """The service's consumers (its declared handlers), outbox relay and declared timed jobs."""
+    runtime = Runtime(spec)
+    service = spec.name
     telemetry.setup_logging(service, runtime.settings.log_level)
     telemetry.setup_tracing(service, "worker")
-    handlers_module = service_module(service, "handlers")
-    handlers: Mapping[str, Handler] = handlers_module.HANDLERS
-    jobs: list[Job] = list(getattr(handlers_module, "JOBS", []))
+    handlers: Mapping[str, Handler] = spec.handlers
+    jobs: list[Job] = list(spec.jobs)
 
     stop = stop or threading.Event()
 

@@ -26,6 +26,7 @@ from marac_platform.ports import free_port
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import SERVICES
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
+from services.registry import PROGRAM
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import read_all, wait_for
 from tests.support.otlp import OtlpReceiver, Span
@@ -100,7 +101,7 @@ def running(platform_env: PlatformEnv, tmp_path: Path,
         })
         for service in SERVICES:
             env[f"MARAC_{service.upper()}_PORT"] = str(free_port())
-        platform = Platform(env=env, log_dir=tmp_path / "logs")
+        platform = Platform(env=env, log_dir=tmp_path / "logs", program=PROGRAM)
         try:
             platform.start(timeout_s=120)
             yield platform, receiver, smtp

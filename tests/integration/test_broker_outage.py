@@ -21,15 +21,15 @@ from marac_platform import events
 from marac_platform.ports import free_port
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
-from services.actions.models import TABLES as ACTIONS_TABLES
 from services.actions.models import CaseRecord
+from services.actions.wiring import SERVICE as ACTIONS
 from tests.conftest import PlatformEnv, make_platform_env
 from tests.support.infra import PostgresServer
 from tests.support.kafka_tools import produce, read_all, wait_for
 
 pytestmark = pytest.mark.integration
 
-WORKER = [sys.executable, "-m", "marac_platform", "worker", "actions"]
+WORKER = [sys.executable, "-m", "services", "worker", "actions"]
 SESSION_TIMEOUT_S = 6.0  # the broker's minimum; the outages below last longer
 # Longer than a consumer's session, and than the 30 s an offset commit waits by default (a
 # worker used to exit when that commit failed).
@@ -62,7 +62,7 @@ def env(broker: LocalKafka, postgres: PostgresServer, tmp_path: Path,
 
 @pytest.fixture
 def runtime(env: PlatformEnv) -> Iterator[Runtime]:
-    created = Runtime("actions", ACTIONS_TABLES, settings=load_settings("actions"))
+    created = Runtime(ACTIONS, settings=load_settings("actions"))
     yield created
     created.db.dispose()
 

@@ -21,6 +21,7 @@ from marac_platform.settings import load_settings
 from services.actions import handlers as actions_handlers
 from services.actions.models import TABLES as ACTIONS_TABLES
 from services.actions.models import CaseRecord
+from services.actions.wiring import SERVICE as ACTIONS
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import produce, read_all, wait_for
 
@@ -44,7 +45,7 @@ def wire(message: events.Message) -> tuple[bytes, bytes, list[tuple[str, bytes]]
 
 @pytest.fixture
 def actions_runtime(platform_env: PlatformEnv) -> Iterator[Runtime]:
-    runtime = Runtime("actions", ACTIONS_TABLES, settings=load_settings("actions"))
+    runtime = Runtime(ACTIONS, settings=load_settings("actions"))
     yield runtime
     runtime.db.dispose()
 
@@ -78,7 +79,7 @@ def test_relay_killed_between_commit_and_publish_publishes_once_after_restart(
                                      "area_id": "northshire", "meeting_id": "m-1",
                                      "marac_date": date(2026, 12, 8).isoformat()})
     topic = events.kafka_topic("action.case_opened")
-    worker = [sys.executable, "-m", "marac_platform", "worker", "actions"]
+    worker = [sys.executable, "-m", "services", "worker", "actions"]
     env = {**platform_env.env, "MARAC_FAULT": "relay.before_publish"}
     crashed = subprocess.run(worker, env=env, capture_output=True, timeout=120)
     assert crashed.returncode == 86, crashed.stderr[-2000:]
@@ -157,7 +158,7 @@ def test_poison_message_goes_to_dead_letters_and_consumer_moves_on(
     assert letter_headers["dlq_attempts"] == b"3"
     assert letter_headers["dlq_topic"] == topic.encode()
 
-    cli = [sys.executable, "-m", "marac_platform", "dlq"]
+    cli = [sys.executable, "-m", "services", "dlq"]
     listed = subprocess.run([*cli, "list", "case.scheduled"], env=platform_env.env,
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
@@ -172,7 +173,7 @@ def test_poison_message_goes_to_dead_letters_and_consumer_moves_on(
 
 
 def test_unknown_dlq_topic_is_a_clear_error(platform_env: PlatformEnv) -> None:
-    result = subprocess.run([sys.executable, "-m", "marac_platform", "dlq", "list", "nope"],
+    result = subprocess.run([sys.executable, "-m", "services", "dlq", "list", "nope"],
                             env=platform_env.env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown event family" in result.stderr

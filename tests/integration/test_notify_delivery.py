@@ -22,15 +22,15 @@ from marac_platform import events, migrations, payloads
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.notify import service
-from services.notify.models import TABLES as NOTIFY_TABLES
 from services.notify.models import Delivery
+from services.notify.wiring import SERVICE as NOTIFY
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import read_all, wait_for
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
-WORKER = [sys.executable, "-m", "marac_platform", "worker", "notify"]
+WORKER = [sys.executable, "-m", "services", "worker", "notify"]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -42,7 +42,7 @@ def notify_env(request: pytest.FixtureRequest, platform_env: PlatformEnv, tmp_pa
         env["NOTIFY_DATABASE_URL"] = url
         monkeypatch.setenv("NOTIFY_DATABASE_URL", url)
         settings_for.cache_clear()
-        migrations.upgrade("notify", url)
+        migrations.upgrade(NOTIFY, url)
     yield env
 
 
@@ -56,7 +56,7 @@ def smtp() -> Iterator[SmtpServer]:
 def runtime(notify_env: dict[str, str], smtp: SmtpServer) -> Iterator[Runtime]:
     notify_env.update({"MARAC_SMTP_HOST": "127.0.0.1", "MARAC_SMTP_PORT": str(smtp.port),
                        "MARAC_NOTIFY_CLAIM_TIMEOUT_S": "2"})
-    created = Runtime("notify", NOTIFY_TABLES, settings=load_settings("notify", notify_env))
+    created = Runtime(NOTIFY, settings=load_settings("notify", notify_env))
     yield created
     created.db.dispose()
 

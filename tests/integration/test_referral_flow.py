@@ -30,15 +30,15 @@ from marac_platform.checklists import get_checklist
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import load_settings, settings_for
-from services.notify.models import TABLES as NOTIFY_TABLES
 from services.notify.models import Delivery
+from services.notify.wiring import SERVICE as NOTIFY
 from services.referral.app import create_app
 from services.referral.forms import key_store
 from services.referral.models import Case, CaseIdentity, Referral, ScreeningDecision
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from services.referral.schemas import ReferralSubmitSchema
-from services.risk.models import TABLES as RISK_TABLES
 from services.risk.models import ReferralHistory
+from services.risk.wiring import SERVICE as RISK
 from tests.conftest import PlatformEnv, in_process, make_platform_env
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
@@ -74,7 +74,7 @@ def run_workers(env: PlatformEnv, logs: Path, services: tuple[str, ...]) -> Iter
         log = logs / f"{service}.log"
         with log.open("wb") as handle:
             started.append((subprocess.Popen(
-                [sys.executable, "-m", "marac_platform", "worker", service], env=env.env,
+                [sys.executable, "-m", "services", "worker", service], env=env.env,
                 stdout=handle, stderr=subprocess.STDOUT), log))
     try:
         yield
@@ -110,7 +110,7 @@ def client(env: PlatformEnv, workers: None) -> Iterator[FlaskClient]:
 
 @pytest.fixture(scope="module")
 def risk_runtime(env: PlatformEnv) -> Iterator[Runtime]:
-    runtime = Runtime("risk", RISK_TABLES, settings=load_settings("risk"))
+    runtime = Runtime(RISK, settings=load_settings("risk"))
     yield runtime
     runtime.db.dispose()
 
@@ -738,7 +738,7 @@ def test_a_referral_joining_an_open_case_is_scheduled_on_its_date_and_its_referr
     (told,) = wait_for(lambda: event_data(env, "case.scheduled", joined["id"]), 30)
     assert (told["referrer_agency"], told["case_id"]) == ("health", first["case_id"])
     # Notify sends the joined referral's notice to its own referrer's agency.
-    notify = Runtime("notify", NOTIFY_TABLES, settings=load_settings("notify"))
+    notify = Runtime(NOTIFY, settings=load_settings("notify"))
     try:
         def notices() -> list[tuple[str, str]] | None:
             with notify.unit_of_work() as uow:

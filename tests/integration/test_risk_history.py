@@ -16,14 +16,15 @@ from marac_platform.settings import load_settings
 from services.referral.sample import PARTNER_CHECKLIST
 from services.risk import service
 from services.risk.app import create_app
-from services.risk.models import TABLES, ReferralHistory
+from services.risk.models import ReferralHistory
+from services.risk.wiring import SERVICE as RISK
 from tests.conftest import PlatformEnv
 
 pytestmark = pytest.mark.integration
 
 
 def test_case_heard_records_the_hearing_and_a_deferral_does_not(platform_env: PlatformEnv) -> None:
-    runtime = Runtime("risk", TABLES, settings=load_settings("risk"))
+    runtime = Runtime(RISK, settings=load_settings("risk"))
     try:
         with runtime.unit_of_work() as uow:
             uow.session.add(ReferralHistory(area_id="northshire", case_id="case-1",
@@ -70,8 +71,7 @@ def escalation(runtime: Runtime, referral_id: str) -> dict[str, Any]:
 def test_the_declared_call_out_count_and_incident_dates_reach_the_escalation_rule(
     platform_env: PlatformEnv,
 ) -> None:
-    runtime = Runtime("risk", TABLES, settings=load_settings("risk"))
-    service.configure(runtime)
+    runtime = Runtime(RISK, settings=load_settings("risk"))
     today = clock.uk_today()
     try:
         with runtime.unit_of_work() as uow:

@@ -25,6 +25,7 @@ from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.scheduling import service
 from services.scheduling.models import TABLES, Allocation, AllocationChange, CaseList, Meeting
+from services.scheduling.wiring import SERVICE as SCHEDULING
 from tests.conftest import PlatformEnv
 from tests.support.clock import edge_params
 from tests.support.kafka_tools import produce, read_all, wait_for
@@ -73,7 +74,7 @@ def areas_file(platform_env: PlatformEnv, tmp_path: Path,
 
 @pytest.fixture
 def runtime(areas_file: Path) -> Iterator[Runtime]:
-    built = Runtime("scheduling", TABLES, settings=load_settings("scheduling"))
+    built = Runtime(SCHEDULING, settings=load_settings("scheduling"))
     yield built
     built.db.dispose()
 
@@ -113,7 +114,7 @@ def records(platform_env: PlatformEnv, family: str) -> list[tuple[str, dict[str,
 
 
 class Workers:
-    """Scheduling worker processes (`python -m marac_platform worker scheduling`)."""
+    """Scheduling worker processes (`python -m services worker scheduling`)."""
 
     def __init__(self, platform_env: PlatformEnv, folder: Path) -> None:
         self.env = platform_env.env
@@ -122,7 +123,7 @@ class Workers:
 
     def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"worker-{len(self.running)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "marac_platform", "worker", "scheduling"],
+        process = subprocess.Popen([sys.executable, "-m", "services", "worker", "scheduling"],
                                    env={**self.env, **extra_env}, stdout=log, stderr=log)
         self.running.append(process)
         return process

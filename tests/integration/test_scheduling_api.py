@@ -24,6 +24,7 @@ from marac_platform.settings import load_settings, settings_for
 from services.scheduling import domain, service
 from services.scheduling.app import create_app
 from services.scheduling.models import TABLES, Allocation, Meeting
+from services.scheduling.wiring import SERVICE as SCHEDULING
 from tests.conftest import PlatformEnv
 from tests.support.clock import EDGE_SAMPLE, edge_params
 
@@ -80,7 +81,7 @@ def areas_file(platform_env: PlatformEnv, tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.fixture
 def runtime(areas_file: Path) -> Iterator[Runtime]:
-    built = Runtime("scheduling", TABLES, settings=load_settings("scheduling"))
+    built = Runtime(SCHEDULING, settings=load_settings("scheduling"))
     yield built
     built.db.dispose()
 

@@ -15,11 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from marac_platform import cli, events, keystore
+from marac_platform import events, keystore
 from marac_platform.checklists import get_checklist
 from marac_platform.db import Database, utcnow
 from marac_platform.keystore import KeyStore, KeyUnavailable, keystore_url, load_keyring
 from marac_platform.settings import settings_for
+from services import registry
 from services.referral.app import create_app
 from services.referral.forms import key_store
 from services.referral.models import TABLES, Case, Referral
@@ -62,7 +63,7 @@ def create(client: FlaskClient, platform_env: PlatformEnv, area: str = "northshi
 
 def marac(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     capsys.readouterr()
-    code = cli.main(list(argv))
+    code = registry.main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

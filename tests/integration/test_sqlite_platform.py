@@ -64,6 +64,7 @@ class SqlitePlatform:
 @pytest.fixture(scope="module")
 def platform(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlitePlatform]:
     from marac_platform.commands.migrate import migrate_all
+    from services.registry import SERVICES as DECLARED
 
     data_dir = tmp_path_factory.mktemp("sqlite-platform") / "data"
     data_dir.mkdir()
@@ -80,7 +81,7 @@ def platform(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         patch.setenv("MARAC_AREAS_FILE", str(repo / "deploy" / "areas.yaml"))
         settings_for.cache_clear()
         try:
-            migrate_all(list(SERVICES), create_database=False, quiet=True)
+            migrate_all([DECLARED[name] for name in SERVICES], create_database=False, quiet=True)
             platform_kafka.create_topics(kafka_settings(dict(os.environ)))
             apps = {service: importlib.import_module(f"services.{service}.app").create_app()
                     for service in SERVICES}

@@ -33,7 +33,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     env.update({"MARAC_DATA_DIR": str(data_dir), "MARAC_AREAS_FILE": str(REPO / "deploy" / "areas.yaml")})
     log = (data_dir / "web.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "marac_platform", "web", "risk", "--port", str(port)],
+        [sys.executable, "-m", "services", "web", "risk", "--port", str(port)],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         def up() -> bool:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 
 from marac_platform.areas import load_areas
 from marac_platform.db import Database
 from marac_platform.keystore import KeyStore, area_keys_path, keystore_url, load_keyring, rotate_area_key
 from marac_platform.security import crypto
 from marac_platform.security.roles import is_area_id
+from marac_platform.service_spec import Command
 from marac_platform.settings import Settings, load_settings
+
+# Services add their own key operations under `marac keys` (marac_platform.cli): the retention
+# sweep is the referral service's, added by its declaration.
+GROUP = "keys"
 
 
 def _area(value: str) -> str:
@@ -26,7 +32,8 @@ def _area(value: str) -> str:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+             contributed: Sequence[Command] = ()) -> None:
     parser = subparsers.add_parser(
         "keys", help="case keys: retention sweep, area key rotation",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
@@ -34,10 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="keys_command", metavar="ACTION")
     actions.required = True
 
-    sweep = actions.add_parser(
-        "retention-sweep", help="erase closed cases past their area's retention_days")
-    sweep.add_argument("--dry-run", action="store_true", help="list what would be erased")
-    sweep.set_defaults(func=run_sweep)
+    for command in contributed:  # first: the services' own (referral: retention-sweep)
+        command.register(actions)
 
     rotate = actions.add_parser("rotate-area", help="add a new current key for an area")
     rotate.add_argument("area", type=_area)
@@ -66,26 +71,6 @@ def _known_area(area_id: str) -> frozenset[str]:
 def fresh_store(settings: Settings, areas: frozenset[str]) -> KeyStore:
     """The key store with the area key file as it is now (not a long-lived process's copy)."""
     return KeyStore(Database(keystore_url(settings)), load_keyring(settings, areas))
-
-
-def run_sweep(args: argparse.Namespace) -> int:
-    from marac_platform.worker import build_runtime
-    from services.referral.admin import retention_sweep
-
-    runtime = build_runtime("referral")
-    try:
-        report = retention_sweep(runtime, dry_run=args.dry_run)
-    finally:
-        runtime.db.dispose()
-    verb = "would erase" if report.dry_run else "erased"
-    print(f"retention sweep{' (dry run)' if report.dry_run else ''}: {verb} {report.total} case(s)")
-    for area_id in sorted(runtime.areas.ids() | set(report.by_area)):
-        ids = report.by_area.get(area_id, [])
-        retention = runtime.areas.by_id[area_id].retention_days if area_id in runtime.areas.by_id else "?"
-        print(f"  {area_id} (retention {retention} days): {len(ids)}{': ' if ids else ''}{', '.join(ids)}")
-    for case_id, error in sorted(report.failed.items()):
-        print(f"  failed {case_id}: {error}")
-    return 1 if report.failed else 0
 
 
 def run_rotate(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from marac_platform import audit, migrations
@@ -12,6 +13,7 @@ from marac_platform.db import Database, PlatformTables, new_metadata, sqlite_pat
 from marac_platform.keystore import KeyStore, keystore_url, load_keyring
 from marac_platform.security.crypto import AreaKeyRing
 from marac_platform.security.tokens import ensure_dev_keypair
+from marac_platform.service_spec import ServiceSpec
 from marac_platform.settings import SERVICES, load_settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from marac_platform.cli import CommandError
+    from marac_platform.cli import CommandError, spec_of
 
     unknown = [name for name in args.services if name not in SERVICES]
     if unknown:
@@ -40,22 +42,23 @@ def run(args: argparse.Namespace) -> int:
         if len(services) != 1:
             raise CommandError("--new needs exactly one service")
         settings = load_settings(services[0])
-        migrations.new_revision(services[0], settings.database_url, args.new)
+        migrations.new_revision(spec_of(args, services[0]), settings.database_url, args.new)
         return 0
-    migrate_all(services, create_database=args.create_database)
+    migrate_all([spec_of(args, name) for name in services], create_database=args.create_database)
     return 0
 
 
-def migrate_all(services: list[str], *, create_database: bool, quiet: bool = False) -> None:
+def migrate_all(specs: Sequence[ServiceSpec], *, create_database: bool, quiet: bool = False) -> None:
     """Each service's database, then the key store every service reads, then each service's
     audit trail anchored in it."""
     settings = None
-    for service in services:
+    for spec in specs:
+        service = spec.name
         settings = load_settings(service)
         private_data_dir(settings.data_dir, create=sqlite_path(settings.database_url) is not None)
         if create_database and migrations.ensure_database(settings.database_url):
             print(f"{service}: database created")
-        migrations.upgrade(service, settings.database_url)
+        migrations.upgrade(spec, settings.database_url)
         if not quiet:
             print(f"{service}: migrated to head")
     if settings is not None:
@@ -74,8 +77,8 @@ def migrate_all(services: list[str], *, create_database: bool, quiet: bool = Fal
             ensure_dev_keypair(settings.data_dir / "keys")
         if not quiet:
             print("keystore: schema ready")
-        for service in services:
-            anchor_audit_trail(service, quiet=quiet)
+        for spec in specs:
+            anchor_audit_trail(spec.name, quiet=quiet)
 
 
 def private_data_dir(path: Path, *, create: bool) -> None:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"using the Kafka cluster at {env['KAFKA_BOOTSTRAP_SERVERS']}")
     mail = start_mail_catcher(env, Path(data_dir) / "mail")
     platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=args.services,
-                        progress=lambda line: print(line, flush=True))
+                        program=args.program, progress=lambda line: print(line, flush=True))
     stopping = {"now": False}
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         created, _ = platform_kafka.create_topics(kafka_settings(env))
         print(f"topics ready ({len(created)} created)")
-        migrate_all(list(SERVICES), create_database=True, quiet=True)
+        migrate_all(list(args.specs.values()), create_database=True, quiet=True)
         print("databases migrated")
         print("starting web and worker processes ...", flush=True)
         platform.start()

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from marac_platform.cli import spec_of
+
+    spec = spec_of(args, args.service)
     port = args.port or service_port(args.service)
     argv = [
         sys.executable, "-m", "gunicorn",
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         "--bind", f"{args.host}:{port}",
         "--workers", str(args.workers),
         "--name", f"marac-{args.service}-web",
-        f"services.{args.service}.app:create_app()",
+        spec.app_factory,
     ]
     os.environ["MARAC_SERVICE"] = args.service  # names the service in gunicorn's JSON log lines
     os.execv(sys.executable, argv)

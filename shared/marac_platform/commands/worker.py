@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from marac_platform.cli import spec_of
     from marac_platform.worker import run_worker
 
-    return run_worker(args.service)
+    return run_worker(spec_of(args, args.service))

@@ -108,7 +108,9 @@ def chain_hash(
     return hashlib.sha256(data).hexdigest()
 
 
-def _iso(at: datetime | str | None) -> str:
+def utc_iso(at: datetime | str | None) -> str:
+    """An audit time as the chain stores and hashes it: UTC ISO 8601 to the microsecond (now
+    when None); a naive time is refused."""
     if at is None:
         at = clock.now()
     if isinstance(at, str):
@@ -144,7 +146,7 @@ def next_record(
     prev_hash = GENESIS_HASH if prev is None else prev.hash
     values: dict[str, Any] = {
         "seq": seq,
-        "at": _iso(at),
+        "at": utc_iso(at),
         "subject": subject,
         "agency": agency,
         "role": str(role),

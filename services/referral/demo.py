@@ -1,4 +1,7 @@
-"""`marac demo`: post a fictional referral to a running platform and follow it to its MARAC date."""
+"""`marac demo`: post a fictional referral to a running platform and follow it to its MARAC date.
+
+The referral service's own command (its declaration adds it to `marac`): the form is its sample.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 
 from marac_platform.security.tokens import ensure_dev_keypair, mint_token
 from marac_platform.settings import repo_root, service_port
+from services.referral.sample import sample_referral
 
 CHECKLIST = "dash-partner-2009-v1"
 
@@ -42,7 +46,6 @@ def call(method: str, url: str, token: str, body: Any = None,
 
 def run(args: argparse.Namespace) -> int:
     from marac_platform.cli import CommandError
-    from services.referral.sample import sample_referral
 
     data_dir = os.environ.get("MARAC_DATA_DIR") or str(repo_root() / ".data")
     private_key, _ = ensure_dev_keypair(__import__("pathlib").Path(data_dir) / "keys")

@@ -1,0 +1,32 @@
+"""What the notify service is, in one place: its tables, its API, the events it handles and its
+timed delivery job (marac_platform.service_spec). It reads no section of the areas file of its
+own: who is told comes from the areas' agency directories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from flask_smorest import Blueprint
+
+from marac_platform.service_spec import ServiceSpec
+from services.notify import handlers, models
+
+
+def blueprints() -> Sequence[Blueprint]:
+    # Imported when an app is built: a worker never loads the views.
+    from services.notify import api
+
+    return [api.blp]
+
+
+SERVICE = ServiceSpec(
+    name="notify",
+    title="MARAC notify service",
+    tables=models.TABLES,
+    migrations=Path(__file__).parent / "migrations",
+    app_factory="services.notify.app:create_app()",
+    blueprints=blueprints,
+    handlers=handlers.HANDLERS,
+    jobs=handlers.JOBS,
+)
