@@ -1,13 +1,57 @@
-"""The actions service's use cases: open (or move) a case record when its case is scheduled."""
+"""The actions service's use cases: open (or move) a case record when its case is scheduled.
+
+Research returns, SMART actions and the information-and-updates document have their own
+modules (research.py, smart.py, updates.py); what they share (the areas' settings, the key
+store, ids) is here.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select, update
+
 from marac_platform import events
+from marac_platform.areas import AreaConfigError, section
 from marac_platform.db import utcnow
-from marac_platform.payloads import ActionCaseOpened, CaseHeard, CaseScheduled
-from marac_platform.runtime import UnitOfWork
+from marac_platform.keystore import KeyStore, keystore_for
+from marac_platform.payloads import ActionCaseOpened, CaseErased, CaseHeard, CaseScheduled
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.vocabulary import MODELS
 from services.actions import domain
 from services.actions.models import CaseRecord
+
+
+def configure(runtime: Runtime) -> None:
+    """Each area's `actions:` section, checked at start-up (a wrong value names its key)."""
+    configs: dict[str, domain.ActionsConfig] = {}
+    for area in runtime.areas.by_id.values():
+        loaded: domain.ActionsConfig = section(area, "actions", domain.ActionsConfigSchema(),
+                                               runtime.areas.source)
+        # The research closing rule follows the area's model, which its calendar states.
+        model = (area.sections.get("scheduling") or {}).get("model", "meeting")
+        if model not in MODELS:
+            raise AreaConfigError(f"{runtime.areas.source}: areas[{area.id}].scheduling.model: "
+                                  f"Must be one of: {', '.join(MODELS)}.")
+        configs[area.id] = dataclasses.replace(loaded, model=model)
+    runtime.config["actions"] = configs
+    runtime.config["keys"] = keystore_for(runtime.settings, runtime.areas.ids())
+
+
+def area_config(runtime: Runtime, area_id: str) -> domain.ActionsConfig:
+    configs: Mapping[str, domain.ActionsConfig] = runtime.config["actions"]
+    return configs[area_id]
+
+
+def keys(runtime: Runtime) -> KeyStore:
+    store: KeyStore = runtime.config["keys"]
+    return store
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
 def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
@@ -31,8 +75,42 @@ def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
     return record
 
 
+def remember_referrer(uow: UnitOfWork, scheduled: CaseScheduled) -> None:
+    """The referrer's agency is sent the case's information-and-updates document."""
+    record = uow.session.get(CaseRecord, scheduled.case_id)
+    if record is not None:
+        record.referrer_agency = scheduled.referrer_agency
+
+
 def mark_heard(uow: UnitOfWork, heard: CaseHeard) -> None:
     record = uow.session.get(CaseRecord, heard.case_id)
     if record is not None:
         record.status = domain.record_status(record.status, heard.outcome)
         record.updated_at = utcnow()
+
+
+def erase_case(uow: UnitOfWork, erased: CaseErased) -> None:
+    """The case's key is destroyed (so what agencies wrote is unreadable already); drop the
+    ciphertext too, stop its reminders and owe nothing more on it."""
+    from services.actions import research
+    from services.actions.models import (
+        Action,
+        ChairRecord,
+        ListedCase,
+        ResearchReturn,
+        UpdatesVersion,
+    )
+
+    case_id, now = erased.case_id, utcnow()
+    for listing in uow.session.scalars(select(ListedCase).where(ListedCase.case_id == case_id)):
+        if listing.status == research.LISTED:
+            research._withdraw_listing(uow, listing, research.ERASED)
+        listing.status = research.ERASED
+    uow.session.execute(update(ResearchReturn).where(ResearchReturn.case_id == case_id)
+                        .values(content=None))
+    uow.session.execute(update(Action).where(Action.case_id == case_id)
+                        .values(details=None, erased_at=now))
+    uow.session.execute(update(ChairRecord).where(ChairRecord.case_id == case_id)
+                        .values(details=None))
+    uow.session.execute(update(UpdatesVersion).where(UpdatesVersion.case_id == case_id)
+                        .values(content=None))

@@ -73,6 +73,7 @@ def test_permission_values_are_the_wire_codes() -> None:
         "action.read",
         "action.write",
         "updates.submit",
+        "updates.manage",
         "notification.read",
         "audit.read",
         "config.admin",
