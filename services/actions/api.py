@@ -33,6 +33,7 @@ from services.actions.schemas import (
     ReturnIn,
     ReturnOut,
     ReturnsQuery,
+    ReturnSummaryOut,
     UpdatesDocumentOut,
     UpdatesIn,
     UpdatesVersionOut,
@@ -87,7 +88,7 @@ def return_out(uow: UnitOfWork, found: ResearchReturn, with_content: bool = True
 class Returns(MethodView):
     @requires(Permission.ACTION_READ)
     @blp.arguments(ReturnsQuery, location="query")
-    @blp.response(200, ReturnOut(many=True, exclude=("content",)))
+    @blp.response(200, ReturnSummaryOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """What an agency owes (or has sent, with `outstanding=false`) across its cases, soonest
         closing date first. An agency sees its own; coordinators and chairs every agency's."""
@@ -112,7 +113,7 @@ class OneReturn(MethodView):
 @blp.route("/cases/<case_id>/returns")
 class CaseReturns(MethodView):
     @requires(Permission.ACTION_READ)
-    @blp.response(200, ReturnOut(many=True, exclude=("content",)))
+    @blp.response(200, ReturnSummaryOut(many=True))
     def get(self, case_id: str) -> list[dict[str, Any]]:
         """A case's returns, latest date first: who has returned, who has not, who was late."""
         with request_unit_of_work() as uow:
@@ -331,7 +332,8 @@ class OneUpdates(MethodView):
     def get(self, updates_id: str) -> dict[str, Any]:
         """One version of an information-and-updates document, as data."""
         found, content = document(updates_id)
-        return {**UpdatesVersionOut().dump(found), "document": content}
+        return {**{name: getattr(found, name) for name in UpdatesVersionOut().fields},
+                "document": content}
 
 
 @blp.route("/updates/<updates_id>/html")

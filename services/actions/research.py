@@ -184,8 +184,8 @@ def content_of(uow: UnitOfWork, actor: Actor, found: ResearchReturn) -> dict[str
         if found.saved_at is not None:  # it was written, and the case has since been erased
             raise Gone("This case has been erased.", slug="case-erased")
         return None
-    if found.agency_id != actor.agency and found.status != ReturnStatus.SUBMITTED.value:
-        return None  # a draft is its agency's until sent
+    if actor.manages and found.status != ReturnStatus.SUBMITTED.value:
+        return None  # a draft is its agency's until sent (agencies see only their own)
     content: dict[str, Any] = service.keys(uow.runtime).decrypt(
         found.case_id, CONTENT_FIELD, found.content)
     return content

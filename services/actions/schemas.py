@@ -82,7 +82,7 @@ class ReturnContentOut(Schema):
     proposed_actions = fields.List(fields.Nested(ProposedActionOut))
 
 
-class ReturnOut(Schema):
+class ReturnSummaryOut(Schema):
     id = fields.Str()
     case_id = fields.Str()
     area_id = fields.Str()
@@ -97,6 +97,9 @@ class ReturnOut(Schema):
     submitted_at = fields.DateTime(allow_none=True)
     late = fields.Bool(metadata={"description": "first sent after the closing instant"})
     amendments = fields.Int()
+
+
+class ReturnOut(ReturnSummaryOut):
     content = fields.Nested(ReturnContentOut, allow_none=True, metadata={
         "description": "what the return says: for its own agency, and once sent for the "
                        "coordinator and chair; null otherwise"})
@@ -116,7 +119,7 @@ class CaseReturnsOut(Schema):
     status = fields.Str(metadata={"description": "listed | heard | moved | deferred | erased"})
     due_date = fields.Date()
     deadline = fields.DateTime()
-    returns = fields.List(fields.Nested(ReturnOut(exclude=("content",))))
+    returns = fields.List(fields.Nested(ReturnSummaryOut))
 
 
 # --- SMART actions ---------------------------------------------------------------------------

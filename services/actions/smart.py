@@ -284,8 +284,10 @@ def _claim(uow: UnitOfWork, action: Action, step: str, now: datetime, event_id: 
     row = {"action_id": action.id, "step": step, "area_id": action.area_id, "sent_at": now,
            "event_id": event_id}
     insert = postgres_insert if uow.runtime.db.is_postgres else sqlite_insert
-    result = uow.session.execute(insert(ReminderRow).values(row).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: an ORM-enabled INSERT reports -1 rows whatever it did.
+    claimed = uow.session.execute(insert(ReminderRow).values(row).on_conflict_do_nothing()
+                                  .returning(ReminderRow.action_id)).first()
+    return claimed is not None
 
 
 def remind(uow: UnitOfWork, action_id: str, step: str, today: date) -> bool:
