@@ -54,9 +54,10 @@ def record_chair(uow: UnitOfWork, actor: Actor, case_id: str, body: dict[str, An
     area = uow.runtime.area(listing.area_id)
     problems: list[tuple[str, str]] = []
     for name in ("agencies_present", "briefed"):
-        unknown = sorted(a for a in body[name] if area.agency(a) is None)
+        # Which ones by position, not by value: an error never repeats free text back.
+        unknown = [str(i) for i, a in enumerate(body[name]) if area.agency(a) is None]
         if unknown:
-            problems.append((name, f"Not agencies of this area: {', '.join(unknown)}."))
+            problems.append((name, f"Not agencies of this area (items {', '.join(unknown)})."))
     if not set(body["briefed"]) <= set(body["agencies_present"]):
         problems.append(("briefed", "Only a representative present can have been briefed."))
     if body["deferred"] and not (body.get("deferred_reason") or "").strip():
