@@ -29,6 +29,11 @@ ENV PATH=/opt/marac/bin:$PATH \
     MARAC_AREAS_FILE=/etc/marac/areas.yaml \
     MARAC_DATA_DIR=/var/lib/marac \
     MARAC_BIND_HOST=0.0.0.0
+# Pango, HarfBuzz and a font: WeasyPrint renders the actions service's PDF documents with them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+        libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 marac \
     && useradd --system --uid 10001 --gid marac --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin marac \

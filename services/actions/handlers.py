@@ -5,20 +5,67 @@ from __future__ import annotations
 from marac_platform import events
 from marac_platform.consumer import Handler
 from marac_platform.events import Event
-from marac_platform.payloads import CaseHeard, CaseScheduled
-from marac_platform.runtime import UnitOfWork
-from services.actions import service
+from marac_platform.payloads import (
+    CaseErased,
+    CaseHeard,
+    CaseListPublished,
+    CaseRescheduled,
+    CaseScheduled,
+    MeetingCancelled,
+)
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.worker import Job
+from services.actions import research, service, smart, updates
 
 
 def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
     service.open_case_record(uow, event.payload(CaseScheduled))
+    service.remember_referrer(uow, event.payload(CaseScheduled))
 
 
 def on_case_heard(uow: UnitOfWork, event: Event) -> None:
     service.mark_heard(uow, event.payload(CaseHeard))
+    updates.case_heard(uow, event.payload(CaseHeard))
+
+
+def on_caselist_published(uow: UnitOfWork, event: Event) -> None:
+    research.list_cases(uow, event.payload(CaseListPublished))
+
+
+def on_case_rescheduled(uow: UnitOfWork, event: Event) -> None:
+    research.case_moved(uow, event.payload(CaseRescheduled))
+
+
+def on_meeting_cancelled(uow: UnitOfWork, event: Event) -> None:
+    research.meeting_cancelled(uow, event.payload(MeetingCancelled))
+
+
+def on_case_erased(uow: UnitOfWork, event: Event) -> None:
+    service.erase_case(uow, event.payload(CaseErased))
 
 
 HANDLERS: dict[str, Handler] = {
     events.CASE_SCHEDULED: on_case_scheduled,
     events.CASE_HEARD: on_case_heard,
+    events.CASELIST_PUBLISHED: on_caselist_published,
+    events.CASE_RESCHEDULED: on_case_rescheduled,
+    events.MEETING_CANCELLED: on_meeting_cancelled,
+    events.CASE_ERASED: on_case_erased,
 }
+
+
+def send_reminders(runtime: Runtime) -> None:
+    smart.sweep_reminders(runtime)
+
+
+def compile_documents(runtime: Runtime) -> None:
+    updates.compile_closed(runtime)
+
+
+# Each is safe with several replicas: a reminder step is claimed by inserting its (action,
+# step) key, a document by a conditional UPDATE of its listing; the event is written to the
+# outbox in the same transaction as the claim.
+JOBS = [
+    Job("action_reminders", 5.0, send_reminders),
+    Job("compile_updates", 10.0, compile_documents),
+]

@@ -1,16 +1,37 @@
-"""The actions service's use cases: open (or move) a case record when its case is scheduled."""
+"""The actions service's use cases: open (or move) a case record when its case is scheduled.
+
+Research returns, SMART actions and the information-and-updates document have their own
+modules (research.py, smart.py, updates.py); what they share (the areas' settings, the key
+store, ids) is here.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+
+from sqlalchemy import select, update
 
 from marac_platform import events
 from marac_platform.db import utcnow
 from marac_platform.errors import NotFound
-from marac_platform.payloads import ActionCaseOpened, CaseHeard, CaseScheduled
-from marac_platform.runtime import UnitOfWork
+from marac_platform.keystore import KeyStore
+from marac_platform.payloads import ActionCaseOpened, CaseErased, CaseHeard, CaseScheduled
+from marac_platform.runtime import Runtime, UnitOfWork
 from services.actions import domain
+from services.actions.config import ActionsServiceConfig
 from services.actions.models import CaseRecord
+
+
+def area_config(runtime: Runtime, area_id: str) -> domain.ActionsConfig:
+    return runtime.config_as(ActionsServiceConfig).areas[area_id]
+
+
+def keys(runtime: Runtime) -> KeyStore:
+    return runtime.config_as(ActionsServiceConfig).keys
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
 def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:
@@ -42,9 +63,43 @@ def find_record(uow: UnitOfWork, case_id: str) -> CaseRecord:
     return found
 
 
+def remember_referrer(uow: UnitOfWork, scheduled: CaseScheduled) -> None:
+    """The referrer's agency is sent the case's information-and-updates document."""
+    record = uow.session.get(CaseRecord, scheduled.case_id)
+    if record is not None:
+        record.referrer_agency = scheduled.referrer_agency
+
+
 def mark_heard(uow: UnitOfWork, heard: CaseHeard) -> None:
     record = uow.session.get(CaseRecord, heard.case_id)
     if record is not None:
         record.status = domain.status_after_hearing(domain.RecordStatus(record.status),
                                                     heard.outcome)
         record.updated_at = utcnow()
+
+
+def erase_case(uow: UnitOfWork, erased: CaseErased) -> None:
+    """The case's key is destroyed (so what agencies wrote is unreadable already); drop the
+    ciphertext too, stop its reminders and owe nothing more on it."""
+    from services.actions import research
+    from services.actions.models import (
+        Action,
+        ChairRecord,
+        ListedCase,
+        ResearchReturn,
+        UpdatesVersion,
+    )
+
+    case_id, now = erased.case_id, utcnow()
+    for listing in uow.session.scalars(select(ListedCase).where(ListedCase.case_id == case_id)):
+        if listing.status == research.LISTED:
+            research._withdraw_listing(uow, listing, research.ERASED)
+        listing.status = research.ERASED
+    uow.session.execute(update(ResearchReturn).where(ResearchReturn.case_id == case_id)
+                        .values(content=None))
+    uow.session.execute(update(Action).where(Action.case_id == case_id)
+                        .values(details=None, erased_at=now))
+    uow.session.execute(update(ChairRecord).where(ChairRecord.case_id == case_id)
+                        .values(details=None))
+    uow.session.execute(update(UpdatesVersion).where(UpdatesVersion.case_id == case_id)
+                        .values(content=None))

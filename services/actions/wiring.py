@@ -1,5 +1,6 @@
 """What the actions service is, in one place: its tables, its API and the events it handles
-(marac_platform.service_spec). It reads no section of the areas file."""
+(marac_platform.service_spec): its tables, its `actions` section of the areas file, its
+API, the events it handles and its timed jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from flask_smorest import Blueprint
 
 from marac_platform.service_spec import ServiceSpec
-from services.actions import handlers, models
+from services.actions import config, handlers, models
 
 
 def blueprints() -> Sequence[Blueprint]:
@@ -25,6 +26,8 @@ SERVICE = ServiceSpec(
     tables=models.TABLES,
     migrations=Path(__file__).parent / "migrations",
     app_factory="services.actions.app:create_app()",
+    configure=config.configure,
     blueprints=blueprints,
     handlers=handlers.HANDLERS,
+    jobs=handlers.JOBS,
 )

@@ -103,7 +103,7 @@ class PartnerSchema(Schema):
         return PartnerArea(**data)
 
 
-SECTION_KEYS = ("risk", "scheduling", "screening", "notify")
+SECTION_KEYS = ("risk", "scheduling", "screening", "notify", "actions")
 
 
 class AreaSchema(Schema):
@@ -120,6 +120,7 @@ class AreaSchema(Schema):
     scheduling = fields.Dict(load_default=dict)
     screening = fields.Dict(load_default=dict)
     notify = fields.Dict(load_default=dict)
+    actions = fields.Dict(load_default=dict)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> Area:

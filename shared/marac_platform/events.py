@@ -57,6 +57,14 @@ CASE_ERASED: Final = "marac.case.erased.v1"
 CASELIST_PUBLISHED: Final = "marac.caselist.published.v1"
 MEETING_CANCELLED: Final = "marac.meeting.cancelled.v1"
 ACTION_CASE_OPENED: Final = "marac.action.case_opened.v1"
+RESEARCH_OWED: Final = "marac.research.owed.v1"
+RESEARCH_SUBMITTED: Final = "marac.research.submitted.v1"
+ACTION_CREATED: Final = "marac.action.created.v1"
+ACTION_STATUS_CHANGED: Final = "marac.action.status_changed.v1"
+ACTION_DUE_SOON: Final = "marac.action.due_soon.v1"
+ACTION_OVERDUE: Final = "marac.action.overdue.v1"
+ACTION_ESCALATED: Final = "marac.action.escalated.v1"
+UPDATES_PUBLISHED: Final = "marac.updates.published.v1"
 NOTIFICATION_SENT: Final = "marac.notification.sent.v1"
 NOTIFICATION_FAILED: Final = "marac.notification.failed.v1"
 
@@ -99,6 +107,25 @@ CATALOG: Mapping[str, EventSpec] = {
               "A MARAC date was cancelled; its cases moved or wait."),
         _spec(ACTION_CASE_OPENED, payloads.ActionCaseOpenedSchema,
               "The actions service opened the case record actions hang on."),
+        _spec(RESEARCH_OWED, payloads.ResearchOwedSchema,
+              "An agency that signed the ISA owes its research return on a listed case, by the "
+              "closing date."),
+        _spec(RESEARCH_SUBMITTED, payloads.ResearchSubmittedSchema,
+              "An agency sent (or amended) its research return; late says it came after the "
+              "closing date."),
+        _spec(ACTION_CREATED, payloads.ActionCreatedSchema,
+              "A SMART action was proposed or agreed: owner, asking agency, for whom, by when."),
+        _spec(ACTION_STATUS_CHANGED, payloads.ActionStatusChangedSchema,
+              "A SMART action moved from one status to another: who moved it, and when."),
+        _spec(ACTION_DUE_SOON, payloads.ActionDueSoonSchema,
+              "An open action falls due within the area's due-soon days (once per action)."),
+        _spec(ACTION_OVERDUE, payloads.ActionOverdueSchema,
+              "An open action was not done by its date (the day after; once per action)."),
+        _spec(ACTION_ESCALATED, payloads.ActionEscalatedSchema,
+              "An open action is an escalation step (e.g. 7 or 14 days) over (once per step)."),
+        _spec(UPDATES_PUBLISHED, payloads.UpdatesPublishedSchema,
+              "A version of a case's information-and-updates document, for the ISA agencies and "
+              "the referrer to read by reference."),
         _spec(NOTIFICATION_SENT, payloads.NotificationSentSchema,
               "A notification reached its channel (e-mail, webhook, record)."),
         _spec(NOTIFICATION_FAILED, payloads.NotificationFailedSchema,

@@ -492,3 +492,211 @@ class ReferralUrgencyChangedSchema(PayloadSchema):
     case_id = ID()
     area_id = ID()
     urgent = fields.Bool(required=True)
+
+
+# Actions: research returns, SMART actions and their reminders, the information-and-updates
+# document (appended). Ids, codes, dates and agency ids only: what agencies wrote stays in the
+# actions service, encrypted under the case's key.
+RETURN_STATUSES = ("owed", "draft", "submitted", "withdrawn")
+ACTION_STATUSES = ("proposed", "agreed", "in_progress", "completed", "not_possible", "not_done",
+                   "cancelled")
+FOR_WHOM = ("victim", "child", "perpetrator")
+
+
+def AgencyId() -> fields.Str:
+    return fields.Str(required=True, validate=validate.Length(1, 64))
+
+
+@dataclass(frozen=True)
+class ResearchOwed(Payload):
+    return_id: str
+    case_id: str
+    area_id: str
+    meeting_id: str
+    agency_id: str
+    due_date: date
+    deadline: datetime
+
+
+class ResearchOwedSchema(PayloadSchema):
+    """An agency owes its research on a case by the closing date (`deadline`, on `due_date`)."""
+
+    payload = ResearchOwed
+    return_id = ID()
+    case_id = ID()
+    area_id = ID()
+    meeting_id = ID()
+    agency_id = AgencyId()
+    due_date = fields.Date(required=True)
+    deadline = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class ResearchSubmitted(Payload):
+    return_id: str
+    case_id: str
+    area_id: str
+    meeting_id: str
+    agency_id: str
+    involvement: str
+    submitted_at: datetime
+    late: bool
+    amendment: int
+
+
+class ResearchSubmittedSchema(PayloadSchema):
+    """A return was sent (amendment 0) or amended (1, 2, ...); late: after the closing date."""
+
+    payload = ResearchSubmitted
+    return_id = ID()
+    case_id = ID()
+    area_id = ID()
+    meeting_id = ID()
+    agency_id = AgencyId()
+    involvement = fields.Str(required=True, validate=validate.OneOf(("held", "nothing_held")))
+    submitted_at = fields.AwareDateTime(required=True)
+    late = fields.Bool(required=True)
+    amendment = fields.Int(required=True, validate=validate.Range(0, 10000))
+
+
+@dataclass(frozen=True)
+class ActionCreated(Payload):
+    action_id: str
+    case_id: str
+    area_id: str
+    meeting_id: str | None
+    owner_agency: str
+    asked_by_agency: str
+    catalogue_code: str | None
+    for_whom: str
+    due_by: date
+    status: str
+    by: str
+    at: datetime
+
+
+class ActionCreatedSchema(PayloadSchema):
+    """A SMART action: its owner, who asked, for whom, by when (what it is stays encrypted)."""
+
+    payload = ActionCreated
+    action_id = ID()
+    case_id = ID()
+    area_id = ID()
+    meeting_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    owner_agency = AgencyId()
+    asked_by_agency = AgencyId()
+    catalogue_code = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    for_whom = fields.Str(required=True, validate=validate.OneOf(FOR_WHOM))
+    due_by = fields.Date(required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(ACTION_STATUSES))
+    by = fields.Str(required=True, validate=validate.Length(1, 256))  # the token's subject
+    at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class ActionStatusChanged(Payload):
+    action_id: str
+    case_id: str
+    area_id: str
+    owner_agency: str
+    asked_by_agency: str
+    from_status: str
+    to_status: str
+    by: str
+    at: datetime
+
+
+class ActionStatusChangedSchema(PayloadSchema):
+    payload = ActionStatusChanged
+    action_id = ID()
+    case_id = ID()
+    area_id = ID()
+    owner_agency = AgencyId()
+    asked_by_agency = AgencyId()
+    from_status = fields.Str(required=True, validate=validate.OneOf(ACTION_STATUSES))
+    to_status = fields.Str(required=True, validate=validate.OneOf(ACTION_STATUSES))
+    by = fields.Str(required=True, validate=validate.Length(1, 256))
+    at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class ActionReminder(Payload):
+    """An open action's reminder step; one event per action per step, ever."""
+
+    action_id: str
+    case_id: str
+    area_id: str
+    owner_agency: str
+    due_by: date
+    step: str
+    days_overdue: int
+
+
+class ActionReminderSchema(PayloadSchema):
+    payload: ClassVar[type[Payload]] = ActionReminder
+    action_id = ID()
+    case_id = ID()
+    area_id = ID()
+    owner_agency = AgencyId()
+    due_by = fields.Date(required=True)
+    # due_soon, overdue, escalation_<days>
+    step = fields.Str(required=True, validate=validate.Regexp(r"^(due_soon|overdue|escalation_\d{1,3})$"))
+    days_overdue = fields.Int(required=True, validate=validate.Range(-366, 36500))  # < 0: not yet due
+
+
+@dataclass(frozen=True)
+class ActionDueSoon(ActionReminder):
+    pass
+
+
+class ActionDueSoonSchema(ActionReminderSchema):
+    payload = ActionDueSoon
+
+
+@dataclass(frozen=True)
+class ActionOverdue(ActionReminder):
+    pass
+
+
+class ActionOverdueSchema(ActionReminderSchema):
+    payload = ActionOverdue
+
+
+@dataclass(frozen=True)
+class ActionEscalated(ActionReminder):
+    pass
+
+
+class ActionEscalatedSchema(ActionReminderSchema):
+    payload = ActionEscalated
+
+
+@dataclass(frozen=True)
+class UpdatesPublished(Payload):
+    updates_id: str
+    case_id: str
+    area_id: str
+    meeting_id: str
+    marac_date: date
+    version: int
+    reason: str
+    agency_ids: list[str]
+    referrer_agency: str | None
+    published_at: datetime
+
+
+class UpdatesPublishedSchema(PayloadSchema):
+    """A version of the information-and-updates document: recipients read it by its id
+    (`GET /v1/updates/{updates_id}` on the actions service); its content is not in the event."""
+
+    payload = UpdatesPublished
+    updates_id = ID()
+    case_id = ID()
+    area_id = ID()
+    meeting_id = ID()
+    marac_date = fields.Date(required=True)
+    version = fields.Int(required=True, validate=validate.Range(1, 10000))
+    reason = fields.Str(required=True, validate=validate.Length(1, 64))
+    agency_ids = fields.List(fields.Str(validate=validate.Length(1, 64)), required=True)
+    referrer_agency = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    published_at = fields.AwareDateTime(required=True)

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     ACTION_READ = "action.read"
     ACTION_WRITE = "action.write"
     UPDATES_SUBMIT = "updates.submit"
+    UPDATES_MANAGE = "updates.manage"
     NOTIFICATION_READ = "notification.read"
     AUDIT_READ = "audit.read"
     CONFIG_ADMIN = "config.admin"
@@ -98,7 +99,9 @@ _AREA_MANAGER = frozenset(
         P.ALLOCATION_READ,
         P.ACTION_READ,
         P.ACTION_WRITE,
-        P.UPDATES_SUBMIT,
+        # An agency's research return is the agency's own: coordinators and chairs read them
+        # and compile the information-and-updates document (its versions, the chair's record).
+        P.UPDATES_MANAGE,
         P.NOTIFICATION_READ,
         P.TRANSFER_RECEIVE,
     }

@@ -73,6 +73,7 @@ def test_permission_values_are_the_wire_codes() -> None:
         "action.read",
         "action.write",
         "updates.submit",
+        "updates.manage",
         "notification.read",
         "audit.read",
         "config.admin",
@@ -214,3 +215,11 @@ def test_allowed_matches_table(role: Role) -> None:
 )
 def test_is_area_id(value: object, ok: bool) -> None:
     assert is_area_id(value) is ok
+
+
+def test_a_research_return_is_sent_by_agency_members_and_managed_by_the_marac() -> None:
+    # A return is an agency's own; coordinators and chairs compile the document from them.
+    sends = {role for role in Role if P.UPDATES_SUBMIT in PERMISSIONS[role]}
+    assert sends == AGENCY_MEMBERS
+    manages = {role for role in Role if P.UPDATES_MANAGE in PERMISSIONS[role]}
+    assert manages == {Role.COORDINATOR, Role.CHAIR}
