@@ -18,7 +18,7 @@ from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
 from services.scheduling import domain
-from services.scheduling.common import find_meeting, tracer
+from services.scheduling.common import find_meeting, for_each_meeting
 from services.scheduling.config import SchedulingConfig
 from services.scheduling.models import Allocation, CaseList, Meeting
 
@@ -168,15 +168,6 @@ def publish_due_case_lists(runtime: Runtime, now: datetime | None = None, limit:
                                      Meeting.caselist_published_at.is_(None),
                                      Meeting.caselist_due_at <= now)
             .order_by(Meeting.caselist_due_at).limit(limit)))
-    published = 0
-    for target in due:
-        # One meeting's failure (logged) must not hold back the lists due after it.
-        try:
-            with tracer.start_as_current_span("scheduling publish case list",
-                                              attributes={"marac.meeting_id": target}), \
-                    runtime.unit_of_work() as uow:
-                published += publish_case_list(uow, target, now)
-        except Exception as exc:
-            log.error("case list not published; retried on the next run",
-                      extra={"meeting_id": target, "reason_code": type(exc).__name__})
-    return published
+    return for_each_meeting(runtime, due, "scheduling publish case list",
+                            lambda uow, target: publish_case_list(uow, target, now),
+                            "case list not published; retried on the next run")

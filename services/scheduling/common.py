@@ -7,6 +7,8 @@ the rows too, and meetings' own use cases (cancelling, adding a date) place case
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +25,23 @@ from services.scheduling.config import SchedulingConfig
 from services.scheduling.models import Allocation, AllocationChange, Meeting
 
 tracer = trace.get_tracer("services.scheduling")
+log = logging.getLogger(__name__)
+
+
+def for_each_meeting(runtime: Runtime, targets: Sequence[str], span: str,
+                     step: Callable[[UnitOfWork, str], int], failed: str) -> int:
+    """A timed job's work, one meeting at a time: each in its own transaction and span (the
+    job's own trace), so one meeting's failure (logged, retried on the next run) holds back
+    none after it. Returns what the steps counted."""
+    done = 0
+    for target in targets:
+        try:
+            with tracer.start_as_current_span(span, attributes={"marac.meeting_id": target}), \
+                    runtime.unit_of_work() as uow:
+                done += step(uow, target)
+        except Exception as exc:
+            log.error(failed, extra={"meeting_id": target, "reason_code": type(exc).__name__})
+    return done
 
 SYSTEM = "system"  # the actor of changes no coordinator made
 

@@ -21,9 +21,9 @@ from services.scheduling.common import (
     calendar,
     ensure_meetings,
     find_meeting,
+    for_each_meeting,
     local_today,
     meeting_row,
-    tracer,
 )
 from services.scheduling.models import Allocation, Meeting
 
@@ -187,14 +187,6 @@ def close_past_dates(runtime: Runtime, now: datetime | None = None, limit: int =
                 ((Meeting.model == "coordination") & (Meeting.starts_at <= now))
                 | ((Meeting.model == "meeting") & (Meeting.ends_at <= now)))
             .order_by(Meeting.starts_at).limit(limit)))
-    heard = 0
-    for target in due:
-        try:
-            with tracer.start_as_current_span("scheduling close date",
-                                              attributes={"marac.meeting_id": target}), \
-                    runtime.unit_of_work() as uow:
-                heard += close_date(uow, target, now)
-        except Exception as exc:
-            log.error("date not closed; retried on the next run",
-                      extra={"meeting_id": target, "reason_code": type(exc).__name__})
-    return heard
+    return for_each_meeting(runtime, due, "scheduling close date",
+                            lambda uow, target: close_date(uow, target, now),
+                            "date not closed; retried on the next run")

@@ -9,7 +9,6 @@ import io
 import json
 import signal
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -31,6 +30,7 @@ from services.actions import handlers, service, smart, updates
 from services.actions.models import TABLES, Action, ActionReminder, ResearchReturn, UpdatesVersion
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import produce, read_all, wait_for
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -128,40 +128,9 @@ HELD = {"involvement": "held", "victim": {"known": "Known to us since 2024.", "r
 # --- worker processes ------------------------------------------------------------------------
 
 
-class Workers:
-    """Actions worker processes (`python -m marac_platform worker actions`)."""
-
-    def __init__(self, platform_env: PlatformEnv, folder: Path) -> None:
-        self.env = platform_env.env
-        self.folder = folder
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"worker-{len(self.running)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "services", "worker", "actions"],
-                                   env={**self.env, **extra_env}, stdout=log, stderr=log)
-        self.running.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.running:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:]
-                         for p in sorted(self.folder.glob("worker-*.log")))
-
-
 @pytest.fixture
 def workers(platform_env: PlatformEnv, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(platform_env, tmp_path)
+    started = Workers("actions", platform_env.env, tmp_path)
     yield started
     started.stop_all()
 

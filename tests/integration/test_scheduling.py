@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from services.scheduling.wiring import SERVICE as SCHEDULING
 from tests.conftest import PlatformEnv
 from tests.support.clock import edge_params
 from tests.support.kafka_tools import produce, read_all, wait_for
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -113,40 +113,9 @@ def records(platform_env: PlatformEnv, family: str) -> list[tuple[str, dict[str,
     return [(dict(r.headers)["ce_id"].decode(), json.loads(r.value)) for r in found]
 
 
-class Workers:
-    """Scheduling worker processes (`python -m services worker scheduling`)."""
-
-    def __init__(self, platform_env: PlatformEnv, folder: Path) -> None:
-        self.env = platform_env.env
-        self.folder = folder
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"worker-{len(self.running)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "services", "worker", "scheduling"],
-                                   env={**self.env, **extra_env}, stdout=log, stderr=log)
-        self.running.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.running:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:]
-                         for p in sorted(self.folder.glob("worker-*.log")))
-
-
 @pytest.fixture
 def workers(platform_env: PlatformEnv, areas_file: Path, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(platform_env, tmp_path)
+    started = Workers("scheduling", platform_env.env, tmp_path)
     yield started
     started.stop_all()
 
