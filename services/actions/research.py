@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from marac_platform import clock, events
-from marac_platform.db import utcnow
+from marac_platform.db import new_id, utcnow
 from marac_platform.errors import Gone, InvalidInput, NotFound
 from marac_platform.payloads import (
     CaseListPublished,
@@ -63,7 +63,7 @@ def _owe(uow: UnitOfWork, listing: ListedCase, agency_id: str, now: datetime) ->
     if exists is not None:
         return 0
     owed = ResearchReturn(
-        id=service.new_id("ret"), case_id=listing.case_id, meeting_id=listing.meeting_id,
+        id=new_id("ret"), case_id=listing.case_id, meeting_id=listing.meeting_id,
         area_id=listing.area_id, agency_id=agency_id, status=ReturnStatus.OWED.value,
         due_date=listing.due_date, deadline=listing.deadline, owed_at=now, late=False,
         amendments=0)

@@ -7,8 +7,6 @@ store, ids) is here.
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select, update
 
 from marac_platform import events
@@ -28,10 +26,6 @@ def area_config(runtime: Runtime, area_id: str) -> domain.ActionsConfig:
 
 def keys(runtime: Runtime) -> KeyStore:
     return runtime.config_as(ActionsServiceConfig).keys
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
 def open_case_record(uow: UnitOfWork, scheduled: CaseScheduled) -> CaseRecord:

@@ -5,9 +5,6 @@ escalation steps), each step once per action whatever the number of worker repli
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -18,10 +15,9 @@ from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from marac_platform import clock, events
-from marac_platform.db import utcnow
+from marac_platform import clock, events, faults
+from marac_platform.db import new_id, utcnow
 from marac_platform.errors import InvalidInput, NotFound
-from marac_platform.outbox import FAULT_ENV
 from marac_platform.payloads import (
     ActionCreated,
     ActionDueSoon,
@@ -44,25 +40,9 @@ DETAILS_FIELD = "actions.action"
 NOTE_FIELD = "actions.action_note"
 SWEEP_BATCH = 500
 
-# Test-only fault injection: `MARAC_FAULT=actions.after_reminder_claim:N` kills the worker
-# (SIGKILL, as an OOM kill or a node loss would) right after its N-th reminder claim, before
-# that claim's transaction commits.
+# Test-only: `MARAC_FAULT=actions.after_reminder_claim:N` kills the worker right after its
+# N-th reminder claim, before that claim's transaction commits (marac_platform/faults.py).
 FAULT_AFTER_REMINDER_CLAIM = "actions.after_reminder_claim"
-_claims = 0
-_claims_lock = threading.Lock()
-
-
-def _fault_after_claim() -> None:
-    global _claims
-    name, _, count = os.environ.get(FAULT_ENV, "").partition(":")
-    if name != FAULT_AFTER_REMINDER_CLAIM:
-        return
-    with _claims_lock:
-        _claims += 1
-        if _claims < int(count or "1"):
-            return
-    log.warning("fault injected: worker killed mid-sweep", extra={"count": _claims})
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- proposing, agreeing, moving -------------------------------------------------------------
@@ -107,7 +87,7 @@ def create_action(uow: UnitOfWork, actor: Actor, case_id: str, body: dict[str, A
     listing = research.current_listing(uow, case_id)
     details = {"what": what, "risk": body.get("risk") or ""}
     action = Action(
-        id=service.new_id("act"), case_id=case_id, area_id=area.id,
+        id=new_id("act"), case_id=case_id, area_id=area.id,
         meeting_id=listing.meeting_id if listing else None, owner_agency=body["owner_agency"],
         asked_by_agency=asker, catalogue_code=item.code if item else None,
         details=service.keys(uow.runtime).encrypt(case_id, DETAILS_FIELD, details),
@@ -303,7 +283,7 @@ def remind(uow: UnitOfWork, action_id: str, step: str, today: date) -> bool:
                    days_overdue=(today - action.due_by).days)
     if not _claim(uow, action, step, utcnow(), ""):  # its event id follows below
         return False
-    _fault_after_claim()
+    faults.kill_at(FAULT_AFTER_REMINDER_CLAIM)
     event_id = uow.publish(kind, subject=action.case_id, area=action.area_id, data=data)
     uow.session.execute(update(ReminderRow).where(
         ReminderRow.action_id == action.id, ReminderRow.step == step).values(event_id=event_id))

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from sqlalchemy import func, select, update
 
 from marac_platform import clock, events
-from marac_platform.db import utcnow
+from marac_platform.db import new_id, utcnow
 from marac_platform.errors import Conflict, InvalidInput, NotFound
 from marac_platform.payloads import CaseHeard, UpdatesPublished
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -182,7 +182,7 @@ def publish_version(uow: UnitOfWork, listing: ListedCase, reason: str, by: str) 
     now = utcnow()
     content = compile_content(uow, listing, version, now)
     row = UpdatesVersion(
-        id=service.new_id("upd"), case_id=listing.case_id, meeting_id=listing.meeting_id,
+        id=new_id("upd"), case_id=listing.case_id, meeting_id=listing.meeting_id,
         area_id=listing.area_id, marac_date=listing.marac_date, version=version, reason=reason,
         compiled_at=now, compiled_by=by,
         content=service.keys(uow.runtime).encrypt(listing.case_id, CONTENT_FIELD, content),

@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
-from marac_platform import clock, events, telemetry
+from marac_platform import clock, events, faults, telemetry
 from marac_platform.db import utcnow
 from marac_platform.events import Event
 from marac_platform.payloads import (
@@ -24,13 +24,16 @@ from marac_platform.payloads import (
     ReferralReturned,
 )
 from marac_platform.runtime import Runtime, UnitOfWork
-from services.notify import delivery, domain, faults
+from services.notify import delivery, domain
 from services.notify.domain import DELIVERY_MOVES, MAX_ATTEMPTS, OUTCOME_UNKNOWN
 from services.notify.domain import DeliveryStatus as Status
 from services.notify.models import Delivery
 
 BATCH = 20
 tracer = trace.get_tracer("services.notify")
+# Test-only: `MARAC_FAULT=notify.after_send:N` kills the worker right after its N-th send,
+# before the delivery is marked sent (marac_platform/faults.py).
+AFTER_SEND = "notify.after_send"
 
 
 def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.Message,
@@ -172,7 +175,7 @@ def deliver_one(runtime: Runtime, item: Delivery) -> None:
         except delivery.DeliveryFailed as exc:
             record_failure(runtime, item, exc.reason_code)
             return
-        faults.after_send()
+        faults.kill_at(AFTER_SEND)
         record_sent(runtime, item)
 
 

@@ -5,7 +5,6 @@ transaction of its own: the caller's unit of work is the one."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import ColumnElement, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import checklists, events, payloads
-from marac_platform.db import utcnow
+from marac_platform.db import new_id, utcnow
 from marac_platform.errors import InvalidInput
 from marac_platform.problems import flatten_messages
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -39,10 +38,6 @@ CaseStatus = domain.CaseStatus
 
 def screening_config(runtime: Runtime, area_id: str) -> domain.ScreeningConfig:
     return runtime.config_as(ReferralConfig).screening.get(area_id) or domain.ScreeningConfig()
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
 def victim_of(form: Mapping[str, Any]) -> domain.VictimIdentity:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from marac_platform import events
 from marac_platform.db import utcnow
+from marac_platform.faults import FAULT_ENV
 from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security import crypto
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 # Test-only fault injection (as the outbox relay's): the worker exits after claiming a case
 # list and before its transaction commits, as a crash or a kill would.
-FAULT_ENV = "MARAC_FAULT"
 FAULT_AFTER_CASELIST_CLAIM = "scheduling.after_caselist_claim"
 FAULT_EXIT_CODE = 87
 

@@ -25,7 +25,6 @@ from services.scheduling.allocation import (
 )
 from services.scheduling.caselists import (
     FAULT_AFTER_CASELIST_CLAIM,
-    FAULT_ENV,
     FAULT_EXIT_CODE,
     case_lists,
     publish_case_list,
@@ -54,7 +53,6 @@ from services.scheduling.places import CapacityTaken
 
 __all__ = [
     "FAULT_AFTER_CASELIST_CLAIM",
-    "FAULT_ENV",
     "FAULT_EXIT_CODE",
     "SYSTEM",
     "AtRisk",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,6 +54,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def new_id(prefix: str) -> str:
+    """A new opaque row id, e.g. `ref-3f2a...`: random, so it says nothing about the case."""
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
 def utcnow() -> datetime:

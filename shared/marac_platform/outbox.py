@@ -18,6 +18,7 @@ from marac_platform import telemetry
 from marac_platform.backoff import Backoff
 from marac_platform.db import Database, PlatformTables, utcnow
 from marac_platform.events import Message, new_message
+from marac_platform.faults import FAULT_ENV
 from marac_platform.payloads import Payload
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ tracer = trace.get_tracer("marac_platform.outbox")
 
 # Test-only fault injection: the relay process exits after reading committed rows and before
 # publishing them, as a crash or a kill would.
-FAULT_ENV = "MARAC_FAULT"
 FAULT_RELAY_BEFORE_PUBLISH = "relay.before_publish"
 
 
