@@ -65,6 +65,11 @@ ACTION_DUE_SOON: Final = "marac.action.due_soon.v1"
 ACTION_OVERDUE: Final = "marac.action.overdue.v1"
 ACTION_ESCALATED: Final = "marac.action.escalated.v1"
 UPDATES_PUBLISHED: Final = "marac.updates.published.v1"
+RESEARCH_REMINDER: Final = "marac.research.reminder.v1"
+TRANSFER_REQUESTED: Final = "marac.transfer.requested.v1"
+TRANSFER_ACCEPTED: Final = "marac.transfer.accepted.v1"
+TRANSFER_DECLINED: Final = "marac.transfer.declined.v1"
+TRANSFER_COMPLETED: Final = "marac.transfer.completed.v1"
 NOTIFICATION_SENT: Final = "marac.notification.sent.v1"
 NOTIFICATION_FAILED: Final = "marac.notification.failed.v1"
 
@@ -126,6 +131,17 @@ CATALOG: Mapping[str, EventSpec] = {
         _spec(UPDATES_PUBLISHED, payloads.UpdatesPublishedSchema,
               "A version of a case's information-and-updates document, for the ISA agencies and "
               "the referrer to read by reference."),
+        _spec(RESEARCH_REMINDER, payloads.ResearchReminderSchema,
+              "An agency has not returned its research on a listed case and the closing time is "
+              "near (once per return)."),
+        _spec(TRANSFER_REQUESTED, payloads.TransferRequestedSchema,
+              "An area asked another to take a case over (the victim moved)."),
+        _spec(TRANSFER_ACCEPTED, payloads.TransferAcceptedSchema,
+              "The receiving area accepted a transfer and opened its own case."),
+        _spec(TRANSFER_DECLINED, payloads.TransferDeclinedSchema,
+              "The receiving area declined a transfer; the case stays with the sending area."),
+        _spec(TRANSFER_COMPLETED, payloads.TransferCompletedSchema,
+              "The sending area handed the case over and marked it transferred out."),
         _spec(NOTIFICATION_SENT, payloads.NotificationSentSchema,
               "A notification reached its channel (e-mail, webhook, record)."),
         _spec(NOTIFICATION_FAILED, payloads.NotificationFailedSchema,

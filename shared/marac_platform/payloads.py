@@ -700,3 +700,126 @@ class UpdatesPublishedSchema(PayloadSchema):
     agency_ids = fields.List(fields.Str(validate=validate.Length(1, 64)), required=True)
     referrer_agency = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 200))
     published_at = fields.AwareDateTime(required=True)
+
+
+# Inter-MARAC transfers (docs/DOMAIN.md): a case follows its victim to another area. Every
+# event is idempotent by transfer id; the package itself never rides a topic in clear.
+TRANSFER_REASONS = ("moved_permanently", "moved_temporarily", "fled_to_refuge")
+TRANSFER_DECISIONS = ("accepted", "declined")
+
+
+@dataclass(frozen=True)
+class TransferRequested(Payload):
+    transfer_id: str
+    case_id: str  # the sending area's case
+    from_area: str
+    to_area: str
+    reason: str
+    remote: bool  # the receiving area is served by another deployment
+    requested_at: datetime
+
+
+class TransferRequestedSchema(PayloadSchema):
+    """Area A asked area B to take a case over: B's coordinators must answer."""
+
+    payload = TransferRequested
+    transfer_id = ID()
+    case_id = ID()
+    from_area = ID()
+    to_area = ID()
+    reason = fields.Str(required=True, validate=validate.OneOf(TRANSFER_REASONS))
+    remote = fields.Bool(required=True)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class TransferAnswered(Payload):
+    transfer_id: str
+    case_id: str  # the sending area's case
+    from_area: str
+    to_area: str
+    decision: str
+    new_case_id: str | None  # the receiving area's case, when accepted
+    decline_reason: str | None  # a code; any free-text note stays encrypted in referral
+    answered_at: datetime
+
+
+class TransferAnsweredSchema(PayloadSchema):
+    """Area B accepted or declined a transfer: A's coordinators must hear."""
+
+    payload = TransferAnswered
+    transfer_id = ID()
+    case_id = ID()
+    from_area = ID()
+    to_area = ID()
+    decision = fields.Str(required=True, validate=validate.OneOf(TRANSFER_DECISIONS))
+    new_case_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    decline_reason = fields.Str(load_default=None, allow_none=True,
+                                validate=validate.Length(1, 64))
+    answered_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class TransferAccepted(TransferAnswered):
+    pass
+
+
+class TransferAcceptedSchema(TransferAnsweredSchema):
+    """Area B accepted a transfer and opened its own case (`new_case_id`)."""
+
+    payload = TransferAccepted
+
+
+@dataclass(frozen=True)
+class TransferDeclined(TransferAnswered):
+    pass
+
+
+class TransferDeclinedSchema(TransferAnsweredSchema):
+    """Area B declined a transfer (`decline_reason`): the case stays with area A."""
+
+    payload = TransferDeclined
+
+
+@dataclass(frozen=True)
+class TransferCompleted(Payload):
+    transfer_id: str
+    case_id: str
+    from_area: str
+    to_area: str
+    new_case_id: str
+    completed_at: datetime
+
+
+class TransferCompletedSchema(PayloadSchema):
+    """The sending area handed its actions over and marked its case transferred out."""
+
+    payload = TransferCompleted
+    transfer_id = ID()
+    case_id = ID()
+    from_area = ID()
+    to_area = ID()
+    new_case_id = ID()
+    completed_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class ResearchReminder(Payload):
+    return_id: str
+    case_id: str
+    area_id: str
+    meeting_id: str
+    agency_id: str
+    deadline: datetime
+
+
+class ResearchReminderSchema(PayloadSchema):
+    """An agency has not returned its research and the closing time is near (once per return)."""
+
+    payload = ResearchReminder
+    return_id = ID()
+    case_id = ID()
+    area_id = ID()
+    meeting_id = ID()
+    agency_id = ID()
+    deadline = fields.AwareDateTime(required=True)
