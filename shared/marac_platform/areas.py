@@ -27,6 +27,16 @@ class Agency:
     webhook_url: str | None = None
     # The last day the signed information-sharing agreement covers; None: no end date.
     isa_expires: dt.date | None = None
+    isa_signed_on: dt.date | None = None  # for the record: shown in the directory
+    contacts: tuple[str, ...] = ()  # more e-mail addresses, told with `email`
+    # The webhook's signing secret (Standard Webhooks, `whsec_...`), by reference only: the
+    # areas file is a ConfigMap, never a secret. One of the two when `webhook_url` is set.
+    webhook_secret_env: str | None = None
+    webhook_secret_file: str | None = None
+    opt_out: tuple[str, ...] = ()  # notification kinds the agency chose not to receive
+
+    def emails(self) -> tuple[str, ...]:
+        return ((self.email,) if self.email else ()) + self.contacts
 
     def isa_in_force(self, today: dt.date) -> bool:
         """Whether the agency may be told about cases: signed, and not lapsed by `today`."""
@@ -80,14 +90,30 @@ class AgencySchema(Schema):
     email = fields.Email(load_default=None)
     webhook_url = fields.Url(load_default=None, require_tld=False)
     isa_expires = fields.Date(load_default=None, validate=_date_only)
+    isa_signed_on = fields.Date(load_default=None, validate=_date_only)
+    contacts = fields.List(fields.Email(), load_default=list, validate=validate.Length(0, 20))
+    webhook_secret_env = fields.Str(load_default=None,
+                                    validate=validate.Regexp(r"^[A-Z_][A-Z0-9_]{0,127}$"))
+    webhook_secret_file = fields.Str(load_default=None, validate=validate.Length(1, 1000))
+    opt_out = fields.List(fields.Str(validate=validate.Length(1, 64)), load_default=list)
 
     @validates_schema
     def _expiry_needs_a_signature(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("isa_expires") is not None and not data.get("isa_signed"):
-            raise ValidationError("Only a signed agreement can have an end date.", "isa_expires")
+        for key in ("isa_expires", "isa_signed_on"):
+            if data.get(key) is not None and not data.get("isa_signed"):
+                raise ValidationError("Only a signed agreement has dates.", key)
+
+    @validates_schema
+    def _webhooks_are_signed(self, data: dict[str, Any], **_: Any) -> None:
+        secrets = [k for k in ("webhook_secret_env", "webhook_secret_file") if data.get(k)]
+        if data.get("webhook_url") and len(secrets) != 1:
+            raise ValidationError("A webhook needs its signing secret: webhook_secret_env or "
+                                  "webhook_secret_file (one of them).", "webhook_url")
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> Agency:
+        data["contacts"] = tuple(data["contacts"])
+        data["opt_out"] = tuple(data["opt_out"])
         return Agency(**data)
 
 
