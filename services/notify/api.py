@@ -25,8 +25,10 @@ class Deliveries(MethodView):
     @blp.arguments(DeliveryQuery, location="query")
     @blp.response(200, DeliveryOut(many=True))
     def get(self, query: dict[str, Any]) -> Sequence[Delivery]:
-        """Deliveries in the caller's areas, newest first, optionally for one case."""
+        """Deliveries in the caller's areas, newest first, optionally for one case or status:
+        each with its attempts and last error code, refused ones with their reason."""
         with request_unit_of_work() as uow:
-            found = service.delivery_log(uow, case_id=query["case_id"], limit=query["limit"])
+            found = service.delivery_log(uow, case_id=query["case_id"], status=query["status"],
+                                         limit=query["limit"])
         audit.note_all(found)
         return found

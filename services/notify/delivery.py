@@ -1,48 +1,169 @@
-"""Sending one delivery: SMTP for e-mail, an HTTP POST for webhooks. The only I/O of notify."""
+"""Sending: e-mail through the deployment's SMTP relay (STARTTLS or TLS, authenticated), and
+webhooks signed the Standard Webhooks way, over httpx. The only I/O of notify.
+
+Each attempt of one delivery carries the same Message-ID (e-mail) or `webhook-id`: when a
+send's outcome is unknown (the worker died after the relay took the message, before the row
+was marked) it is sent again, and the receiver can drop the copy by that id.
+"""
 
 from __future__ import annotations
 
 import json
 import smtplib
-import urllib.request
+import ssl
+from datetime import datetime
 from email.message import EmailMessage
+from types import TracebackType
+from typing import Final
 
-from marac_platform.settings import Settings
+import httpx
+from standardwebhooks.webhooks import Webhook
 
-TIMEOUT_S = 10
+from marac_platform.settings import MailSettings
+from services.notify.domain import permanent_smtp_code
+
+SMTP_TIMEOUT_S: Final = 20
+WEBHOOK_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
 
 
 class DeliveryFailed(Exception):
-    def __init__(self, reason_code: str) -> None:
+    """A send that did not happen; `permanent` when trying again cannot help."""
+
+    def __init__(self, reason_code: str, *, permanent: bool = False) -> None:
         super().__init__(reason_code)
         self.reason_code = reason_code
+        self.permanent = permanent
 
 
-def send_email(settings: Settings, to: str, subject: str, body: str, message_id: str) -> None:
-    """`message_id` is the same at every attempt of one delivery: a receiver can drop a copy."""
-    if not settings.smtp_host:
-        raise DeliveryFailed("smtp_not_configured")
+def message_id(delivery_id: str) -> str:
+    return f"<{delivery_id}@marac>"
+
+
+def email(mail: MailSettings, to: tuple[str, ...], subject: str, text: str, html: str,
+          delivery_id: str) -> EmailMessage:
     message = EmailMessage()
-    message["Message-ID"] = message_id
-    message["From"] = settings.mail_from
-    message["To"] = to
+    message["Message-ID"] = message_id(delivery_id)
+    message["From"] = mail.mail_from
+    message["To"] = ", ".join(to)
     message["Subject"] = subject
-    message.set_content(body)
-    try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_S) as smtp:
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryFailed(f"smtp_{type(exc).__name__}") from None
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
 
 
-def send_webhook(url: str, payload: dict[str, str], delivery_id: str) -> None:
-    """`delivery_id` goes in Idempotency-Key, the same at every attempt of one delivery."""
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": delivery_id})
+class Mailer:
+    """One SMTP session for a run of deliveries, opened at the first e-mail and reopened once
+    if the relay dropped it in between."""
+
+    def __init__(self, mail: MailSettings) -> None:
+        self.mail = mail
+        self.session: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(
+            cafile=str(self.mail.ca_file) if self.mail.ca_file else None)
+
+    def _open(self) -> smtplib.SMTP:
+        mail = self.mail
+        if not mail.host:
+            raise DeliveryFailed("smtp_not_configured")
+        session: smtplib.SMTP
+        if mail.security == "tls":
+            session = smtplib.SMTP_SSL(mail.host, mail.port, timeout=SMTP_TIMEOUT_S,
+                                       context=self._tls())
+        else:
+            session = smtplib.SMTP(mail.host, mail.port, timeout=SMTP_TIMEOUT_S)
+        try:
+            session.ehlo()
+            if mail.security == "starttls":
+                session.starttls(context=self._tls())
+                session.ehlo()
+            if mail.username and mail.password:
+                session.login(mail.username, mail.password)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            for attempt in (1, 2):
+                if self.session is None:
+                    self.session = self._open()
+                try:
+                    self.session.send_message(message)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    self.session = None  # an idle session the relay closed: one fresh try
+                    if attempt == 2:
+                        raise
+        except DeliveryFailed:
+            raise
+        except smtplib.SMTPAuthenticationError:
+            self.close()
+            raise DeliveryFailed("smtp_auth") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            code = max(codes) if codes else 550
+            raise DeliveryFailed(f"smtp_{code}", permanent=permanent_smtp_code(code)) from None
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise DeliveryFailed(f"smtp_{exc.smtp_code}",
+                                 permanent=permanent_smtp_code(exc.smtp_code)) from None
+        except ssl.SSLError:
+            self.close()
+            raise DeliveryFailed("smtp_tls") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise DeliveryFailed(f"smtp_{type(exc).__name__}") from None
+
+    def close(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                session.quit()
+            except (OSError, smtplib.SMTPException):
+                session.close()
+
+
+def webhook_body(event_id: str, kind: str, reference: str, case_id: str | None, area_id: str,
+                 link: str) -> str:
+    return json.dumps({"id": event_id, "type": kind, "area": area_id, "reference": reference,
+                       "case_reference": case_id, "link": link}, separators=(",", ":"))
+
+
+def post_webhook(client: httpx.Client, url: str, secret: str, body: str, delivery_id: str,
+                 now: datetime) -> None:
+    """Signed over `webhook-id.webhook-timestamp.body` (HMAC-SHA256), as the receiver's Standard
+    Webhooks library verifies it; a fresh timestamp each attempt, the same id."""
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(delivery_id, now, body),
+        "user-agent": "marac-notify",
+    }
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            if response.status >= 300:
-                raise DeliveryFailed(f"webhook_status_{response.status}")
-    except OSError as exc:
+        response = client.post(url, content=body.encode(), headers=headers)
+    except httpx.TimeoutException:
+        raise DeliveryFailed("webhook_timeout") from None
+    except httpx.HTTPError as exc:
         raise DeliveryFailed(f"webhook_{type(exc).__name__}") from None
+    if not 200 <= response.status_code < 300:
+        # 410: the receiver says the endpoint is gone for good (Standard Webhooks).
+        raise DeliveryFailed(f"webhook_status_{response.status_code}",
+                             permanent=response.status_code == 410)
+
+
+def http_client() -> httpx.Client:
+    """One client per process: its connection pool serves every webhook of every run."""
+    return httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False,
+                        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10))

@@ -1,19 +1,18 @@
-"""Who is told what: recipients by event, only agencies that signed the information-sharing
-agreement; and a delivery's life (its statuses, retries).
+"""Who may be told, by which channels, and a delivery's life (its statuses, retries).
 
-Plain Python. Messages carry ids, dates and links, never a victim's or perpetrator's details:
-the person follows the link and reads the case behind their own login.
+Plain Python. Notifications carry references, dates, counts and links, never a victim's or
+anyone's personal details: the reader follows the link and reads the case behind their login.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Final
 
 from marac_platform.areas import Area
-from marac_platform.payloads import CaseListPublished, CaseScheduled, MeetingCancelled, ReferralReturned
 from marac_platform.states import MoveTable
 
 
@@ -21,118 +20,97 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"  # queued; due now, or at next_attempt_at after a failed attempt
     SENDING = "sending"  # claimed by a worker; its outcome is unknown if the claim is old
     SENT = "sent"
-    FAILED = "failed"  # given up after MAX_ATTEMPTS
+    FAILED = "failed"  # given up: retries spent, or refused for good by the receiver
+    REFUSED = "refused"  # never sent: no agreement in force, unknown, opted out, no channel
 
 
 _D = DeliveryStatus
 DELIVERY_MOVES: Final = MoveTable("delivery", {
     _D.PENDING: frozenset({_D.SENDING}),
-    # Retaken when its claim is old (the worker died mid-send), back to pending to retry later.
-    _D.SENDING: frozenset({_D.SENDING, _D.PENDING, _D.SENT, _D.FAILED}),
+    # Retaken when its claim is old (the worker died mid-send), back to pending to retry later;
+    # refused at send time when the agency's agreement lapsed while it waited.
+    _D.SENDING: frozenset({_D.SENDING, _D.PENDING, _D.SENT, _D.FAILED, _D.REFUSED}),
     _D.SENT: frozenset(),
     _D.FAILED: frozenset(),
+    _D.REFUSED: frozenset(),
 })
+
 MAX_ATTEMPTS: Final = 8  # sends begun, crashed ones too
 OUTCOME_UNKNOWN: Final = "outcome_unknown"  # the error of a send retaken from a dead worker
 
+# Why a recipient was not sent a notification (the delivery log shows the code).
+UNKNOWN_AGENCY: Final = "unknown_agency"
+NO_ISA: Final = "no_isa"
+ISA_LAPSED: Final = "isa_lapsed"
+OPTED_OUT: Final = "opted_out"
+NO_CHANNEL: Final = "no_channel"
 
-def retry_delay(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s, 40 s ... at most 10 minutes between attempts."""
-    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)))
+# The area's MARAC coordinators: told of transfers; not an agency, so no agreement applies.
+COORDINATORS: Final = "coordinators"
+EMAIL, WEBHOOK, NONE = "email", "webhook", "none"
+
+
+def retry_delay(attempts: int, base_s: float, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with jitter: base, 2 x base, 4 x base ... at most 10 minutes, each
+    drawn from its upper half so replicas retrying one relay do not arrive together."""
+    ceiling = min(600.0, base_s * 2 ** (attempts - 1))
+    return timedelta(seconds=ceiling * (rng or random).uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True)
 class Recipient:
-    agency_id: str
-    channel: str  # email | webhook | record
-    address: str | None
+    id: str  # an agency id, or COORDINATORS
+    channel: str  # EMAIL | WEBHOOK
 
 
 @dataclass(frozen=True)
-class Message:
-    template: str
-    subject: str
-    body: str
+class Refusal:
+    id: str
+    reason: str
 
 
-def recipients(area: Area, agency_ids: list[str],
-               today: date) -> tuple[list[Recipient], list[str]]:
-    """Deliveries for the named agencies, and the ids left out (unknown, or no agreement in
-    force today: never signed, or lapsed)."""
+def refusal(area: Area, agency_id: str, kind: str, today: date) -> str | None:
+    """Why the agency may not be told this kind of notification today, or None if it may."""
+    agency = area.agency(agency_id)
+    if agency is None:
+        return UNKNOWN_AGENCY
+    if not agency.isa_signed:
+        return NO_ISA
+    if not agency.isa_in_force(today):
+        return ISA_LAPSED
+    if kind in agency.opt_out:
+        return OPTED_OUT
+    if not agency.emails() and not agency.webhook_url:
+        return NO_CHANNEL
+    return None
+
+
+def audience(area: Area, ids: list[str], kind: str, today: date,
+             coordinators: tuple[str, ...] = ()) -> tuple[list[Recipient], list[Refusal]]:
+    """The deliveries for the named recipients (each id once, in order), and the refusals."""
     chosen: list[Recipient] = []
-    left_out: list[str] = []
-    for agency_id in agency_ids:
-        agency = area.agency(agency_id)
-        if agency is None or not agency.isa_in_force(today):
-            left_out.append(agency_id)
+    refused: list[Refusal] = []
+    for recipient_id in dict.fromkeys(ids):
+        if recipient_id == COORDINATORS:
+            if coordinators:
+                chosen.append(Recipient(COORDINATORS, EMAIL))
+            else:
+                refused.append(Refusal(COORDINATORS, NO_CHANNEL))
             continue
-        if agency.email:
-            chosen.append(Recipient(agency.id, "email", agency.email))
+        reason = refusal(area, recipient_id, kind, today)
+        if reason:
+            refused.append(Refusal(recipient_id, reason))
+            continue
+        agency = area.agency(recipient_id)
+        assert agency is not None
+        if agency.emails():
+            chosen.append(Recipient(agency.id, EMAIL))
         if agency.webhook_url:
-            chosen.append(Recipient(agency.id, "webhook", agency.webhook_url))
-        if not agency.email and not agency.webhook_url:
-            chosen.append(Recipient(agency.id, "record", None))
-    return chosen, left_out
+            chosen.append(Recipient(agency.id, WEBHOOK))
+    return chosen, refused
 
 
-def case_scheduled_message(data: CaseScheduled) -> Message:
-    when = data.marac_date.isoformat()
-    note = " This is later than the time-to-hearing target." if data.beyond_target else ""
-    if data.rescheduled:
-        return Message(
-            template="case_rescheduled",
-            subject=f"MARAC date changed for case {data.case_id}",
-            body=(f"Case {data.case_id} (referral {data.referral_id}) has moved to the "
-                  f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
-        )
-    return Message(
-        template="case_scheduled",
-        subject=f"MARAC date set for case {data.case_id}",
-        body=(f"Case {data.case_id} (referral {data.referral_id}) will be heard at the "
-              f"MARAC of {when}.{note} Sign in to the MARAC platform for the details."),
-    )
-
-
-def case_list_message(data: CaseListPublished) -> Message:
-    when = data.marac_date.isoformat()
-    edition = data.edition
-    kind = "case list" if edition == 0 else f"case list addendum {edition}"
-    count = len(data.cases)
-    return Message(
-        template="caselist_published" if edition == 0 else "caselist_addendum",
-        subject=f"MARAC {kind} for {when}",
-        body=(f"The {kind} for the MARAC of {when} is ready: {count} case(s). Please research "
-              f"your agency's records and return your information by the date. Sign in to "
-              f"the MARAC platform to read it.\n\n{data.confidentiality_statement}"),
-    )
-
-
-def meeting_cancelled_message(data: MeetingCancelled) -> Message:
-    when = data.marac_date.isoformat()
-    moved, waiting = len(data.moved_case_ids), len(data.waiting_case_ids)
-    return Message(
-        template="meeting_cancelled",
-        subject=f"MARAC of {when} cancelled",
-        body=(f"The MARAC of {when} is cancelled. {moved} case(s) moved to other dates and "
-              f"{waiting} wait for one. Sign in to the MARAC platform for the new dates."),
-    )
-
-
-def referral_returned_message(data: ReferralReturned) -> Message:
-    step = data.screening_step
-    if step:
-        # The screener's reason is personal free text: the referrer reads it after signing in.
-        return Message(
-            template="referral_returned_at_screening",
-            subject=f"Referral {data.referral_id} returned",
-            body=(f"Referral {data.referral_id} was returned at screening "
-                  f"({step.replace('_', ' ')}). Sign in to the MARAC platform to read the reason, "
-                  "amend and resubmit it."),
-        )
-    reasons = "; ".join(r.detail for r in data.reasons) or "criteria not met"
-    return Message(
-        template="referral_returned",
-        subject=f"Referral {data.referral_id} returned",
-        body=(f"Referral {data.referral_id} does not meet the MARAC criteria ({reasons}). "
-              "Sign in to the MARAC platform to review, amend and resubmit it."),
-    )
+def permanent_smtp_code(code: int) -> bool:
+    """A 5xx reply to a recipient or the message will not change on a retry (RFC 5321 4.2.1);
+    an authentication failure (535) may, once the operator fixes the password."""
+    return 500 <= code < 600 and code != 535

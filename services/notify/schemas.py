@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from services.notify.domain import DeliveryStatus
+
 
 class DeliveryOut(Schema):
     id = fields.Str()
@@ -12,14 +14,20 @@ class DeliveryOut(Schema):
     area_id = fields.Str()
     agency_id = fields.Str()
     channel = fields.Str()
-    template = fields.Str()
-    status = fields.Str()
+    kind = fields.Str(attribute="template")
+    reference = fields.Str(allow_none=True)
+    status = fields.Str(metadata={"description": "queued (pending), sending, sent, failed or "
+                                                 "refused"})
     attempts = fields.Int()
-    error = fields.Str(allow_none=True)
+    error = fields.Str(allow_none=True, metadata={
+        "description": "The last error code, or why it was refused (no_isa, isa_lapsed, "
+                       "unknown_agency, opted_out, no_channel)."})
     created_at = fields.DateTime()
+    next_attempt_at = fields.DateTime(allow_none=True)
     sent_at = fields.DateTime(allow_none=True)
 
 
 class DeliveryQuery(Schema):
     case_id = fields.Str(load_default=None, validate=validate.Length(1, 64))
+    status = fields.Str(load_default=None, validate=validate.OneOf([s.value for s in DeliveryStatus]))
     limit = fields.Int(load_default=50, validate=validate.Range(1, 200))

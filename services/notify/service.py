@@ -1,95 +1,99 @@
-"""The notify service's use cases: queue deliveries for an event, then deliver them."""
+"""The notify service's use cases: queue the deliveries an event calls for (and the refusals),
+then deliver them, each exactly once."""
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
+import httpx
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
 from marac_platform import clock, events, faults, telemetry
-from marac_platform.db import utcnow
+from marac_platform.db import new_id, utcnow
 from marac_platform.events import Event
-from marac_platform.payloads import (
-    CaseListPublished,
-    CaseScheduled,
-    MeetingCancelled,
-    NotificationFailed,
-    NotificationSent,
-    ReferralReturned,
-)
+from marac_platform.payloads import NotificationFailed, NotificationSent
 from marac_platform.runtime import Runtime, UnitOfWork
-from services.notify import delivery, domain
-from services.notify.domain import DELIVERY_MOVES, MAX_ATTEMPTS, OUTCOME_UNKNOWN
+from services.notify import delivery, domain, templates
+from services.notify.config import NotifyConfig
+from services.notify.domain import COORDINATORS, DELIVERY_MOVES, MAX_ATTEMPTS, OUTCOME_UNKNOWN
 from services.notify.domain import DeliveryStatus as Status
 from services.notify.models import Delivery
+from services.notify.notices import EVERY_AGENCY, NOTICES, Notice
 
 BATCH = 20
+log = logging.getLogger(__name__)
 tracer = trace.get_tracer("services.notify")
+
 # Test-only: `MARAC_FAULT=notify.after_send:N` kills the worker right after its N-th send,
 # before the delivery is marked sent (marac_platform/faults.py).
 AFTER_SEND = "notify.after_send"
 
 
-def queue(uow: UnitOfWork, event: Event, agency_ids: list[str], message: domain.Message,
-          case_id: str | None) -> int:
-    """One pending delivery per recipient, in the handler's transaction (idempotent by cause)."""
-    area = uow.runtime.area(event.area)
-    chosen, _left_out = domain.recipients(area, agency_ids, clock.uk_today())
+def config(runtime: Runtime) -> NotifyConfig:
+    return runtime.config_as(NotifyConfig)
+
+
+# --- queueing: in the handler's transaction, so the inbox makes it once per event ------------
+
+def on_event(uow: UnitOfWork, event: Event) -> None:
+    for notice in NOTICES[event.type](event):
+        queue(uow, event, notice)
+
+
+def queue(uow: UnitOfWork, event: Event, notice: Notice) -> int:
+    """One pending delivery per recipient and channel, and one refused row per recipient that
+    may not be told (the coordinator sees why). Returns how many will be sent."""
+    area = uow.runtime.areas.get(notice.area_id)
+    if area is None:
+        return 0  # an area another deployment serves: it tells its own people
+    settings = config(uow.runtime)
+    ids = [a.id for a in area.agencies] if notice.recipients == (EVERY_AGENCY,) else list(
+        notice.recipients)
+    chosen, refused = domain.audience(area, ids, notice.kind, clock.uk_today(),
+                                      settings.area(area.id).coordinators)
+    link = settings.public_url + notice.link
+    rendered = templates.render(settings.area(area.id).templates, notice.kind, {
+        **notice.facts, "reference": notice.reference, "case_id": notice.case_id or "",
+        "link": link, "area_name": area.name})
     context = telemetry.inject_context()
+    now = utcnow()
+
+    def row(recipient_id: str, channel: str, status: Status, error: str | None) -> Delivery:
+        return Delivery(
+            id=new_id("dlv"), cause_event_id=event.id, case_id=notice.case_id, area_id=area.id,
+            agency_id=recipient_id, channel=channel, template=notice.kind,
+            reference=notice.reference, link=link, subject=rendered.subject, body=rendered.text,
+            html=rendered.html, status=status, attempts=0, error=error, trace_context=context,
+            created_at=now)
+
     for recipient in chosen:
-        uow.session.add(Delivery(
-            id=str(uuid.uuid4()), cause_event_id=event.id, case_id=case_id, area_id=area.id,
-            agency_id=recipient.agency_id, channel=recipient.channel, address=recipient.address,
-            template=message.template, subject=message.subject, body=message.body,
-            status=Status.PENDING, attempts=0, trace_context=context, created_at=utcnow()))
+        uow.session.add(row(recipient.id, recipient.channel, Status.PENDING, None))
+    for refusal in refused:
+        uow.session.add(row(refusal.id, domain.NONE, Status.REFUSED, refusal.reason))
+        log.warning("notification refused", extra={
+            "agency_id": refusal.id, "reason_code": refusal.reason, "kind": notice.kind})
     return len(chosen)
 
 
-def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
-    data = event.payload(CaseScheduled)
-    queue(uow, event, [data.referrer_agency], domain.case_scheduled_message(data),
-          data.case_id)
-
-
-def every_isa_agency(uow: UnitOfWork, area_id: str) -> list[str]:
-    return [agency.id for agency in uow.runtime.area(area_id).isa_agencies()]
-
-
-def on_case_list_published(uow: UnitOfWork, event: Event) -> None:
-    data = event.payload(CaseListPublished)
-    queue(uow, event, every_isa_agency(uow, event.area), domain.case_list_message(data), None)
-
-
-def on_meeting_cancelled(uow: UnitOfWork, event: Event) -> None:
-    data = event.payload(MeetingCancelled)
-    queue(uow, event, every_isa_agency(uow, event.area), domain.meeting_cancelled_message(data),
-          None)
-
-
-def on_referral_returned(uow: UnitOfWork, event: Event) -> None:
-    data = event.payload(ReferralReturned)
-    queue(uow, event, [data.referrer_agency], domain.referral_returned_message(data),
-          data.case_id)
-
-
-def delivery_log(uow: UnitOfWork, *, case_id: str | None, limit: int) -> Sequence[Delivery]:
-    """Deliveries the unit of work's areas see, newest first, optionally for one case."""
-    statement = select(Delivery).order_by(Delivery.created_at.desc()).limit(limit)
+def delivery_log(uow: UnitOfWork, *, case_id: str | None, status: str | None,
+                 limit: int) -> Sequence[Delivery]:
+    """Deliveries the unit of work's areas see, newest first, optionally for one case or status."""
+    statement = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)
     if case_id:
         statement = statement.where(Delivery.case_id == case_id)
+    if status:
+        statement = statement.where(Delivery.status == status)
     return uow.session.scalars(statement).all()
 
 
-def message_id(delivery_id: str) -> str:
-    """The e-mail's Message-ID, derived from the delivery: every attempt carries the same one."""
-    return f"<{delivery_id}@marac>"
-
+# --- delivering: each delivery claimed, sent and marked in short transactions of its own ------
 
 def _claimable(now: datetime, claim_timeout: timedelta) -> ColumnElement[bool]:
     """Pending and due, or claimed so long ago that its worker must have died mid-send."""
@@ -107,26 +111,33 @@ def _changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+@cache
+def _http() -> httpx.Client:
+    return delivery.http_client()
+
+
 def deliver_pending(runtime: Runtime) -> int:
-    """The timed job. Each delivery is claimed, sent and marked in short transactions of its own,
-    so a crash leaves at most one delivery with an unknown outcome, never a whole batch."""
+    """The timed job: a crash leaves at most one delivery with an unknown outcome, never a
+    whole batch. One SMTP session serves the batch's e-mails."""
     claim_timeout = timedelta(seconds=runtime.settings.delivery_claim_timeout_s)
     with runtime.unit_of_work() as uow:
         ids = uow.session.scalars(
             select(Delivery.id).where(_claimable(utcnow(), claim_timeout))
-            .order_by(Delivery.created_at).limit(BATCH)).all()
+            .order_by(Delivery.created_at, Delivery.id).limit(BATCH)).all()
+    if not ids:
+        return 0
     attempted = 0
-    for delivery_id in ids:
-        item = claim(runtime, delivery_id, claim_timeout)
-        if item is not None:
-            deliver_one(runtime, item)
-            attempted += 1
+    with delivery.Mailer(runtime.settings.mail) as mailer:
+        for delivery_id in ids:
+            item = claim(runtime, delivery_id, claim_timeout)
+            if item is not None:
+                deliver_one(runtime, item, mailer)
+                attempted += 1
     return attempted
 
 
 def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
     """Move one delivery to `sending` with a conditional UPDATE: of several replicas, one wins.
-
     Retaking an old claim means the earlier attempt's outcome is unknown (the e-mail may have
     left); it is sent again with the same Message-ID, or given up after MAX_ATTEMPTS.
     """
@@ -157,8 +168,10 @@ def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Deliv
         return None  # another replica has it, or it was given up
 
 
-def deliver_one(runtime: Runtime, item: Delivery) -> None:
-    """Send a claimed delivery (outside any transaction), then record the outcome."""
+def deliver_one(runtime: Runtime, item: Delivery, mailer: delivery.Mailer) -> None:
+    """Send a claimed delivery (outside any transaction), then record the outcome. Addresses
+    and the agreement come from the directory as it is now: an agreement that lapsed while the
+    delivery waited stops it."""
     parent = telemetry.extract_context(item.trace_context)
     with tracer.start_as_current_span(
         f"notify {item.channel}", context=parent, kind=SpanKind.CLIENT,
@@ -166,17 +179,54 @@ def deliver_one(runtime: Runtime, item: Delivery) -> None:
                     "marac.agency.id": item.agency_id, "marac.delivery.attempt": item.attempts},
     ):
         try:
-            if item.channel == "email" and item.address:
-                delivery.send_email(runtime.settings, item.address, item.subject, item.body,
-                                    message_id(item.id))
-            elif item.channel == "webhook" and item.address:
-                delivery.send_webhook(item.address, {"subject": item.subject, "body": item.body,
-                                                     "case_id": item.case_id or ""}, item.id)
+            send(runtime, item, mailer)
+        except Refused as exc:
+            record_refused(runtime, item, exc.reason)
+            return
         except delivery.DeliveryFailed as exc:
-            record_failure(runtime, item, exc.reason_code)
+            record_failure(runtime, item, exc.reason_code, permanent=exc.permanent)
             return
         faults.kill_at(AFTER_SEND)
         record_sent(runtime, item)
+
+
+class Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def send(runtime: Runtime, item: Delivery, mailer: delivery.Mailer) -> None:
+    area = runtime.area(item.area_id)
+    settings = config(runtime).area(area.id)
+    if item.agency_id == COORDINATORS:
+        addresses = settings.coordinators
+        url = None
+    else:
+        reason = domain.refusal(area, item.agency_id, item.template, clock.uk_today())
+        if reason:
+            raise Refused(reason)
+        agency = area.agency(item.agency_id)
+        assert agency is not None
+        addresses, url = agency.emails(), agency.webhook_url
+    if item.channel == domain.EMAIL:
+        if not addresses:
+            raise Refused(domain.NO_CHANNEL)
+        mailer.send(delivery.email(runtime.settings.mail, addresses, item.subject, item.body,
+                                   item.html or "", item.id))
+    elif item.channel == domain.WEBHOOK:
+        secret = settings.webhook_secrets.get(item.agency_id)
+        if not url or not secret:
+            raise Refused(domain.NO_CHANNEL)
+        body = delivery.webhook_body(item.cause_event_id, item.template, item.reference or "",
+                                     item.case_id, item.area_id, item.link or "")
+        delivery.post_webhook(_http(), url, secret, body, item.id, clock.now().astimezone(UTC))
+
+
+def _ours(item: Delivery) -> ColumnElement[bool]:
+    """Still this worker's claim: not retaken since (a retaken one is the new claim's to mark)."""
+    return and_(Delivery.id == item.id, Delivery.status == Status.SENDING,
+                Delivery.attempts == item.attempts)
 
 
 def record_sent(runtime: Runtime, item: Delivery) -> None:
@@ -190,25 +240,38 @@ def record_sent(runtime: Runtime, item: Delivery) -> None:
             publish_result(uow, item, events.NOTIFICATION_SENT)
 
 
-def record_failure(runtime: Runtime, item: Delivery, reason_code: str) -> None:
+def record_refused(runtime: Runtime, item: Delivery, reason: str) -> None:
     with runtime.unit_of_work() as uow:
-        ours = and_(Delivery.id == item.id, Delivery.status == Status.SENDING,
-                    Delivery.attempts == item.attempts)  # not retaken since we claimed it
-        if item.attempts < MAX_ATTEMPTS:
-            # Back to pending; an SMTP server or webhook that is down gets time to recover.
+        uow.session.execute(
+            update(Delivery).where(_ours(item), may_become(Status.REFUSED))
+            .values(status=Status.REFUSED, claimed_at=None, error=reason)
+            .execution_options(synchronize_session=False))
+    log.warning("notification refused at send time", extra={
+        "agency_id": item.agency_id, "reason_code": reason, "kind": item.template})
+
+
+def record_failure(runtime: Runtime, item: Delivery, reason_code: str, *,
+                   permanent: bool = False) -> None:
+    with runtime.unit_of_work() as uow:
+        if item.attempts < MAX_ATTEMPTS and not permanent:
+            # Back to pending; an SMTP relay or webhook that is down gets time to recover.
+            delay = domain.retry_delay(item.attempts, runtime.settings.delivery_retry_base_s)
             uow.session.execute(
-                update(Delivery).where(ours, may_become(Status.PENDING))
+                update(Delivery).where(_ours(item), may_become(Status.PENDING))
                 .values(status=Status.PENDING, claimed_at=None, error=reason_code,
-                        next_attempt_at=utcnow() + domain.retry_delay(item.attempts))
+                        next_attempt_at=utcnow() + delay)
                 .execution_options(synchronize_session=False))
             return
         failed = _changed(uow.session.execute(
-            update(Delivery).where(ours, may_become(Status.FAILED))
+            update(Delivery).where(_ours(item), may_become(Status.FAILED))
             .values(status=Status.FAILED, claimed_at=None, error=reason_code)
             .execution_options(synchronize_session=False)))
         if failed:
             item.error = reason_code
             publish_result(uow, item, events.NOTIFICATION_FAILED)
+    if permanent or item.attempts >= MAX_ATTEMPTS:
+        log.error("notification failed", extra={
+            "agency_id": item.agency_id, "reason_code": reason_code, "kind": item.template})
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:

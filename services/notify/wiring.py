@@ -1,6 +1,6 @@
-"""What the notify service is, in one place: its tables, its API, the events it handles and its
-timed delivery job (marac_platform.service_spec). It reads no section of the areas file of its
-own: who is told comes from the areas' agency directories."""
+"""What the notify service is, in one place: its tables, its `notify` section of the areas file
+(coordinators, template overrides) with the agency directories, its API, the events it handles
+and its timed delivery job (marac_platform.service_spec)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from flask_smorest import Blueprint
 
 from marac_platform.service_spec import ServiceSpec
-from services.notify import handlers, models
+from services.notify import config, handlers, models
 
 
 def blueprints() -> Sequence[Blueprint]:
@@ -26,6 +26,7 @@ SERVICE = ServiceSpec(
     tables=models.TABLES,
     migrations=Path(__file__).parent / "migrations",
     app_factory="services.notify.app:create_app()",
+    configure=config.configure,
     blueprints=blueprints,
     handlers=handlers.HANDLERS,
     jobs=handlers.JOBS,

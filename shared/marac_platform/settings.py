@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -79,6 +79,19 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """How notify reaches the deployment's SMTP relay."""
+
+    host: str | None = None
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none (none only for a local catcher)
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None  # a private CA the relay's certificate is checked against
+    mail_from: str = "marac-noreply@localhost"
+
+
+@dataclass(frozen=True)
 class Settings:
     service: str
     data_dir: Path
@@ -94,11 +107,13 @@ class Settings:
     outbox_poll_s: float = 0.2
     max_body_bytes: int = 1_000_000
     log_level: str = "INFO"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    mail_from: str = "marac-noreply@localhost"
+    mail: MailSettings = field(default_factory=lambda: MailSettings())
+    # Where readers of a notification sign in: every e-mail and webhook links below it.
+    public_url: str = "http://localhost:8000"
     # A delivery claimed longer ago than this has an unknown outcome (its worker died): resent.
     delivery_claim_timeout_s: float = 120.0
+    # The first retry of a failed send waits about this long; each next one twice as long.
+    delivery_retry_base_s: float = 5.0
     clock_start: datetime | None = None
 
 
@@ -165,6 +180,54 @@ def clock_start(env: dict[str, str]) -> datetime | None:
     return start
 
 
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+def secret(env: dict[str, str], name: str) -> str | None:
+    """`NAME`, else the contents of the file `NAME_FILE` (a mounted Kubernetes secret)."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from None
+
+
+def mail_settings(env: dict[str, str]) -> MailSettings:
+    security = env.get("MARAC_SMTP_SECURITY", "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(f"MARAC_SMTP_SECURITY: must be one of {', '.join(SMTP_SECURITY)}")
+    username = env.get("MARAC_SMTP_USERNAME") or None
+    password = secret(env, "MARAC_SMTP_PASSWORD")
+    if bool(username) != bool(password):
+        raise SettingsError("MARAC_SMTP_USERNAME and MARAC_SMTP_PASSWORD(_FILE): give both or "
+                            "neither")
+    if username and security == "none":
+        raise SettingsError("MARAC_SMTP_SECURITY: none would send the SMTP password in clear; "
+                            "use starttls or tls")
+    ca_file = env.get("MARAC_SMTP_CA_FILE") or None
+    if ca_file and not Path(ca_file).is_file():
+        raise SettingsError("MARAC_SMTP_CA_FILE: no such file")
+    default_port = {"tls": 465, "starttls": 587, "none": 25}[security]
+    return MailSettings(
+        host=env.get("MARAC_SMTP_HOST") or None,
+        port=_int(env, "MARAC_SMTP_PORT", default_port, minimum=1),
+        security=security, username=username, password=password,
+        ca_file=Path(ca_file) if ca_file else None,
+        mail_from=env.get("MARAC_MAIL_FROM", "marac-noreply@localhost"),
+    )
+
+
+def public_url(env: dict[str, str]) -> str:
+    url = env.get("MARAC_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+    if not url.startswith(("https://", "http://")) or len(url) > 300:
+        raise SettingsError("MARAC_PUBLIC_URL: must be an http(s):// URL")
+    return url
+
+
 def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
     if service not in SERVICES:
         raise SettingsError(f"MARAC_SERVICE: unknown service {service!r}")
@@ -172,7 +235,6 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("MARAC_DATA_DIR") or repo_root() / ".data")
     areas_file = Path(env.get("MARAC_AREAS_FILE") or repo_root() / "deploy" / "areas.yaml")
     public_key = env.get("MARAC_JWT_PUBLIC_KEY_FILE")
-    smtp_port = _int(env, "MARAC_SMTP_PORT", 25, minimum=1)
     level = env.get("MARAC_LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("MARAC_LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
@@ -191,10 +253,10 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
         outbox_poll_s=_float(env, "MARAC_OUTBOX_POLL_S", 0.2),
         max_body_bytes=_int(env, "MARAC_MAX_BODY_BYTES", 1_000_000, minimum=1024),
         log_level=level,
-        smtp_host=env.get("MARAC_SMTP_HOST") or None,
-        smtp_port=smtp_port,
-        mail_from=env.get("MARAC_MAIL_FROM", "marac-noreply@localhost"),
+        mail=mail_settings(env),
+        public_url=public_url(env),
         delivery_claim_timeout_s=_float(env, "MARAC_NOTIFY_CLAIM_TIMEOUT_S", 120.0),
+        delivery_retry_base_s=_float(env, "MARAC_NOTIFY_RETRY_BASE_S", 5.0),
         clock_start=clock_start(env),
     )
 

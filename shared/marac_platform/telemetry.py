@@ -40,6 +40,7 @@ SAFE_EXTRA = frozenset(
         "duration_ms",
         "agency_id",
         "notification_id",
+        "kind",
         "port",
         "url",
     }

@@ -30,7 +30,7 @@ from services.registry import PROGRAM
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import read_all, wait_for
 from tests.support.otlp import OtlpReceiver, Span
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, part
 
 pytestmark = pytest.mark.e2e
 
@@ -96,8 +96,7 @@ def running(platform_env: PlatformEnv, tmp_path: Path,
         env.update({
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "MARAC_SMTP_HOST": "127.0.0.1",
-            "MARAC_SMTP_PORT": str(smtp.port),
+            **smtp.env(),
         })
         for service in SERVICES:
             env[f"MARAC_{service.upper()}_PORT"] = str(free_port())
@@ -160,8 +159,9 @@ def test_referral_reaches_notify_in_one_trace_without_personal_data(
     assert len(about_case) == 1
     mail = about_case[0]
     assert mail["To"] == "marac@police.northshire.example"
-    assert case_id in mail.get_payload()
-    assert referral["marac_date"] in mail.get_payload()
+    assert case_id in part(mail, "plain")
+    assert referral["marac_date"] in part(mail, "plain")
+    assert smtp.inbox.sessions[smtp.inbox.messages.index(mail)] == (True, True)  # STARTTLS, AUTH
 
     # One trace, from the referrer's POST to the e-mail, with spans from all five services.
     def whole_trace() -> list[Span]:
@@ -204,6 +204,11 @@ def test_referral_reaches_notify_in_one_trace_without_personal_data(
     for raw in receiver.raw:
         for canary in CANARIES:
             assert canary.encode() not in raw
+    # Every e-mail, headers and both parts as sent: no name, address or date of birth.
+    assert smtp.inbox.raw
+    for raw in smtp.inbox.raw:
+        for canary in (*CANARIES, "1990-04-01", "01/04/1990"):
+            assert canary.encode() not in raw, f"{canary!r} in an e-mail"
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = platform_kafka.platform_topics()
     assert all(t.startswith(platform_env.prefix) for t in topics)

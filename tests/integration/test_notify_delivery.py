@@ -21,7 +21,7 @@ from sqlalchemy import select
 from marac_platform import events, migrations, payloads
 from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
-from services.notify import service
+from services.notify import delivery, service
 from services.notify.models import Delivery
 from services.notify.wiring import SERVICE as NOTIFY
 from tests.conftest import PlatformEnv
@@ -54,8 +54,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def runtime(notify_env: dict[str, str], smtp: SmtpServer) -> Iterator[Runtime]:
-    notify_env.update({"MARAC_SMTP_HOST": "127.0.0.1", "MARAC_SMTP_PORT": str(smtp.port),
-                       "MARAC_NOTIFY_CLAIM_TIMEOUT_S": "2"})
+    notify_env.update({**smtp.env(), "MARAC_NOTIFY_CLAIM_TIMEOUT_S": "2"})
     created = Runtime(NOTIFY, settings=load_settings("notify", notify_env))
     yield created
     created.db.dispose()
@@ -75,7 +74,7 @@ def queue_deliveries(runtime: Runtime, count: int) -> list[str]:
         headers = {k: v.encode() for k, v in message.headers.items()}
         event = events.decode(headers, message.key.encode(), message.value)
         with runtime.unit_of_work() as uow:
-            service.on_case_scheduled(uow, event)
+            service.on_event(uow, event)
     with runtime.unit_of_work() as uow:
         ids = list(uow.session.scalars(select(Delivery.id).order_by(Delivery.created_at)))
     assert len(ids) == count
@@ -143,11 +142,11 @@ def test_worker_killed_after_a_send_resends_only_that_one_with_the_same_message_
         stop_worker(restarted, log)
 
     received = message_ids(smtp)
-    assert set(received) == {service.message_id(item) for item in ids}  # every e-mail arrived
+    assert set(received) == {delivery.message_id(item) for item in ids}  # every e-mail arrived
     resent = {mid for mid, times in received.items() if times > 1}
-    assert resent == {service.message_id(unknown)}  # the same Message-ID: the receiver dedupes
-    assert received[service.message_id(unknown)] == 2
-    assert all(received[service.message_id(item)] == 1 for item in recorded)
+    assert resent == {delivery.message_id(unknown)}  # the same Message-ID: the receiver dedupes
+    assert received[delivery.message_id(unknown)] == 2
+    assert all(received[delivery.message_id(item)] == 1 for item in recorded)
     final = deliveries(runtime)
     assert (final[unknown].attempts, final[unknown].error) == (2, "outcome_unknown")
     assert all(final[item].attempts == 1 for item in ids if item != unknown)
@@ -167,5 +166,5 @@ def test_two_worker_replicas_send_each_delivery_once(
         for process, log in zip(workers, logs, strict=True):
             stop_worker(process, log)
     received: dict[str, Any] = dict(message_ids(smtp))
-    assert received == {service.message_id(item): 1 for item in ids}
+    assert received == {delivery.message_id(item): 1 for item in ids}
     assert {item.attempts for item in deliveries(runtime).values()} == {1}

@@ -53,6 +53,7 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
     controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=port)
     controller.start()
     env["MARAC_SMTP_HOST"], env["MARAC_SMTP_PORT"] = "127.0.0.1", str(port)
+    env["MARAC_SMTP_SECURITY"] = "none"  # loopback only; a real relay gets STARTTLS
     return controller
 
 

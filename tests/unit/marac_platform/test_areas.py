@@ -44,7 +44,7 @@ def test_an_agreement_is_in_force_when_signed_and_up_to_its_last_day() -> None:
     ("{id: health, name: Health, isa_signed: true, isa_expires: 2027-03-31T10:00:00}",
      "Must be a date (YYYY-MM-DD), not a date and time."),
     ("{id: probation, name: Probation, isa_signed: false, isa_expires: 2027-03-31}",
-     "Only a signed agreement can have an end date."),
+     "Only a signed agreement has dates."),
 ])
 def test_a_wrong_expiry_stops_start_up_naming_the_key(agency: str, reason: str) -> None:
     with pytest.raises(AreaConfigError) as info:

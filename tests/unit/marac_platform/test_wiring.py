@@ -92,7 +92,10 @@ def test_a_service_reads_its_typed_configuration_from_the_areas_file() -> None:
     assert isinstance(risk, RiskConfig) and set(risk.policies) == areas.ids()
     scheduling = SERVICES["scheduling"].configure(areas, load_settings("scheduling", {}))
     assert isinstance(scheduling, SchedulingConfig) and set(scheduling.calendars) == areas.ids()
-    assert SERVICES["notify"].configure(areas, load_settings("notify", {})) is None
+    from services.notify.config import NotifyConfig
+
+    notify = SERVICES["notify"].configure(areas, load_settings("notify", {}))
+    assert isinstance(notify, NotifyConfig) and set(notify.areas) == areas.ids()
 
     runtime = Runtime.__new__(Runtime)  # what config_as checks, without a database
     runtime.service, runtime.config = "risk", risk
