@@ -90,6 +90,8 @@ class ActionsConfig:
         "coordination": ClosingRule(0, time(9, 0)), "meeting": ClosingRule(1, time(17, 0))})
     due_soon_days: int = 3
     escalation_days: tuple[int, ...] = (7, 14)
+    # research.reminder this many hours before a return's closing instant, if not sent (0: none).
+    research_reminder_hours: int = 24
     catalogue: tuple[CatalogueItem, ...] = tuple(CatalogueItem(c, t) for c, t in DEFAULT_CATALOGUE)
 
     @property
@@ -138,6 +140,8 @@ class ActionsConfigSchema(Schema):
     due_soon_days = fields.Int(load_default=3, validate=validate.Range(0, 60))
     escalation_days = fields.List(fields.Int(validate=validate.Range(1, 365)), load_default=[7, 14],
                                   validate=validate.Length(0, 5))
+    # Up to a fortnight: research closes at most 14 days before the MARAC date.
+    research_reminder_hours = fields.Int(load_default=24, validate=validate.Range(0, 336))
     catalogue = fields.List(fields.Nested(CatalogueItemSchema), load_default=None,
                             validate=validate.Length(1, 200))
 
@@ -158,6 +162,7 @@ class ActionsConfigSchema(Schema):
         return ActionsConfig(
             closing=closing, due_soon_days=data["due_soon_days"],
             escalation_days=tuple(data["escalation_days"]),
+            research_reminder_hours=data["research_reminder_hours"],
             catalogue=tuple(data["catalogue"]) if data["catalogue"] else defaults.catalogue)
 
 
@@ -184,6 +189,13 @@ def closing_of(rule: ClosingRule, marac_date: date) -> tuple[date, datetime]:
     """The closing date of a MARAC date's research, and the instant it closes (UTC)."""
     due = marac_date - timedelta(days=rule.days_before)
     return due, datetime.combine(due, rule.at, tzinfo=UK).astimezone(UTC)
+
+
+def research_reminder_due(deadline: datetime, now: datetime, hours: int) -> bool:
+    """Whether an unsent return is reminded now: from `hours` before its closing instant until
+    that instant (a return sent then is still on time, but a reminder then is too late to act
+    on; afterwards it is late, another matter). 0 hours: the area sends no reminders."""
+    return hours > 0 and deadline - timedelta(hours=hours) <= now < deadline
 
 
 def save_return(current: ReturnStatus, asked: ReturnStatus, now: datetime,

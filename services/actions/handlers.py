@@ -15,7 +15,7 @@ from marac_platform.payloads import (
 )
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
-from services.actions import research, service, smart, updates
+from services.actions import research, research_reminders, service, smart, updates
 
 
 def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
@@ -58,14 +58,19 @@ def send_reminders(runtime: Runtime) -> None:
     smart.sweep_reminders(runtime)
 
 
+def send_research_reminders(runtime: Runtime) -> None:
+    research_reminders.sweep(runtime)
+
+
 def compile_documents(runtime: Runtime) -> None:
     updates.compile_closed(runtime)
 
 
 # Each is safe with several replicas: a reminder step is claimed by inserting its (action,
-# step) key, a document by a conditional UPDATE of its listing; the event is written to the
-# outbox in the same transaction as the claim.
+# step) key, a research reminder by a conditional UPDATE of its return, a document by one of
+# its listing; the event is written to the outbox in the same transaction as the claim.
 JOBS = [
     Job("action_reminders", 5.0, send_reminders),
+    Job("research_reminders", 5.0, send_research_reminders),
     Job("compile_updates", 10.0, compile_documents),
 ]

@@ -80,6 +80,8 @@ class ResearchReturn(AreaScoped, Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     amendments: Mapped[int] = mapped_column(Integer, default=0)
     saved_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # Set once, by whoever sends its research.reminder first (a conditional UPDATE claims it).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (UniqueConstraint("case_id", "meeting_id", "agency_id",
                                        name="uq_research_returns_case_meeting_agency"),)

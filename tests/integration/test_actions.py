@@ -26,7 +26,7 @@ from marac_platform import clock, events
 from marac_platform.events import Event
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
-from services.actions import handlers, service, smart, updates
+from services.actions import handlers, research_reminders, service, smart, updates
 from services.actions.models import TABLES, Action, ActionReminder, ResearchReturn, UpdatesVersion
 from tests.conftest import PlatformEnv
 from tests.support.kafka_tools import produce, read_all, wait_for
@@ -531,6 +531,82 @@ def test_the_overdue_sweep_with_two_workers_and_a_sigkill_sends_each_step_exactl
     assert len(outbox(runtime, events.ACTION_OVERDUE)) == 8
     assert len(outbox(runtime, events.ACTION_ESCALATED)) == 16
     assert len(outbox(runtime, events.ACTION_DUE_SOON)) == 4
+
+
+# --- the research reminder --------------------------------------------------------------------
+
+NOT_RETURNED = ["childrens-services", "health", "housing", "idva"]  # police returns
+
+
+def reminded(runtime: Runtime) -> int:
+    with runtime.unit_of_work() as uow:
+        return uow.session.scalar(select(func.count()).select_from(ResearchReturn).where(
+            ResearchReturn.reminded_at.is_not(None))) or 0
+
+
+def test_each_unsent_return_is_reminded_once_when_its_window_opens_and_never_after_closing(
+    runtime: Runtime, client: FlaskClient, tokens: Tokens
+) -> None:
+    listed(runtime, ["case-m1", "case-m2"])  # northshire: closes 7 Dec 17:00 (GMT)
+    listed(runtime, ["case-m3"], "southshire")  # closes 16 Dec 09:00
+    assert client.post("/v1/cases/case-m1/returns", json=HELD,
+                       headers=tokens("agency_rep", "police")).status_code == 201
+    assert client.post("/v1/cases/case-m1/returns", json={**HELD, "status": "draft"},
+                       headers=tokens("agency_rep", "health")).status_code == 201
+    deliver(runtime, events.CASE_ERASED, {"case_id": "case-m2", "area_id": "northshire",
+                                          "reason": "request"}, "case-m2")
+    assert research_reminders.sweep(runtime) == 0  # days before
+    with time_machine.travel(datetime(2026, 12, 6, 16, 59, tzinfo=clock.UK), tick=True):
+        assert research_reminders.sweep(runtime) == 0  # a minute before the 24 hours
+    with time_machine.travel(datetime(2026, 12, 6, 17, 0, 5, tzinfo=clock.UK), tick=True):
+        assert research_reminders.sweep(runtime) == len(NOT_RETURNED)
+        assert research_reminders.sweep(runtime) == 0  # the next sweep: nothing again
+    sent = outbox(runtime, events.RESEARCH_REMINDER)
+    # The draft is not sent: reminded; the sent return and the erased case's are not.
+    assert sorted(d["agency_id"] for d in sent) == NOT_RETURNED
+    assert {(d["case_id"], d["meeting_id"], d["deadline"]) for d in sent} == {
+        ("case-m1", NORTH_MEETING, "2026-12-07T17:00:00+00:00")}
+    # Southshire's returns were never swept inside their window: once closed, no reminder.
+    with time_machine.travel(datetime(2026, 12, 16, 9, 0, tzinfo=clock.UK), tick=True):
+        assert research_reminders.sweep(runtime) == 0
+    assert len(outbox(runtime, events.RESEARCH_REMINDER)) == len(NOT_RETURNED)
+
+
+@pytest.mark.parametrize("clock_start", [datetime(2026, 12, 7, 9, 0, tzinfo=clock.UK)],
+                         ids=["8h-before-closing"])
+def test_a_list_sent_inside_the_window_is_reminded_at_once_exactly_once_across_a_sigkill(
+    platform_env: PlatformEnv, runtime: Runtime, workers: Workers, client: FlaskClient,
+    tokens: Tokens
+) -> None:
+    listed(runtime, ["case-k1"])
+    assert client.post("/v1/cases/case-k1/returns", json=HELD,
+                       headers=tokens("agency_rep", "police")).status_code == 201
+    # One worker, killed after its 2nd claim, before that claim commits.
+    crashed = workers.start(MARAC_FAULT=f"{research_reminders.FAULT_AFTER_CLAIM}:2")
+    try:
+        assert crashed.wait(60) == -signal.SIGKILL
+    except (AssertionError, subprocess.TimeoutExpired):
+        pytest.fail(f"the worker did not die at the fault; logs:\n{workers.logs()}")
+    assert reminded(runtime) == 1  # the second claim rolled back with the process
+    workers.start()
+    workers.start()
+    try:
+        wait_for(lambda: reminded(runtime) == len(NOT_RETURNED) and all_sent(runtime), 60)
+    except AssertionError:
+        pytest.fail(f"not every reminder sent; logs:\n{workers.logs()}")
+
+    def on_kafka() -> dict[str, set[str]]:
+        ids: dict[str, set[str]] = defaultdict(set)
+        for event_id, data in records(platform_env, "research.reminder"):
+            assert data["case_id"] == "case-k1"
+            ids[data["agency_id"]].add(event_id)
+        return ids
+
+    # One event per agency that has not returned (a relay re-send after the kill would repeat
+    # its id, never mint one), none for police.
+    assert {agency: len(ids) for agency, ids in on_kafka().items()} == dict.fromkeys(NOT_RETURNED, 1)
+    assert research_reminders.sweep(runtime) == 0
+    assert {agency: len(ids) for agency, ids in on_kafka().items()} == dict.fromkeys(NOT_RETURNED, 1)
 
 
 # --- erasure ---------------------------------------------------------------------------------
