@@ -1,4 +1,4 @@
-"""The notify service's HTTP API: the delivery log."""
+"""The notify service's HTTP API: the delivery log and the agency directory it uses."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marac_platform import audit
-from marac_platform.auth import requires
+from marac_platform import audit, clock
+from marac_platform.auth import caller_area, requires
 from marac_platform.http import request_unit_of_work
 from marac_platform.security.roles import Permission
 from services.notify import service
 from services.notify.models import Delivery
-from services.notify.schemas import DeliveryOut, DeliveryQuery
+from services.notify.schemas import AgencyOut, DeliveryOut, DeliveryQuery
 
 blp = Blueprint("notify", __name__, url_prefix="/v1", description="Notification deliveries")
 
@@ -32,3 +32,14 @@ class Deliveries(MethodView):
                                          limit=query["limit"])
         audit.note_all(found)
         return found
+
+
+@blp.route("/areas/<area_id>/directory")
+class Directory(MethodView):
+    @requires(Permission.NOTIFICATION_READ)
+    @blp.response(200, AgencyOut(many=True))
+    def get(self, area_id: str) -> list[dict[str, Any]]:
+        """The area's agency directory as notify uses it today: each agency's agreement (signed,
+        on, until, in force), its channels and the kinds it opted out of. No case data."""
+        area = caller_area(area_id)
+        return service.directory(area, clock.uk_today())

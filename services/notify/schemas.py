@@ -31,3 +31,18 @@ class DeliveryQuery(Schema):
     case_id = fields.Str(load_default=None, validate=validate.Length(1, 64))
     status = fields.Str(load_default=None, validate=validate.OneOf([s.value for s in DeliveryStatus]))
     limit = fields.Int(load_default=50, validate=validate.Range(1, 200))
+
+
+class AgencyOut(Schema):
+    id = fields.Str()
+    name = fields.Str()
+    isa_signed = fields.Bool()
+    isa_signed_on = fields.Date(allow_none=True)
+    isa_expires = fields.Date(allow_none=True)
+    isa_in_force = fields.Bool()
+    channels = fields.List(fields.Str(), metadata={"description": "email and/or webhook"})
+    email_addresses = fields.Int(metadata={"description": "how many addresses are told"})
+    opt_out = fields.List(fields.Str())
+    refusal = fields.Str(allow_none=True, metadata={
+        "description": "why it would be told nothing today, if so (no_isa, isa_lapsed, "
+                       "no_channel)"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
 from marac_platform import clock, events, faults, telemetry
+from marac_platform.areas import Area
 from marac_platform.db import new_id, utcnow
 from marac_platform.events import Event
 from marac_platform.payloads import NotificationFailed, NotificationSent
@@ -91,6 +92,19 @@ def delivery_log(uow: UnitOfWork, *, case_id: str | None, status: str | None,
     if status:
         statement = statement.where(Delivery.status == status)
     return uow.session.scalars(statement).all()
+
+
+def directory(area: Area, today: date) -> list[dict[str, Any]]:
+    """The agency directory as a coordinator checks it: agreements, channels, opt-outs."""
+    return [{
+        "id": agency.id, "name": agency.name, "isa_signed": agency.isa_signed,
+        "isa_signed_on": agency.isa_signed_on, "isa_expires": agency.isa_expires,
+        "isa_in_force": agency.isa_in_force(today),
+        "channels": [c for c, on in ((domain.EMAIL, agency.emails()),
+                                     (domain.WEBHOOK, agency.webhook_url)) if on],
+        "email_addresses": len(agency.emails()), "opt_out": list(agency.opt_out),
+        "refusal": domain.refusal(area, agency.id, "", today),
+    } for agency in area.agencies]
 
 
 # --- delivering: each delivery claimed, sent and marked in short transactions of its own ------

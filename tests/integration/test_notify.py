@@ -251,6 +251,18 @@ def test_each_kind_reaches_exactly_its_recipients_once(
     assert client.get("/v1/deliveries?status=lost", headers=bearer(
         env, "coordinator", "northshire")).status_code == 422
 
+    directory = client.get("/v1/areas/northshire/directory",
+                           headers=bearer(env, "coordinator", "northshire"))
+    listed = {a["id"]: a for a in directory.json}
+    assert (listed["police"]["channels"], listed["police"]["email_addresses"],
+            listed["police"]["isa_signed_on"]) == (["email", "webhook"], 2, "2025-04-01")
+    assert (listed["housing"]["isa_in_force"], listed["housing"]["refusal"]) == (
+        False, "isa_lapsed")
+    assert listed["childrens-services"]["opt_out"] == ["caselist_addendum"]
+    assert "secret" not in directory.get_data(as_text=True).lower()
+    assert client.get("/v1/areas/southshire/directory", headers=bearer(
+        env, "coordinator", "northshire")).status_code == 404
+
     # The e-mails: one per delivery (both police addresses on one), STARTTLS and AUTH each time.
     mails = list(smtp.inbox.messages)
     assert len(mails) == sum(1 for d in found if d.channel == "email")
