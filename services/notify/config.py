@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment
 from marshmallow import Schema, fields, post_load, validate
@@ -47,6 +48,15 @@ class NotifySectionSchema(Schema):
     def make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         data["coordinators"] = tuple(data["coordinators"])
         return data
+
+
+def check_webhook_url(url: str, where: str) -> None:
+    """Webhooks go over HTTPS; plain HTTP only to this machine (a local receiver, tests)."""
+    parsed = urlsplit(url)
+    if parsed.scheme == "https" or (parsed.scheme == "http"
+                                    and parsed.hostname in ("127.0.0.1", "localhost", "::1")):
+        return
+    raise AreaConfigError(f"{where}.webhook_url: must be an https:// URL")
 
 
 def webhook_secret(agency: Agency, where: str) -> str:
@@ -88,8 +98,12 @@ def configure(areas: Areas, settings: Settings) -> NotifyConfig:
             templates.check(env, f"{where}.notify.templates")
         except templates.TemplateProblem as exc:
             raise AreaConfigError(str(exc)) from None
-        secrets = {agency.id: webhook_secret(agency, f"{where}.agencies[{agency.id}]")
-                   for agency in area.agencies if agency.webhook_url}
+        secrets: dict[str, str] = {}
+        for agency in area.agencies:
+            if agency.webhook_url:
+                named = f"{where}.agencies[{agency.id}]"
+                check_webhook_url(agency.webhook_url, named)
+                secrets[agency.id] = webhook_secret(agency, named)
         built[area.id] = AreaNotify(coordinators=loaded["coordinators"], templates=env,
                                     webhook_secrets=secrets)
     return NotifyConfig(areas=built, public_url=settings.public_url)

@@ -59,6 +59,9 @@ class Mailer:
     def __init__(self, mail: MailSettings) -> None:
         self.mail = mail
         self.session: smtplib.SMTP | None = None
+        # Once the relay could not be reached, the rest of the batch fails at once with the
+        # same code (and its backoff) instead of each waiting out a connection timeout.
+        self.unreachable: str | None = None
 
     def __enter__(self) -> Mailer:
         return self
@@ -94,10 +97,18 @@ class Mailer:
         return session
 
     def send(self, message: EmailMessage) -> None:
+        if self.unreachable:
+            raise DeliveryFailed(self.unreachable)
         try:
             for attempt in (1, 2):
                 if self.session is None:
-                    self.session = self._open()
+                    try:
+                        self.session = self._open()
+                    except (OSError, smtplib.SMTPConnectError) as exc:
+                        if isinstance(exc, ssl.SSLError):
+                            raise
+                        self.unreachable = f"smtp_{type(exc).__name__}"
+                        raise DeliveryFailed(self.unreachable) from None
                 try:
                     self.session.send_message(message)
                     return

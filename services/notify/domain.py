@@ -17,7 +17,7 @@ from marac_platform.states import MoveTable
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # queued; due now, or at next_attempt_at after a failed attempt
+    QUEUED = "queued"  # due now, or at next_attempt_at after a failed attempt
     SENDING = "sending"  # claimed by a worker; its outcome is unknown if the claim is old
     SENT = "sent"
     FAILED = "failed"  # given up: retries spent, or refused for good by the receiver
@@ -26,10 +26,10 @@ class DeliveryStatus(StrEnum):
 
 _D = DeliveryStatus
 DELIVERY_MOVES: Final = MoveTable("delivery", {
-    _D.PENDING: frozenset({_D.SENDING}),
-    # Retaken when its claim is old (the worker died mid-send), back to pending to retry later;
+    _D.QUEUED: frozenset({_D.SENDING}),
+    # Retaken when its claim is old (the worker died mid-send), back to queued to retry later;
     # refused at send time when the agency's agreement lapsed while it waited.
-    _D.SENDING: frozenset({_D.SENDING, _D.PENDING, _D.SENT, _D.FAILED, _D.REFUSED}),
+    _D.SENDING: frozenset({_D.SENDING, _D.QUEUED, _D.SENT, _D.FAILED, _D.REFUSED}),
     _D.SENT: frozenset(),
     _D.FAILED: frozenset(),
     _D.REFUSED: frozenset(),

@@ -11,7 +11,7 @@ from services.notify.notices import NOTICES
 
 
 def deliver(runtime: Runtime) -> None:
-    service.deliver_pending(runtime)
+    service.deliver_due(runtime)
 
 
 HANDLERS: dict[str, Handler] = {event_type: service.on_event for event_type in NOTICES}

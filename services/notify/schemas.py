@@ -16,7 +16,7 @@ class DeliveryOut(Schema):
     channel = fields.Str()
     kind = fields.Str(attribute="template")
     reference = fields.Str(allow_none=True)
-    status = fields.Str(metadata={"description": "queued (pending), sending, sent, failed or "
+    status = fields.Str(metadata={"description": "queued, sending, sent, failed or "
                                                  "refused"})
     attempts = fields.Int()
     error = fields.Str(allow_none=True, metadata={

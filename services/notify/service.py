@@ -49,7 +49,7 @@ def on_event(uow: UnitOfWork, event: Event) -> None:
 
 
 def queue(uow: UnitOfWork, event: Event, notice: Notice) -> int:
-    """One pending delivery per recipient and channel, and one refused row per recipient that
+    """One queued delivery per recipient and channel, and one refused row per recipient that
     may not be told (the coordinator sees why). Returns how many will be sent."""
     area = uow.runtime.areas.get(notice.area_id)
     if area is None:
@@ -75,7 +75,7 @@ def queue(uow: UnitOfWork, event: Event, notice: Notice) -> int:
             created_at=now)
 
     for recipient in chosen:
-        uow.session.add(row(recipient.id, recipient.channel, Status.PENDING, None))
+        uow.session.add(row(recipient.id, recipient.channel, Status.QUEUED, None))
     for refusal in refused:
         uow.session.add(row(refusal.id, domain.NONE, Status.REFUSED, refusal.reason))
         log.warning("notification refused", extra={
@@ -110,9 +110,9 @@ def directory(area: Area, today: date) -> list[dict[str, Any]]:
 # --- delivering: each delivery claimed, sent and marked in short transactions of its own ------
 
 def _claimable(now: datetime, claim_timeout: timedelta) -> ColumnElement[bool]:
-    """Pending and due, or claimed so long ago that its worker must have died mid-send."""
+    """Queued and due, or claimed so long ago that its worker must have died mid-send."""
     due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-    return or_(and_(Delivery.status == Status.PENDING, due),
+    return or_(and_(Delivery.status == Status.QUEUED, due),
                and_(Delivery.status == Status.SENDING, Delivery.claimed_at < now - claim_timeout))
 
 
@@ -130,7 +130,7 @@ def _http() -> httpx.Client:
     return delivery.http_client()
 
 
-def deliver_pending(runtime: Runtime) -> int:
+def deliver_due(runtime: Runtime) -> int:
     """The timed job: a crash leaves at most one delivery with an unknown outcome, never a
     whole batch. One SMTP session serves the batch's e-mails."""
     claim_timeout = timedelta(seconds=runtime.settings.delivery_claim_timeout_s)
@@ -268,11 +268,11 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str, *,
                    permanent: bool = False) -> None:
     with runtime.unit_of_work() as uow:
         if item.attempts < MAX_ATTEMPTS and not permanent:
-            # Back to pending; an SMTP relay or webhook that is down gets time to recover.
+            # Back to queued; an SMTP relay or webhook that is down gets time to recover.
             delay = domain.retry_delay(item.attempts, runtime.settings.delivery_retry_base_s)
             uow.session.execute(
-                update(Delivery).where(_ours(item), may_become(Status.PENDING))
-                .values(status=Status.PENDING, claimed_at=None, error=reason_code,
+                update(Delivery).where(_ours(item), may_become(Status.QUEUED))
+                .values(status=Status.QUEUED, claimed_at=None, error=reason_code,
                         next_attempt_at=utcnow() + delay)
                 .execution_options(synchronize_session=False))
             return

@@ -332,9 +332,9 @@ def test_a_relay_down_for_a_minute_loses_and_doubles_nothing(
     while time.monotonic() < down_until:
         time.sleep(2)
     failing = [d for d in rows(runtime) if d.channel == "email"]
-    assert all(d.status in ("pending", "sending") for d in failing), [d.status for d in failing]
+    assert all(d.status in ("queued", "sending") for d in failing), [d.status for d in failing]
     assert all(d.attempts >= 2 and (d.error or "").startswith("smtp_") for d in failing
-               if d.status == "pending")
+               if d.status == "queued")
     smtp.start()
 
     def all_sent() -> list[Delivery]:

@@ -129,7 +129,7 @@ def test_worker_killed_after_a_send_resends_only_that_one_with_the_same_message_
     # Killed mid-batch: four sent and recorded, the fifth sent but not recorded, the rest queued.
     at_crash = deliveries(runtime)
     by_status = Counter(item.status for item in at_crash.values())
-    assert by_status == {"sent": 4, "sending": 1, "pending": 7}, by_status
+    assert by_status == {"sent": 4, "sending": 1, "queued": 7}, by_status
     (unknown,) = [item.id for item in at_crash.values() if item.status == "sending"]
     recorded = {item.id for item in at_crash.values() if item.status == "sent"}
     assert sum(message_ids(smtp).values()) == 5

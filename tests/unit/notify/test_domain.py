@@ -56,11 +56,11 @@ def test_coordinators_are_told_by_e_mail_when_the_area_names_them() -> None:
 
 def test_a_delivery_moves_only_through_sending() -> None:
     status = domain.DeliveryStatus
-    assert [s.value for s in status] == ["pending", "sending", "sent", "failed", "refused"]
+    assert [s.value for s in status] == ["queued", "sending", "sent", "failed", "refused"]
     assert domain.DELIVERY_MOVES.sources(status.SENT) == {status.SENDING}
-    assert domain.DELIVERY_MOVES.sources(status.SENDING) == {status.PENDING, status.SENDING}
+    assert domain.DELIVERY_MOVES.sources(status.SENDING) == {status.QUEUED, status.SENDING}
     assert domain.DELIVERY_MOVES.sources(status.REFUSED) == {status.SENDING}
-    assert not domain.DELIVERY_MOVES.allows(status.PENDING, status.SENT)
+    assert not domain.DELIVERY_MOVES.allows(status.QUEUED, status.SENT)
     for end in (status.SENT, status.FAILED, status.REFUSED):
         assert not any(domain.DELIVERY_MOVES.allows(end, s) for s in status)
 
