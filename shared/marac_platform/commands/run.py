@@ -66,16 +66,29 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
     return controller
 
 
-def preflight(args: argparse.Namespace, env: dict[str, str]) -> Areas | None:
+def preflight(args: argparse.Namespace, env: dict[str, str], *, viewer: bool) -> Areas | None:
     """Everything checked before anything starts: settings, key files, the areas file as every
-    service reads it, and the ports of the web processes and the mail catcher."""
+    service reads it, and the ports of the web processes, the mail catcher and the trace viewer."""
     areas = check_configuration([args.specs[name] for name in args.services if name in args.specs], env)
     host = env.get("MARAC_BIND_HOST") or "127.0.0.1"
     ports = [web_port(service, host, service_port(service, env)) for service in args.services]
     if not env.get("MARAC_SMTP_HOST"):
         ports.append(Port("127.0.0.1", mail_port(env), "local mail catcher (SMTP) port", "MARAC_SMTP_PORT"))
+    if viewer:
+        ports.append(Port("127.0.0.1", traces_port(env), "local trace viewer port", "MARAC_TRACES_PORT"))
     check_ports(ports)
     return areas
+
+
+TRACES_PORT = 16686  # Jaeger's UI port, as in docker-compose.yml
+
+
+def traces_port(env: dict[str, str]) -> int:
+    return int(env.get("MARAC_TRACES_PORT") or TRACES_PORT)
+
+
+def exports_traces(env: dict[str, str]) -> bool:
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +106,19 @@ def run(args: argparse.Namespace) -> int:
             if exc.name != "marac_devinfra":
                 raise
             raise CommandError(NO_DEV_TOOLS) from None
-    areas = preflight(args, env)  # before anything starts
+    viewer_kind: Any = None
+    if not exports_traces(env):
+        try:
+            # The development tools' trace viewer, where they are installed (not in the image).
+            from marac_devinfra.traces import TraceViewer as viewer_kind
+        except ModuleNotFoundError as exc:
+            if exc.name != "marac_devinfra":
+                raise
+    areas = preflight(args, env, viewer=viewer_kind is not None)  # before anything starts
+    viewer = None
+    if viewer_kind is not None:
+        viewer = viewer_kind(traces_port(env)).start()
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = viewer.url  # every child exports its spans there
     if local:
         broker = LocalKafka(data_dir=Path(data_dir) / "kafka",
                             progress=lambda line: print(line, flush=True))
@@ -130,6 +155,12 @@ def run(args: argparse.Namespace) -> int:
         if mail is not None:
             print(f"  e-mail      caught by a local SMTP server on 127.0.0.1:{env['MARAC_SMTP_PORT']}"
                   f", kept in {Path(data_dir) / 'mail'}")
+        if viewer is not None:
+            print(f"  traces      {viewer.url}  (a trace id, e.g. the one `marac demo` prints: "
+                  f"{viewer.url}/traces/<trace id>)")
+        elif exports_traces(env):
+            target = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            print(f"  traces      exported to {target}")
         area = min(areas.ids()) if areas else "AREA"
         print(f"\nTry it:  marac demo\nA token: marac token mint --role coordinator "
               f"--area {area}\nStop:    Ctrl-C", flush=True)
@@ -145,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         platform.stop()
         if mail is not None:
             mail.stop()
+        if viewer is not None:
+            viewer.stop()
         if broker is not None:
             broker.stop()
         print("stopped")
