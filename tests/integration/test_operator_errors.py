@@ -41,6 +41,12 @@ def env(tmp_path: Path) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}
 
 
+def quiet_ports(env: dict[str, str]) -> dict[str, str]:
+    """`marac run --services risk` on ports nothing else here uses (others may run a platform)."""
+    return {**env, "MARAC_RISK_PORT": str(free_port()), "MARAC_SMTP_PORT": str(free_port()),
+            "MARAC_TRACES_PORT": str(free_port())}
+
+
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -111,7 +117,7 @@ def test_2_a_wrong_areas_file_stops_migrate_before_any_database(
 
 
 def test_2_a_taken_web_port_is_named_before_anything_starts(env: dict[str, str], taken_port: int) -> None:
-    result = marac("run", "--services", "risk", env={**env, "MARAC_RISK_PORT": str(taken_port)})
+    result = marac("run", "--services", "risk", env={**quiet_ports(env), "MARAC_RISK_PORT": str(taken_port)})
     assert result.returncode == 2
     assert one_line(result) == (f"marac run: risk web port 127.0.0.1:{taken_port}: already in use "
                                 f"(choose another with --port, MARAC_RISK_PORT or MARAC_PORT_OFFSET)")
@@ -125,11 +131,23 @@ def test_2_a_taken_web_port_is_named_before_anything_starts(env: dict[str, str],
 
 
 def test_2_a_taken_mail_catcher_port_is_named(env: dict[str, str], taken_port: int) -> None:
-    result = marac("run", "--services", "risk", env={**env, "MARAC_SMTP_PORT": str(taken_port),
-                                                     "MARAC_PORT_OFFSET": str(free_port() - 8002)})
+    result = marac("run", "--services", "risk", env={**quiet_ports(env), "MARAC_SMTP_PORT": str(taken_port)})
     assert result.returncode == 2
     assert one_line(result) == (f"marac run: local mail catcher (SMTP) port 127.0.0.1:{taken_port}: "
                                 f"already in use (choose another with MARAC_SMTP_PORT)")
+
+
+@pytest.mark.parametrize("which", ["port", "controller port"])
+def test_2_a_taken_kafka_port_is_named_before_anything_starts(
+        env: dict[str, str], taken_port: int, which: str) -> None:
+    kafka_port = taken_port if which == "port" else taken_port - 1
+    local = {key: value for key, value in quiet_ports(env).items() if key != "KAFKA_BOOTSTRAP_SERVERS"}
+    result = marac("run", "--services", "risk", env={**local, "MARAC_KAFKA_PORT": str(kafka_port)})
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"marac run: Kafka {which} 127.0.0.1:{taken_port} is already in use by another program; stop it "
+        "or choose another port (MARAC_KAFKA_PORT; the controller takes the next one)")
+    assert service_databases(env) == [] and "topics ready" not in result.stdout
 
 
 def test_1_a_failure_while_running_is_one_line_and_debug_shows_the_traceback(env: dict[str, str]) -> None:

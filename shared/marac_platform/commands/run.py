@@ -91,6 +91,13 @@ def exports_traces(env: dict[str, str]) -> bool:
     return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
+def try_it(areas: Areas | None) -> str:
+    """The banner's last lines: a token for an area this deployment serves."""
+    area = min(areas.ids()) if areas else "AREA"
+    return (f"\nTry it:  marac demo --area {area}\nA token: marac token mint --role coordinator "
+            f"--area {area}\nStop:    Ctrl-C")
+
+
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     data_dir = env.setdefault("MARAC_DATA_DIR", str(repo_root() / ".data"))
@@ -161,9 +168,7 @@ def run(args: argparse.Namespace) -> int:
         elif exports_traces(env):
             target = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
             print(f"  traces      exported to {target}")
-        area = min(areas.ids()) if areas else "AREA"
-        print(f"\nTry it:  marac demo\nA token: marac token mint --role coordinator "
-              f"--area {area}\nStop:    Ctrl-C", flush=True)
+        print(try_it(areas), flush=True)
         while not stopping["now"]:
             platform.supervise()  # a child that exits is restarted, within limits
             time.sleep(0.5)

@@ -10,7 +10,8 @@ import pytest
 from marac_devinfra import commands as infra
 from marac_devinfra.kafka import LocalKafka
 from marac_platform import cli
-from marac_platform.commands.run import MAIL_CATCHER_PORT, mail_port
+from marac_platform.areas import parse_areas
+from marac_platform.commands.run import MAIL_CATCHER_PORT, mail_port, try_it
 
 
 def kafka_parser() -> argparse.ArgumentParser:
@@ -53,3 +54,11 @@ def test_a_token_minted_with_a_new_key_pair_says_which_data_folder_accepts_it(
 def test_the_local_mail_catcher_listens_where_marac_smtp_port_says_or_on_1025() -> None:
     assert mail_port({}) == MAIL_CATCHER_PORT == 1025
     assert mail_port({"MARAC_SMTP_PORT": "2526"}) == 2526
+
+
+def test_the_banner_suggests_an_area_the_areas_file_holds() -> None:
+    # It said northshire whatever the file held; a token for an area not served is no use.
+    document = {"areas": [{"id": "westshire", "name": "Westshire MARAC", "confidentiality_statement": "x",
+                           "agencies": [{"id": "police", "name": "Police", "isa_signed": True}]}]}
+    lines = try_it(parse_areas(document, Path("areas.yaml")))
+    assert "--area westshire" in lines and "northshire" not in lines
