@@ -12,11 +12,12 @@
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 FROM ${PYTHON_IMAGE} AS build
-# Every package at the version constraints.txt pins (`./dev lock` makes it), the build
-# tools of the isolated builds too (PIP_CONSTRAINT reaches them).
+# Every package at the version constraints.txt pins (`./dev lock` makes it), and the build
+# tools of the isolated builds too (pip 25.3 and later apply only build constraints there).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_CONSTRAINT=/src/constraints.txt
+    PIP_CONSTRAINT=/src/constraints.txt \
+    PIP_BUILD_CONSTRAINT=/src/constraints.txt
 WORKDIR /src
 RUN python -m venv /opt/marac
 # Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.

@@ -115,6 +115,7 @@ def test_the_dockerfile_builds_from_the_pinned_base_and_the_constraints() -> Non
     assert base is not None and base.group(1) == dotenv()["PYTHON_IMAGE"]
     assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
     assert "PIP_CONSTRAINT=/src/constraints.txt" in dockerfile
+    assert "PIP_BUILD_CONSTRAINT=/src/constraints.txt" in dockerfile  # setuptools of the build too
     ignored = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.MULTILINE):
