@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -56,8 +57,9 @@ def build_parser(services: Mapping[str, ServiceSpec] | None = None,
                "2 operator error, before anything started (a wrong argument, setting, areas file, "
                "key file, or a port in use: one line naming it); 3 `kafka|postgres status`: not "
                "running; 130 interrupted.")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the Python traceback of an error instead of its one line")
+    parser.add_argument("--debug", action="store_true", default=os.environ.get("MARAC_DEBUG") == "1",
+                        help="show an error's Python traceback as well as its one line "
+                             "(MARAC_DEBUG=1 does the same, e.g. in a pod)")
     # What every command may need: the declarations, and how to start this command again.
     parser.set_defaults(specs=services, program=tuple(program))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

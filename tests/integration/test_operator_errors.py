@@ -193,3 +193,8 @@ def test_the_readme_table_lists_these_codes() -> None:
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")]
     assert rows == ["`0`", "`1`", "`2`", "`3`", "`130`"]
     assert sys.executable  # the commands above ran with this interpreter (PROGRAM)
+
+
+def test_marac_debug_in_the_environment_is_debug(env: dict[str, str]) -> None:
+    result = marac("check", env={**env, "MARAC_DEBUG": "1", "MARAC_CONSUMER_MAX_ATTEMPTS": "abc"})
+    assert result.returncode == 2 and "Traceback" in result.stderr
