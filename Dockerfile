@@ -4,16 +4,26 @@
 #   docker run IMAGE web referral --host 0.0.0.0 --port 8000
 #   docker run IMAGE worker referral
 #   docker run IMAGE migrate --create-database
-ARG PYTHON_IMAGE=python:3.11-slim
+# The base image by digest, so two builds of one commit start from the same bytes (the tag is
+# for people; the digest wins). To move to a newer 3.11-slim (security updates), take its
+# digest and put it here and in .env's PYTHON_IMAGE (a test holds the two equal):
+#   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
+#   (or: docker pull python:3.11-slim && docker inspect --format '{{index .RepoDigests 0}}' python:3.11-slim)
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 FROM ${PYTHON_IMAGE} AS build
+# Every package at the version constraints.txt pins (`./dev lock` makes it), and the build
+# tools of the isolated builds too (pip 25.3 and later apply only build constraints there).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    PIP_CONSTRAINT=/src/constraints.txt \
+    PIP_BUILD_CONSTRAINT=/src/constraints.txt
 WORKDIR /src
 RUN python -m venv /opt/marac
 # Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+COPY pyproject.toml constraints.txt ./
+RUN /opt/marac/bin/pip install pip \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && /opt/marac/bin/pip install -r /tmp/requirements.txt
 # Not devtools/: the local Kafka and PostgreSQL launchers (marac_devinfra) are for development.

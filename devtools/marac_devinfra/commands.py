@@ -59,15 +59,22 @@ def kafka_fetch(args: argparse.Namespace) -> int:
 
 def kafka_start(args: argparse.Namespace) -> int:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if configured:
+    kafka = _kafka(args)
+    # The local broker's own address exported beforehand (as `export KAFKA_BOOTSTRAP_SERVERS=
+    # 127.0.0.1:9092` then `marac kafka start`) means this broker: it is started.
+    if configured and configured not in local_addresses(kafka.port):
         print(
             f"KAFKA_BOOTSTRAP_SERVERS is set ({configured}): using that cluster, "
-            "no local broker started"
+            "no local broker started (unset it to start one here)"
         )
         return 0
-    address = _kafka(args).start(timeout=args.timeout)
+    address = kafka.start(timeout=args.timeout)
     print(f"Kafka broker ready: KAFKA_BOOTSTRAP_SERVERS={address}")
     return 0
+
+
+def local_addresses(port: int) -> set[str]:
+    return {f"{host}:{port}" for host in ("127.0.0.1", "localhost")}
 
 
 def kafka_stop(args: argparse.Namespace) -> int:

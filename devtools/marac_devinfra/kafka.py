@@ -402,7 +402,8 @@ class LocalKafka:
             if port_in_use(port):
                 raise DevInfraError(
                     f"Kafka {label} 127.0.0.1:{port} is already in use by another program; "
-                    "stop it or choose another port (MARAC_KAFKA_PORT)"
+                    "stop it or choose another port (MARAC_KAFKA_PORT; the controller takes the "
+                    "next one)"
                 )
         libs = ensure_kafka_jars(self.progress)
         java = ensure_java()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from marac_platform import clock
 
@@ -133,8 +133,8 @@ SECTION_KEYS = ("risk", "scheduling", "screening", "notify", "actions")
 
 
 class AreaSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
+    # An unknown key (a typo such as `retention_day`) is refused, naming it: a key silently
+    # dropped would leave a setting at its default with nothing saying so.
 
     id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$"))
     name = fields.Str(required=True, validate=validate.Length(1, 200))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 
 from marac_platform.service_spec import Command, ServiceSpec
@@ -21,6 +23,7 @@ SERVICE_COMMANDS = "(services)"
 # marac_platform.commands; a dotted one lives in a package of its own (below).
 COMMAND_MODULES = (
     "run",
+    "check",
     "marac_devinfra.commands",  # marac kafka ..., marac postgres ...
     "migrate",
     "topics",
@@ -49,8 +52,14 @@ def build_parser(services: Mapping[str, ServiceSpec] | None = None,
     services' commands under it names its `GROUP` (`marac keys ...`)."""
     services = services or {}
     parser = argparse.ArgumentParser(
-        prog="marac", description="Run and operate the MARAC platform."
-    )
+        prog="marac", description="Run and operate the MARAC platform.",
+        epilog="Exit codes: 0 done; 1 failed while running (one line; --debug for the traceback); "
+               "2 operator error, before anything started (a wrong argument, setting, areas file, "
+               "key file, or a port in use: one line naming it); 3 `kafka|postgres status`: not "
+               "running; 130 interrupted.")
+    parser.add_argument("--debug", action="store_true", default=os.environ.get("MARAC_DEBUG") == "1",
+                        help="show an error's Python traceback as well as its one line "
+                             "(MARAC_DEBUG=1 does the same, e.g. in a pod)")
     # What every command may need: the declarations, and how to start this command again.
     parser.set_defaults(specs=services, program=tuple(program))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -93,18 +102,44 @@ def spec_of(args: argparse.Namespace, service: str) -> ServiceSpec:
     return specs[service]
 
 
+def failure(exc: Exception) -> str:
+    """An unexpected error in one line: its type, and its message only where that cannot echo
+    input (a database error on a statement quotes its parameters, which may be personal data)."""
+    from kafka.errors import KafkaError
+    from sqlalchemy.exc import DBAPIError
+
+    name = type(exc).__name__
+    if isinstance(exc, KafkaError | OSError):
+        return f"{name}: {exc}"
+    if isinstance(exc, DBAPIError) and not exc.statement:  # could not connect: no statement
+        first = str(exc.orig).strip().splitlines()
+        return f"{name}: {first[0] if first else type(exc.orig).__name__}"
+    return name
+
+
 def main(argv: Sequence[str] | None = None, *, services: Mapping[str, ServiceSpec] | None = None,
          program: Sequence[str] = ()) -> int:
     """Run `marac` with these services (name -> declaration); `program` is how a child process
     (`marac run`'s web and worker processes) runs this same command."""
+    from marac_platform.preflight import OPERATOR_ERRORS
+
+    operator_errors: tuple[type[Exception], ...] = (CommandError, *OPERATOR_ERRORS)
     parser = build_parser(services, program)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except CommandError as exc:
+    except operator_errors as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"marac {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"marac {args.command}: failed: {failure(exc)} "
+              f"(`marac --debug {args.command} ...` shows the traceback)", file=sys.stderr)
+        return 1
     return result
 

@@ -12,7 +12,9 @@ worker_class = "marac_platform.web_worker.ProblemThreadWorker"
 threads = 4
 timeout = 30
 graceful_timeout = 10
-accesslog = None  # request spans and JSON logs carry what is needed, without query strings
+# Off: the app logs each request itself, with its route template instead of the path and query
+# string as sent (marac_platform.http.log_request).
+accesslog = None
 errorlog = "-"
 loglevel = "warning"
 

@@ -153,6 +153,9 @@ def create_service_app(
             if has_body:
                 bodies.check_json(request.get_data(cache=True))
 
+    # Registered first, so it runs last (Flask runs these in reverse) and logs the final status.
+    app.after_request(log_request)
+
     @app.after_request
     def _trace_header(response: Response) -> Response:
         trace_id = telemetry.current_trace_id()
@@ -190,6 +193,24 @@ def create_service_app(
 
     SQLAlchemyInstrumentor().instrument(engine=runtime.db.engine)
     return app
+
+
+request_log = logging.getLogger("marac.request")
+# Probes come every few seconds from every kubelet: logged only at MARAC_LOG_LEVEL=DEBUG.
+PROBES = ("/healthz", "/readyz")
+
+
+def log_request(response: Response) -> Response:
+    """One JSON line per request: method, route template, status, duration and (by the
+    formatter) the trace id. Never the path as sent, its query string or its body: they may
+    carry personal data; the route template (`/v1/referrals/<referral_id>`) carries none."""
+    started = g.get("started")
+    duration_ms = round((time.monotonic() - started) * 1000, 1) if started is not None else None
+    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    level = logging.DEBUG if request.path in PROBES else logging.INFO
+    request_log.log(level, "request", extra={"method": request.method, "route": rule,
+                                             "status": response.status_code, "duration_ms": duration_ms})
+    return response
 
 
 def _unexpected(error: Exception) -> Response:

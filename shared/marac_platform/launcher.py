@@ -7,6 +7,7 @@ does not stop the platform; one that keeps exiting stops it, with a line saying 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,33 @@ class Process:
     log_path: Path
     exits: list[float] = field(default_factory=list)  # monotonic times, within the window
     restart_at: float | None = None  # set while it waits to be restarted
+    log_offset: int = 0  # where this run's lines begin in the (appended) log
+
+    def last_words(self) -> str:
+        """The last line this run of the child wrote (its JSON message, or a plain one such as
+        the CLI's one-line error): the reason to show, not only the log's path."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                tail = log.read()[-8192:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        if not lines:
+            return ""
+        last = lines[-1]
+        try:
+            entry = json.loads(last)
+        except ValueError:
+            return last[:300]
+        if isinstance(entry, dict) and "message" in entry:
+            code = entry.get("reason_code") or entry.get("error_type")
+            return f"{entry['message']}" + (f" ({code})" if code else "")
+        return last[:300]
+
+    def said(self) -> str:
+        words = self.last_words()
+        return f": {words}" if words else ""
 
 
 def exit_reason(code: int) -> str:
@@ -71,7 +99,8 @@ class Platform:
 
     def spawn(self, name: str, argv: list[str]) -> Process:
         log_path = self.log_dir / f"{name}.log"
-        process = Process(name, argv, self._popen(log_path, argv), log_path)
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        process = Process(name, argv, self._popen(log_path, argv), log_path, log_offset=offset)
         self.processes.append(process)
         return process
 
@@ -103,7 +132,8 @@ class Platform:
         for process in self.processes:
             code = process.popen.poll()
             if code is not None:
-                raise RuntimeError(f"{process.name} exited with {code}; see {process.log_path}")
+                raise RuntimeError(f"{process.name} {exit_reason(code)}{process.said()}; "
+                                   f"see {process.log_path}")
 
     def supervise(self) -> None:
         """Call every second or so once running: restarts children that exited; RuntimeError
@@ -113,6 +143,7 @@ class Platform:
         for process in self.processes:
             if process.restart_at is not None:
                 if now >= process.restart_at:
+                    process.log_offset = process.log_path.stat().st_size if process.log_path.exists() else 0
                     process.popen = self._popen(process.log_path, process.argv)
                     process.restart_at = None
                     self.progress(f"{process.name} restarted (pid {process.popen.pid})")
@@ -125,12 +156,12 @@ class Platform:
             exits = len(process.exits)
             if exits > self.max_restarts:
                 raise RuntimeError(
-                    f"{process.name} {exit_reason(code)}; it exited {exits} times within "
+                    f"{process.name} {exit_reason(code)}{process.said()}; it exited {exits} times within "
                     f"{_minutes(window)}, giving up; see {process.log_path}")
             delay = min(30.0, self.restart_delay_s * 2 ** (exits - 1))
             process.restart_at = now + delay
             self.progress(
-                f"{process.name} {exit_reason(code)}; restarting it in {delay:g}s "
+                f"{process.name} {exit_reason(code)}{process.said()}; restarting it in {delay:g}s "
                 f"(restart {exits} of at most {self.max_restarts} within {_minutes(window)}); "
                 f"see {process.log_path}")
 

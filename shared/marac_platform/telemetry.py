@@ -35,6 +35,7 @@ SAFE_EXTRA = frozenset(
         "status",
         "path",
         "method",
+        "route",
         "reason_code",
         "count",
         "duration_ms",

@@ -84,3 +84,34 @@ def test_a_child_that_keeps_exiting_is_given_up_with_a_clear_line(tmp_path: Path
 def test_exit_reasons_name_the_code_or_the_signal() -> None:
     assert exit_reason(3) == "exited with code 3"
     assert exit_reason(-9) == "was killed by SIGKILL"
+
+
+def test_a_child_that_cannot_start_is_shown_with_its_reason(tmp_path: Path) -> None:
+    lines: list[str] = []
+    running = platform(tmp_path, lines)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "risk-web.log").write_text("an earlier run's last line\n")
+    said = "marac web: areas.yaml: areas[northshire].risk.visible_high_risk_threshold: Not a valid integer."
+    child = running.spawn("risk-web", [sys.executable, "-c",
+                                       f"import sys; print({said!r}, file=sys.stderr); sys.exit(2)"])
+    child.popen.wait(20)
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            running.check_alive()
+    finally:
+        running.stop()
+    assert str(raised.value) == f"risk-web exited with code 2: {said}; see {child.log_path}"
+
+
+def test_a_restart_line_carries_the_childs_last_logged_message(tmp_path: Path) -> None:
+    lines: list[str] = []
+    running = platform(tmp_path, lines, max_restarts=1)
+    logged = ('import json, sys; print(json.dumps({"level": "ERROR", "message": "timed job failed", '
+              '"reason_code": "OperationalError"}), file=sys.stderr); sys.exit(1)')
+    running.spawn("actions-worker", [sys.executable, "-c", logged])
+    try:
+        supervise_until(running, lambda: lines)
+    finally:
+        running.stop()
+    assert lines[0].startswith("actions-worker exited with code 1: timed job failed (OperationalError); "
+                               "restarting it in ")

@@ -11,10 +11,12 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from marac_platform.ports import free_port
+from marac_platform.security.tokens import ensure_dev_keypair, mint_token
 from tests.conftest import REPO
 from tests.support.kafka_tools import wait_for
 
@@ -24,9 +26,14 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The web process's data folder; its output goes to web.log there."""
+    return tmp_path_factory.mktemp("web")
+
+
+@pytest.fixture(scope="module")
+def web(data_dir: Path) -> Iterator[int]:
     """The risk service under gunicorn on SQLite: these requests never reach a database."""
-    data_dir = tmp_path_factory.mktemp("web")
     port = free_port()
     env = {key: value for key, value in os.environ.items()
            if not key.endswith("DATABASE_URL") and key != "KAFKA_BOOTSTRAP_SERVERS"}
@@ -87,3 +94,27 @@ def test_gunicorns_other_refusals_are_problem_json_too(web: int) -> None:
     status, headers, _ = raw(web, b"GET /v1/checklists HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (status, headers["content-type"]) == (401, PROBLEM)
 
+
+
+def test_every_request_is_one_json_line_without_its_path_query_or_body(web: int, data_dir: Path) -> None:
+    private_key, _ = ensure_dev_keypair(data_dir / "keys")
+    token = mint_token(private_key.read_bytes(), subject="dev-coordinator", agency="idva",
+                       role="coordinator", areas=["northshire"], audience="marac", issuer="marac-dev")
+    secret = "Canary-Surname"  # what a careless client might put in a query string
+    asked = urllib.request.Request(f"http://127.0.0.1:{web}/v1/checklists/dash-{secret}?name={secret}",
+                                   headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(asked, timeout=10)
+    trace_id = refused.value.headers["X-Trace-Id"]
+    log = data_dir / "web.log"
+
+    def request_lines() -> list[dict[str, object]]:
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        return [entry for entry in entries if entry.get("logger") == "marac.request"]
+
+    lines = wait_for(lambda: [e for e in request_lines() if e.get("trace_id") == trace_id], timeout_s=10)
+    assert lines == [{**lines[0], "level": "INFO", "service": "risk", "message": "request",
+                      "method": "GET", "route": "/v1/checklists/<version>",
+                      "status": refused.value.code}]
+    assert isinstance(lines[0]["duration_ms"], float)
+    assert secret not in log.read_text()

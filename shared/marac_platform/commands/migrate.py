@@ -11,6 +11,7 @@ from marac_platform import audit, migrations
 from marac_platform.areas import load_areas
 from marac_platform.db import Database, PlatformTables, new_metadata, sqlite_path
 from marac_platform.keystore import KeyStore, keystore_url, load_keyring
+from marac_platform.preflight import check_configuration
 from marac_platform.security.crypto import AreaKeyRing
 from marac_platform.security.tokens import ensure_dev_keypair
 from marac_platform.service_spec import ServiceSpec
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise CommandError(f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICES)}")
     services = args.services or list(SERVICES)
+    # The whole configuration first: a migration Job that passes must mean pods that start.
+    check_configuration([spec_of(args, name) for name in services])
     if args.new:
         if len(services) != 1:
             raise CommandError("--new needs exactly one service")

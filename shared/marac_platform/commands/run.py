@@ -15,11 +15,13 @@ from types import FrameType
 from typing import Any
 
 from marac_platform import kafka as platform_kafka
+from marac_platform.areas import Areas
 from marac_platform.cli import CommandError
 from marac_platform.commands.migrate import migrate_all
+from marac_platform.commands.web import web_port
 from marac_platform.launcher import Platform
-from marac_platform.ports import free_port
-from marac_platform.settings import SERVICES, kafka_settings, repo_root
+from marac_platform.preflight import Port, check_configuration, check_ports
+from marac_platform.settings import SERVICES, kafka_settings, repo_root, service_port
 
 NO_DEV_TOOLS = (
     "KAFKA_BOOTSTRAP_SERVERS is not set and the development tools that start a local broker "
@@ -39,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+# The local mail catcher's port without MARAC_SMTP_PORT (Mailpit's, as in docker-compose.yml).
+MAIL_CATCHER_PORT = 1025
+
+
+def mail_port(env: dict[str, str]) -> int:
+    return int(env.get("MARAC_SMTP_PORT") or MAIL_CATCHER_PORT)
+
+
 def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
     """Without MARAC_SMTP_HOST, a local SMTP server keeps notify's e-mails as files (Maildir)."""
     if env.get("MARAC_SMTP_HOST"):
@@ -48,7 +58,7 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
         from aiosmtpd.handlers import Mailbox
     except ImportError:
         return None  # installed without the dev extras: deliveries wait for an SMTP server
-    port = int(env.get("MARAC_SMTP_PORT") or 0) or free_port()
+    port = mail_port(env)
     folder.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes its own subfolders
     controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=port)
     controller.start()
@@ -57,22 +67,74 @@ def start_mail_catcher(env: dict[str, str], folder: Path) -> Any:
     return controller
 
 
+def preflight(args: argparse.Namespace, env: dict[str, str], *, viewer: bool) -> Areas | None:
+    """Everything checked before anything starts: settings, key files, the areas file as every
+    service reads it, and the ports of the web processes, the mail catcher and the trace viewer."""
+    areas = check_configuration([args.specs[name] for name in args.services if name in args.specs], env)
+    host = env.get("MARAC_BIND_HOST") or "127.0.0.1"
+    ports = [web_port(service, host, service_port(service, env)) for service in args.services]
+    if not env.get("MARAC_SMTP_HOST"):
+        ports.append(Port("127.0.0.1", mail_port(env), "local mail catcher (SMTP) port", "MARAC_SMTP_PORT"))
+    if viewer:
+        ports.append(Port("127.0.0.1", traces_port(env), "local trace viewer port", "MARAC_TRACES_PORT"))
+    check_ports(ports)
+    return areas
+
+
+TRACES_PORT = 16686  # Jaeger's UI port, as in docker-compose.yml
+
+
+def traces_port(env: dict[str, str]) -> int:
+    return int(env.get("MARAC_TRACES_PORT") or TRACES_PORT)
+
+
+def exports_traces(env: dict[str, str]) -> bool:
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+def try_it(areas: Areas | None) -> str:
+    """The banner's last lines: a token for an area this deployment serves."""
+    area = min(areas.ids()) if areas else "AREA"
+    return (f"\nTry it:  marac demo --area {area}\nA token: marac token mint --role coordinator "
+            f"--area {area}\nStop:    Ctrl-C")
+
+
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     data_dir = env.setdefault("MARAC_DATA_DIR", str(repo_root() / ".data"))
     broker = None
-    if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+    local = not env.get("KAFKA_BOOTSTRAP_SERVERS")
+    if local:
         try:
             # The one import of the development tools in the runtime library, and a lazy one:
             # only this branch (`./dev run` with no cluster configured) needs them.
+            from marac_devinfra import DevInfraError
             from marac_devinfra.kafka import LocalKafka
         except ModuleNotFoundError as exc:
             if exc.name != "marac_devinfra":
                 raise
             raise CommandError(NO_DEV_TOOLS) from None
+    viewer_kind: Any = None
+    if not exports_traces(env):
+        try:
+            # The development tools' trace viewer, where they are installed (not in the image).
+            from marac_devinfra.traces import TraceViewer as viewer_kind
+        except ModuleNotFoundError as exc:
+            if exc.name != "marac_devinfra":
+                raise
+    areas = preflight(args, env, viewer=viewer_kind is not None)  # before anything starts
+    viewer = None
+    if viewer_kind is not None:
+        viewer = viewer_kind(traces_port(env)).start()
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = viewer.url  # every child exports its spans there
+    if local:
         broker = LocalKafka(data_dir=Path(data_dir) / "kafka",
                             progress=lambda line: print(line, flush=True))
-        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.start()
+        try:
+            # It checks its own two ports: MARAC_KAFKA_PORT and the controller's, the next one.
+            env["KAFKA_BOOTSTRAP_SERVERS"] = broker.start()
+        except DevInfraError as exc:
+            raise CommandError(str(exc)) from None
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     else:
         print(f"using the Kafka cluster at {env['KAFKA_BOOTSTRAP_SERVERS']}")
@@ -101,8 +163,13 @@ def run(args: argparse.Namespace) -> int:
         if mail is not None:
             print(f"  e-mail      caught by a local SMTP server on 127.0.0.1:{env['MARAC_SMTP_PORT']}"
                   f", kept in {Path(data_dir) / 'mail'}")
-        print("\nTry it:  marac demo\nA token: marac token mint --role coordinator "
-              "--area northshire\nStop:    Ctrl-C", flush=True)
+        if viewer is not None:
+            print(f"  traces      {viewer.url}  (a trace id, e.g. the one `marac demo` prints: "
+                  f"{viewer.url}/traces/<trace id>)")
+        elif exports_traces(env):
+            target = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            print(f"  traces      exported to {target}")
+        print(try_it(areas), flush=True)
         while not stopping["now"]:
             platform.supervise()  # a child that exits is restarted, within limits
             time.sleep(0.5)
@@ -115,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         platform.stop()
         if mail is not None:
             mail.stop()
+        if viewer is not None:
+            viewer.stop()
         if broker is not None:
             broker.stop()
         print("stopped")

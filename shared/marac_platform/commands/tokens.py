@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from marac_platform.security.roles import Role, is_area_id
-from marac_platform.security.tokens import ensure_dev_keypair, mint_token
+from marac_platform.security.tokens import DEV_PRIVATE_KEY_FILE, ensure_dev_keypair, mint_token
 from marac_platform.settings import repo_root
 
 # The defaults match what the services verify against (MARAC_JWT_AUDIENCE / _ISSUER).
@@ -68,7 +69,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_mint(args: argparse.Namespace) -> int:
+    existed = (dev_keys_dir() / DEV_PRIVATE_KEY_FILE).exists()
     private_path, _ = ensure_dev_keypair(dev_keys_dir())
+    # The services verify with the key pair of their own data folder: a token signed with a
+    # new one is refused (401 bad_signature) by a platform started with another MARAC_DATA_DIR.
+    if not existed:
+        print(f"marac token mint: made a new development key pair in {dev_keys_dir()}; only services "
+              f"started with MARAC_DATA_DIR={data_dir()} accept its tokens", file=sys.stderr)
+    if os.environ.get("MARAC_JWKS_URL") or os.environ.get("MARAC_JWT_PUBLIC_KEY_FILE"):
+        print("marac token mint: MARAC_JWKS_URL or MARAC_JWT_PUBLIC_KEY_FILE is set, so services "
+              "started with it refuse development tokens", file=sys.stderr)
     token = mint_token(
         private_path.read_bytes(),
         subject=args.subject or f"dev-{args.role}",

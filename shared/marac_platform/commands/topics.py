@@ -23,6 +23,10 @@ def run(args: argparse.Namespace) -> int:
         for name in platform_kafka.platform_topics():
             print(name)
         return 0
+    # The whole configuration first: a migration Job stops here, before any topic is made.
+    from marac_platform.preflight import check_configuration
+
+    check_configuration(list(args.specs.values()))
     created, existing = platform_kafka.create_topics(settings)
     print(f"topics: {len(created)} created, {len(existing)} already present "
           f"({settings.topic_partitions} partitions, replication {settings.topic_replication})")

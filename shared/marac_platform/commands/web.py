@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from marac_platform.preflight import Port, check_configuration, check_ports
 from marac_platform.settings import SERVICES, service_port
 
 
@@ -18,11 +19,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def web_port(service: str, host: str, port: int) -> Port:
+    return Port(host, port, f"{service} web port",
+                f"--port, MARAC_{service.upper()}_PORT or MARAC_PORT_OFFSET")
+
+
 def run(args: argparse.Namespace) -> int:
     from marac_platform.cli import spec_of
 
     spec = spec_of(args, args.service)
     port = args.port or service_port(args.service)
+    # Here, in one line, rather than as a traceback from inside gunicorn's worker.
+    check_configuration([spec])
+    check_ports([web_port(args.service, args.host, port)])
     argv = [
         sys.executable, "-m", "gunicorn",
         "--config", "python:marac_platform.gunicorn_conf",

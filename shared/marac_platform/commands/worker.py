@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from marac_platform.cli import spec_of
+    from marac_platform.preflight import check_configuration
     from marac_platform.worker import run_worker
 
-    return run_worker(spec_of(args, args.service))
+    spec = spec_of(args, args.service)
+    check_configuration([spec])  # the key files too, which this service's worker may not read
+    return run_worker(spec)
