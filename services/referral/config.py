@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from marac_platform.areas import AreaConfigError, Areas, section
+from marac_platform.areas import Area, AreaConfigError, Areas, section
 from marac_platform.keystore import KeyStore, keystore_for
 from marac_platform.settings import Settings
 from services.referral import domain
@@ -30,14 +31,17 @@ def configure(areas: Areas, settings: Settings) -> ReferralConfig:
         area.id: section(area, "screening", domain.ScreeningConfigSchema(), areas.source)
         for area in areas.by_id.values()
     }
-    reporting: dict[str, ReportingConfig] = {}
-    for area in areas.by_id.values():
-        config: ReportingConfig = section(area, "reporting", ReportingConfigSchema(), areas.source)
-        for index, agency_id in enumerate(config.police_agencies):
-            if area.agency(agency_id) is None:
-                raise AreaConfigError(f"{areas.source}: areas[{area.id}].reporting.police_agencies."
-                                      f"{index}: {agency_id!r} is not an agency of this area")
-        reporting[area.id] = config
+    reporting = {area.id: reporting_section(area, areas.source) for area in areas.by_id.values()}
     return ReferralConfig(screening=screening, keys=keystore_for(settings, areas.ids()),
                           reporting=reporting)
 
+
+
+def reporting_section(area: Area, source: Path) -> ReportingConfig:
+    """An area's `reporting:` section, its police agencies checked against its directory."""
+    config: ReportingConfig = section(area, "reporting", ReportingConfigSchema(), source)
+    for index, agency_id in enumerate(config.police_agencies):
+        if area.agency(agency_id) is None:
+            raise AreaConfigError(f"{source}: areas[{area.id}].reporting.police_agencies."
+                                  f"{index}: not an agency of this area")
+    return config

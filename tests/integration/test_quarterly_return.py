@@ -177,7 +177,9 @@ def test_the_return_counts_each_case_in_its_quarter_across_the_31_march_edge(
     assert q1["total"]["cases"] == 1 and q1["total"]["police_referrals"] == 1
     assert q1["total"]["heard_within_target"] == 0  # a day past its target
     assert q1["total"]["median_days_to_hearing"] == 29.0
-    assert q1["adult_female_population"] is None and q1["cases_per_10k"] is None
+    # deploy/areas.yaml: 245,000 adult women; 1 case a quarter is 4 a year, 0.16 per 10,000.
+    assert q1["adult_female_population"] == 245_000 and q1["cases_per_10k"] == 0.2
+    assert (q1["recommended_per_10k"], q1["national_per_10k"]) == (40.0, 47.0)
 
     q2 = quarter(client, env, "2026-Q2")
     (row,) = q2["meeting_dates"]
@@ -191,6 +193,7 @@ def test_the_return_counts_each_case_in_its_quarter_across_the_31_march_edge(
     # Received on 31 March and on 1 April (UK dates): 7 and 6 days, though both were 31 March
     # in UTC. The median of the two is 6.5.
     assert row["median_days_to_hearing"] == 6.5
+    assert q2["cases_per_10k"] == 0.3
     assert quarter(client, env, "2026-Q3")["meeting_dates"] == []  # a quarter with no meeting
 
     summary = quarter(client, env, "2026-Q2", view="summary")

@@ -7,13 +7,16 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from marshmallow import ValidationError
 
+from marac_platform.areas import AreaConfigError, load_areas, parse_areas
 from marac_platform.quarters import SUPPRESSED, Quarter
 from services.referral import chart
+from services.referral.config import reporting_section
 from services.referral.quarterly import (
     COUNTS,
     HeardReferral,
@@ -164,3 +167,21 @@ def test_reporting_section_is_validated() -> None:
                 {"adult_female_population": 2.5}, {"recommended_per_10k": 0}, {"populaton": 1}):
         with pytest.raises(ValidationError):
             ReportingConfigSchema().load(bad)
+
+
+def test_the_areas_file_reporting_sections_load_and_a_police_agency_must_be_in_the_directory() -> None:
+    root = Path(__file__).resolve().parents[3]
+    areas = load_areas(root / "deploy" / "areas.yaml")
+    north = reporting_section(areas.by_id["northshire"], areas.source)
+    assert north.adult_female_population == 245_000 and north.police_agencies == ("police",)
+    document = {"areas": [{"id": "eastshire", "name": "Eastshire MARAC",
+                           "confidentiality_statement": "Confidential.",
+                           "agencies": [{"id": "police", "name": "Police", "isa_signed": True}],
+                           "reporting": {"police_agencies": ["constabulary"]}}]}
+    east = parse_areas(document, Path("areas.yaml")).by_id["eastshire"]
+    with pytest.raises(AreaConfigError, match=r"areas\[eastshire\]\.reporting\.police_agencies\.0"):
+        reporting_section(east, Path("areas.yaml"))
+    east = parse_areas({"areas": [{**document["areas"][0], "reporting": {  # type: ignore[dict-item]
+        "adult_female_population": -3}}]}, Path("areas.yaml")).by_id["eastshire"]
+    with pytest.raises(AreaConfigError, match="adult_female_population"):
+        reporting_section(east, Path("areas.yaml"))
