@@ -21,8 +21,13 @@ blp = Blueprint("quarterly-return-actions", __name__, url_prefix="/v1",
                             "per MARAC date (the rest of the return is the referral service's).")
 
 
+# YYYY-Qn; the 422 for any other text names `quarter` (marac_platform.quarters parses it).
+QUARTER_TEXT = [validate.Length(min=7, max=7), validate.Regexp(r"^[0-9]{4}-Q[1-4]$")]
+
+
 class ReturnQuery(Schema):
-    quarter = fields.Str(required=True, metadata={"description": "YYYY-Qn, UK calendar quarters"})
+    quarter = fields.Str(required=True, validate=QUARTER_TEXT,
+                         metadata={"description": "YYYY-Qn, UK calendar quarters"})
     view = fields.Str(load_default="full", validate=validate.OneOf(("full", "summary")),
                       metadata={"description": "summary: counts under 5 read \"fewer than 5\""})
 

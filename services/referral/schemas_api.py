@@ -100,16 +100,20 @@ class UrgentIn(Schema):
 # --- the SafeLives quarterly return ---------------------------------------------------------
 
 
+# YYYY-Qn; the 422 for any other text names `quarter` (marac_platform.quarters parses it).
+QUARTER_TEXT = [validate.Length(min=7, max=7), validate.Regexp(r"^[0-9]{4}-Q[1-4]$")]
+
+
 class ReturnQuery(Schema):
-    quarter = fields.Str(required=True, metadata={"description": "YYYY-Qn, e.g. 2026-Q2 (April to "
-                                                  "June); calendar quarters in UK dates."})
+    quarter = fields.Str(required=True, validate=QUARTER_TEXT, metadata={
+        "description": "YYYY-Qn, e.g. 2026-Q2 (April to June); calendar quarters in UK dates."})
     view = fields.Str(load_default="full", validate=validate.OneOf(("full", "summary")),
                       metadata={"description": "full: exact counts (the return SafeLives is sent); "
                                 "summary: every count under 5 reads \"fewer than 5\"."})
 
 
 class ChartQuery(Schema):
-    quarter = fields.Str(required=True, metadata={"description": "YYYY-Qn"})
+    quarter = fields.Str(required=True, validate=QUARTER_TEXT, metadata={"description": "YYYY-Qn"})
 
 
 def _count() -> fields.Raw:
