@@ -30,7 +30,7 @@ NATIONAL_PER_10K: Final = 47.0
 SUPPRESS_BELOW: Final = 5
 SUPPRESSED: Final = "fewer than 5"
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_QUARTER = re.compile(r"([0-9]{4})-Q([1-4])")
 
 
 class BadQuarter(ValueError):
@@ -46,13 +46,14 @@ class Quarter:
     number: int
 
     def __post_init__(self) -> None:
-        if not 1 <= self.number <= 4 or not 1 <= self.year <= 9998:
+        if not 1 <= self.number <= 4 or not 1 <= self.year <= 9999:
             raise BadQuarter("a quarter is YYYY-Qn with n from 1 to 4")
 
     @classmethod
     def parse(cls, text: str) -> Quarter:
-        found = _QUARTER.match(text)
-        if found is None:
+        found = _QUARTER.fullmatch(text)
+        # Year 9999 is refused: its last quarter would end in year 10000.
+        if found is None or found[1] in ("0000", "9999"):
             raise BadQuarter("a quarter is YYYY-Qn with n from 1 to 4")
         return cls(int(found[1]), int(found[2]))
 

@@ -82,7 +82,9 @@ def test_bounds_and_neighbours() -> None:
     assert uk_midnight(date(2026, 7, 1)) == datetime(2026, 6, 30, 23, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text", ["2026-Q0", "2026-Q5", "2026Q1", "26-Q1", "2026-q1", "", "2026-Q1 "])
+@pytest.mark.parametrize("text", ["2026-Q0", "2026-Q5", "2026Q1", "26-Q1", "2026-q1", "",
+                                  "2026-Q1 ", "2026-Q1\n", "0000-Q1", "9999-Q4",
+                                  "\uff12\uff10\uff12\uff16-Q1"])
 def test_a_quarter_is_written_yyyy_qn(text: str) -> None:
     with pytest.raises(BadQuarter):
         Quarter.parse(text)
@@ -90,6 +92,7 @@ def test_a_quarter_is_written_yyyy_qn(text: str) -> None:
 
 def test_parse_and_write_round_trip() -> None:
     assert Quarter.parse("2026-Q3") == Quarter(2026, 3)
+    assert Quarter.parse("9998-Q4").end == datetime(9999, 1, 1, tzinfo=UTC)  # the last one
     assert str(Quarter(2026, 3)) == "2026-Q3"
 
 
