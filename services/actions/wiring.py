@@ -15,9 +15,9 @@ from services.actions import config, handlers, models
 
 def blueprints() -> Sequence[Blueprint]:
     # Imported when an app is built: a worker never loads the views.
-    from services.actions import api
+    from services.actions import api, api_reports
 
-    return [api.blp]
+    return [api.blp, api_reports.blp]
 
 
 SERVICE = ServiceSpec(

@@ -59,9 +59,11 @@ def erase_case(uow: UnitOfWork, case: Case, reason: str) -> Erasure:
     referrals = uow.session.scalars(select(Referral).where(Referral.case_id == case.id)).all()
     now = utcnow()
     for referral in referrals:
-        if referral.form_personal is not None or referral.form_public:
+        if referral.form_personal is not None or referral.form_public or referral.monitoring:
             referral.form_personal = None
             referral.form_public = {}
+            # The return's category flags came from that form (diversity, ages): they go too.
+            referral.monitoring = None
             referral.updated_at = now
     destroyed = key_store(uow.runtime).erase(case.id)
     uow.after_commit(uow.runtime.db.purge_deleted)

@@ -57,6 +57,12 @@ class Referral(AreaScoped, Base):
     linked_case_grounds: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # The screening step that returned it (None when risk returned it, or it was not returned).
     returned_at_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The SafeLives return's categories, worked out from the form at each submission (flags and
+    # a count, services/referral/quarterly.py): counting never decrypts a form. None: unknown
+    # (submitted before they were kept, or erased).
+    monitoring: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The time-to-hearing target scheduling set (case.scheduled): 6 or 4 weeks, or the area's.
+    target_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class StateChange(AreaScoped, Base):

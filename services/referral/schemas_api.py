@@ -95,3 +95,60 @@ class ScreeningIn(Schema):
 
 class UrgentIn(Schema):
     urgent = fields.Bool(required=True, truthy={True}, falsy={False})
+
+
+# --- the SafeLives quarterly return ---------------------------------------------------------
+
+
+# YYYY-Qn; the 422 for any other text names `quarter` (marac_platform.quarters parses it).
+QUARTER_TEXT = [validate.Length(min=7, max=7), validate.Regexp(r"^[0-9]{4}-Q[1-4]$")]
+
+
+class ReturnQuery(Schema):
+    quarter = fields.Str(required=True, validate=QUARTER_TEXT, metadata={
+        "description": "YYYY-Qn, e.g. 2026-Q2 (April to June); calendar quarters in UK dates."})
+    view = fields.Str(load_default="full", validate=validate.OneOf(("full", "summary")),
+                      metadata={"description": "full: exact counts (the return SafeLives is sent); "
+                                "summary: every count under 5 reads \"fewer than 5\"."})
+
+
+class ChartQuery(Schema):
+    quarter = fields.Str(required=True, validate=QUARTER_TEXT, metadata={"description": "YYYY-Qn"})
+
+
+def _count() -> fields.Raw:
+    return fields.Raw(required=True, metadata={"description": "a count, or \"fewer than 5\" in "
+                                               "the summary view"})
+
+
+class ReturnRowOut(Schema):
+    marac_date = fields.Date(allow_none=True, metadata={"description": "null on the total row"})
+    cases = _count()
+    repeats = _count()
+    police_referrals = _count()
+    partner_referrals = _count()
+    children = _count()
+    minoritised = _count()
+    lgbt_plus = _count()
+    disabled = _count()
+    male = _count()
+    aged_16_17 = _count()
+    perpetrator_under_18 = _count()
+    heard_within_target = _count()
+    monitoring_unknown = _count()
+    median_days_to_hearing = fields.Float(allow_none=True)
+
+
+class ReturnOut(Schema):
+    area_id = fields.Str(required=True)
+    quarter = fields.Str(required=True)
+    first_day = fields.Date(required=True)
+    last_day = fields.Date(required=True)
+    adult_female_population = fields.Int(allow_none=True)
+    cases_per_10k = fields.Float(allow_none=True, metadata={
+        "description": "cases per 10,000 adult women, a year (the quarter's count x 4)"})
+    recommended_per_10k = fields.Float(required=True)
+    national_per_10k = fields.Float(required=True)
+    meeting_dates = fields.List(fields.Nested(ReturnRowOut), required=True)
+    total = fields.Nested(ReturnRowOut, required=True)
+    suppressed = fields.Bool(load_default=False, dump_default=False)

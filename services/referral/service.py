@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from sqlalchemy import ColumnElement, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
-from marac_platform import checklists, events, payloads
+from marac_platform import checklists, clock, events, payloads
 from marac_platform.db import new_id, utcnow
 from marac_platform.errors import InvalidInput
 from marac_platform.problems import flatten_messages
@@ -21,7 +21,7 @@ from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
 from marac_platform.security.roles import Permission, allowed
 from marac_platform.security.tokens import Principal
-from services.referral import domain, identity
+from services.referral import domain, identity, quarterly
 from services.referral.config import ReferralConfig
 from services.referral.forms import key_store, loaded_form, read_form, store_form
 from services.referral.models import Case, Referral, ScreeningDecision, StateChange
@@ -216,6 +216,8 @@ def submit_referral(
     declared = [p["date"] for p in previous if p.get("date")]
     referral.repeat = domain.is_repeat(
         now.date(), declared + earlier_case_referral_dates(uow, referral))
+    # The return's categories, from the form while it is in hand: counting never decrypts.
+    referral.monitoring = quarterly.monitoring_flags(form, now.astimezone(clock.UK).date())
     move(uow, referral, S.SUBMITTED, by)
     dash = form["dash"]
     publish_about(uow, referral, events.REFERRAL_SUBMITTED, {
@@ -484,6 +486,7 @@ def on_scheduled(uow: UnitOfWork, scheduled: payloads.CaseScheduled) -> None:
         return
     referral.marac_date = scheduled.marac_date
     referral.meeting_id = scheduled.meeting_id
+    referral.target_date = scheduled.target_date
     if referral.state == S.SCHEDULED:
         referral.updated_at = utcnow()  # rescheduled: same state, new date
         return

@@ -129,7 +129,7 @@ class PartnerSchema(Schema):
         return PartnerArea(**data)
 
 
-SECTION_KEYS = ("risk", "scheduling", "screening", "notify", "actions")
+SECTION_KEYS = ("risk", "scheduling", "screening", "notify", "actions", "reporting")
 
 
 class AreaSchema(Schema):
@@ -147,6 +147,7 @@ class AreaSchema(Schema):
     screening = fields.Dict(load_default=dict)
     notify = fields.Dict(load_default=dict)
     actions = fields.Dict(load_default=dict)
+    reporting = fields.Dict(load_default=dict)  # the SafeLives quarterly return (referral)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> Area:

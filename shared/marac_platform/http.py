@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from marac_platform import audit, auth, bodies, openapi, telemetry
+from marac_platform import apidocs, audit, auth, bodies, openapi, telemetry
 from marac_platform import kafka as platform_kafka
 from marac_platform.db import PurgeIncomplete
 from marac_platform.errors import DomainError
@@ -123,13 +123,15 @@ def create_service_app(
             },
             "security": [{"bearerAuth": []}],
         },
+        **apidocs.config(),
     )
     app.extensions["marac_runtime"] = runtime
     # First, so its span opens before any hook of ours can refuse the call: a 401 has a trace id.
     FlaskInstrumentor().instrument_app(  # type: ignore[no-untyped-call]
-        app, excluded_urls="healthz,readyz,openapi.json")
+        app, excluded_urls="healthz,readyz,openapi.json,api-docs")
     hold_query_strings_to_their_schemas()
     api = ServiceApi(app)
+    apidocs.install(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
 

@@ -177,11 +177,13 @@ def test_every_endpoint_of_every_service_refuses_a_missing_or_bad_token_with_401
 def test_a_role_without_the_permission_gets_403_on_every_endpoint_of_every_service(
     apps: dict[str, Flask], tokens: Tokens
 ) -> None:
-    # An auditor may read audit records and nothing else; an agency rep no audit records.
+    # An auditor may read audit records and the quarterly return's counts, and nothing else; an
+    # agency rep neither of those.
     for service, app in apps.items():
         client = app.test_client()
         for method, path in all_routes(app):
-            role = "agency_rep" if path.startswith("/v1/audit") else "auditor"
+            role = ("agency_rep" if path.startswith("/v1/audit") or "/quarterly-return" in path
+                    else "auditor")
             response = client.open(path, method=method, headers=tokens(role),
                                    json={} if method in ("POST", "PUT", "PATCH") else None)
             body = assert_problem(response, 403)

@@ -59,6 +59,8 @@ class Permission(StrEnum):
     CONFIG_ADMIN = "config.admin"
     TRANSFER_SEND = "transfer.send"
     TRANSFER_RECEIVE = "transfer.receive"
+    # The SafeLives quarterly return: counts per MARAC date, never a case or a person.
+    REPORT_READ = "report.read"
 
 
 class Forbidden(Exception):
@@ -104,6 +106,7 @@ _AREA_MANAGER = frozenset(
         P.UPDATES_MANAGE,
         P.NOTIFICATION_READ,
         P.TRANSFER_RECEIVE,
+        P.REPORT_READ,
     }
 )
 
@@ -117,7 +120,8 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.IDVA: _AGENCY_REP | {P.REFERRAL_READ_AREA, P.REFERRAL_READ_OWN, P.REFERRAL_CREATE},
         Role.COORDINATOR: _AREA_MANAGER,
         Role.CHAIR: _AREA_MANAGER,
-        Role.AUDITOR: frozenset({P.AUDIT_READ}),
+        # Auditors check the return's figures too: counts only, no case data.
+        Role.AUDITOR: frozenset({P.AUDIT_READ, P.REPORT_READ}),
         Role.ADMIN: frozenset({P.CONFIG_ADMIN, P.REFERRAL_ERASE, P.AUDIT_READ}),
         Role.PARTNER_AREA: frozenset({P.TRANSFER_SEND}),
     }

@@ -79,6 +79,7 @@ def test_permission_values_are_the_wire_codes() -> None:
         "config.admin",
         "transfer.send",
         "transfer.receive",
+        "report.read",
     }
 
 
@@ -134,14 +135,16 @@ def test_case_areas_drop_areas_without_the_agencys_agreement_for_agency_members_
     assert case_areas(principal(Role.IDVA, ("area-b",)), in_force) == frozenset()
 
 
-def test_auditor_reads_the_audit_trail_only() -> None:
+def test_auditor_reads_the_audit_trail_and_the_returns_counts_only() -> None:
     auditor = principal(Role.AUDITOR)
-    assert PERMISSIONS[Role.AUDITOR] == {P.AUDIT_READ}
+    # report.read is the quarterly return's counts: still no case data (checked below).
+    assert PERMISSIONS[Role.AUDITOR] == {P.AUDIT_READ, P.REPORT_READ}
     for permission in READ_CASE_DATA:
         assert not allowed(auditor, permission)
         with pytest.raises(Forbidden):
             require(auditor, permission)
     require(auditor, P.AUDIT_READ)
+    require(auditor, P.REPORT_READ)
 
 
 def test_admin_erases_and_configures_but_does_not_read_cases() -> None:
