@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
 
-from marac_platform import clock, events, faults, telemetry
+from marac_platform import clock, events, faults, metrics, telemetry
 from marac_platform.areas import Area
 from marac_platform.db import new_id, utcnow
 from marac_platform.events import Event
@@ -78,6 +78,7 @@ def queue(uow: UnitOfWork, event: Event, notice: Notice) -> int:
         uow.session.add(row(recipient.id, recipient.channel, Status.QUEUED, None))
     for refusal in refused:
         uow.session.add(row(refusal.id, domain.NONE, Status.REFUSED, refusal.reason))
+        metrics.DELIVERIES.add(1, {"channel": domain.NONE, "outcome": "refused"})
         log.warning("notification refused", extra={
             "agency_id": refusal.id, "reason_code": refusal.reason, "kind": notice.kind})
     return len(chosen)
@@ -252,6 +253,7 @@ def record_sent(runtime: Runtime, item: Delivery) -> None:
             .execution_options(synchronize_session=False)))
         if marked:
             publish_result(uow, item, events.NOTIFICATION_SENT)
+    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "sent"})
 
 
 def record_refused(runtime: Runtime, item: Delivery, reason: str) -> None:
@@ -260,6 +262,7 @@ def record_refused(runtime: Runtime, item: Delivery, reason: str) -> None:
             update(Delivery).where(_ours(item), may_become(Status.REFUSED))
             .values(status=Status.REFUSED, claimed_at=None, error=reason)
             .execution_options(synchronize_session=False))
+    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "refused"})
     log.warning("notification refused at send time", extra={
         "agency_id": item.agency_id, "reason_code": reason, "kind": item.template})
 
@@ -275,6 +278,7 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str, *,
                 .values(status=Status.QUEUED, claimed_at=None, error=reason_code,
                         next_attempt_at=utcnow() + delay)
                 .execution_options(synchronize_session=False))
+            metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "retry"})
             return
         failed = _changed(uow.session.execute(
             update(Delivery).where(_ours(item), may_become(Status.FAILED))
@@ -283,6 +287,7 @@ def record_failure(runtime: Runtime, item: Delivery, reason_code: str, *,
         if failed:
             item.error = reason_code
             publish_result(uow, item, events.NOTIFICATION_FAILED)
+    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "failed"})
     if permanent or item.attempts >= MAX_ATTEMPTS:
         log.error("notification failed", extra={
             "agency_id": item.agency_id, "reason_code": reason_code, "kind": item.template})

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import select
 
-from marac_platform import events, telemetry
+from marac_platform import events, metrics, telemetry
 from marac_platform.backoff import Backoff
 from marac_platform.db import utcnow
 from marac_platform.events import Event, MalformedEvent
@@ -59,6 +59,10 @@ class EventConsumer:
         self.producer = producer
         self.max_attempts = runtime.settings.consumer_max_attempts
         self.backoff_s = runtime.settings.consumer_backoff_s
+        self.beat: Callable[[], None] = lambda: None  # the worker's liveness heartbeat
+        # Records behind the end of each partition, as of the last poll: read by the metrics
+        # thread, written only here (kafka-python's consumer is not for sharing across threads).
+        self.lag: dict[tuple[str, int], int] = {}
 
     @staticmethod
     def topics_for(handlers: Mapping[str, Handler]) -> list[str]:
@@ -69,6 +73,7 @@ class EventConsumer:
         logged): the consumer reconnects and rejoins its group by itself once the broker is back."""
         backoff = Backoff("kafka consumer")
         while not stop.is_set():
+            self.beat()
             try:
                 batches = self.consumer.poll(timeout_ms=500)
             except KafkaError as exc:
@@ -77,6 +82,15 @@ class EventConsumer:
             for partition, records in batches.items():
                 # Each partition on its own: poll moved past all of them, so none may be skipped.
                 self._run_batch(partition, records, stop, backoff)
+            self._measure_lag()
+
+    def _measure_lag(self) -> None:
+        with contextlib.suppress(KafkaError, AssertionError):
+            for partition in self.consumer.assignment():
+                end = self.consumer.highwater(partition)
+                if end is not None:
+                    position = self.consumer.position(partition, timeout_ms=0) or 0
+                    self.lag[(partition.topic, partition.partition)] = max(0, end - position)
 
     def _run_batch(self, partition: TopicPartition, records: list[ConsumerRecord],
                    stop: threading.Event, backoff: Backoff) -> None:
@@ -127,9 +141,13 @@ class EventConsumer:
             },
         ) as span:
             error: BaseException | None = None
+            started = time.monotonic()
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    self._handle_once(record, headers, span)
+                    outcome = self._handle_once(record, headers, span)
+                    metrics.HANDLER_DURATION.record(time.monotonic() - started,
+                                                    {"topic": record.topic})
+                    metrics.EVENTS_CONSUMED.add(1, {"topic": record.topic, "outcome": outcome})
                     return
                 except Exception as exc:
                     error = exc
@@ -144,14 +162,16 @@ class EventConsumer:
             assert error is not None
             span.set_status(Status(StatusCode.ERROR, error_summary(error)))
             self.dead_letter(record, error)
+            metrics.EVENTS_CONSUMED.add(1, {"topic": record.topic, "outcome": "dead_lettered"})
 
-    def _handle_once(self, record: ConsumerRecord, headers: dict[str, bytes], span: Any) -> None:
+    def _handle_once(self, record: ConsumerRecord, headers: dict[str, bytes], span: Any) -> str:
+        """Handle the record once, in one transaction; returns the outcome for the metrics."""
         event = events.decode(headers, record.key, record.value)
         span.set_attribute("messaging.message.id", event.id)
         span.set_attribute("cloudevents.event_type", event.type)
         handler = self.handlers.get(event.type)
         if handler is None:
-            return  # another version or type on a shared topic: not ours
+            return "ignored"  # another version or type on a shared topic: not ours
         inbox = self.runtime.tables.inbox
         with self.runtime.unit_of_work() as uow:
             seen = uow.session.execute(
@@ -159,12 +179,13 @@ class EventConsumer:
             ).first()
             if seen is not None:
                 span.set_attribute("marac.duplicate", True)
-                return
+                return "duplicate"
             uow.session.execute(
                 inbox.insert().values(event_id=event.id, event_type=event.type,
                                       topic=record.topic, received_at=utcnow())
             )
             handler(uow, event)
+        return "handled"
 
     def dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
         original = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka import KafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from marac_platform import telemetry
+from marac_platform import metrics, telemetry
 from marac_platform.backoff import Backoff
 from marac_platform.db import Database, PlatformTables, utcnow
 from marac_platform.events import Message, new_message
@@ -83,6 +83,17 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.send_timeout_s = send_timeout_s
         self.fault = os.environ.get(FAULT_ENV, "")
+        self.beat: Callable[[], None] = lambda: None  # the worker's liveness heartbeat
+
+    def backlog(self) -> tuple[int, float]:
+        """Unsent rows and the age in seconds of the oldest (0 when none): for the metrics."""
+        outbox = self.tables.outbox
+        with self.db.unit_of_work() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(outbox.c.created_at))
+                .where(outbox.c.sent_at.is_(None))).one()
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        return int(count), max(0.0, age)
 
     def run_once(self) -> int:
         outbox = self.tables.outbox
@@ -107,8 +118,15 @@ class OutboxRelay:
                 futures.append(self._send(row.topic, row.message_key, row.headers, row.value,
                                           row.event_id))
             self.producer.flush(timeout=self.send_timeout_s)
-            for future in futures:
-                future.get(timeout=self.send_timeout_s)  # raises: the transaction rolls back
+            try:
+                for future in futures:
+                    future.get(timeout=self.send_timeout_s)  # raises: the transaction rolls back
+            except Exception:
+                for row in rows:
+                    metrics.EVENTS_PRODUCED.add(1, {"topic": row.topic, "outcome": "failed"})
+                raise
+            for row in rows:
+                metrics.EVENTS_PRODUCED.add(1, {"topic": row.topic, "outcome": "sent"})
             session.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([row.id for row in rows]))
@@ -146,6 +164,7 @@ class OutboxRelay:
         backoff, so the relay resumes by itself when it is back. Unsent rows stay queued."""
         backoff = Backoff("outbox relay")
         while not stop.is_set():
+            self.beat()
             try:
                 sent = self.run_once()
             except Exception as exc:

@@ -114,6 +114,11 @@ class Settings:
     delivery_claim_timeout_s: float = 120.0
     # The first retry of a failed send waits about this long; each next one twice as long.
     delivery_retry_base_s: float = 5.0
+    # The process's own port for /metrics (and a worker's /livez, /readyz); None: not served.
+    metrics_port: int | None = None
+    # A worker loop (consumer, relay, a timed job) that has not gone round for this long is
+    # stuck: the worker's /livez fails and Kubernetes restarts it.
+    worker_stall_s: float = 120.0
     clock_start: datetime | None = None
 
 
@@ -257,6 +262,8 @@ def load_settings(service: str, env: dict[str, str] | None = None) -> Settings:
         public_url=public_url(env),
         delivery_claim_timeout_s=_float(env, "MARAC_NOTIFY_CLAIM_TIMEOUT_S", 120.0),
         delivery_retry_base_s=_float(env, "MARAC_NOTIFY_RETRY_BASE_S", 5.0),
+        metrics_port=_int(env, "MARAC_METRICS_PORT", 0, minimum=0) or None,
+        worker_stall_s=_float(env, "MARAC_WORKER_STALL_S", 120.0),
         clock_start=clock_start(env),
     )
 

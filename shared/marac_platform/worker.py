@@ -9,15 +9,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.structs import TopicPartition
 
+from marac_platform import faults, metrics, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform import telemetry
 from marac_platform.backoff import Backoff
 from marac_platform.consumer import EventConsumer, Handler, group_id
+from marac_platform.events import dlq_topic
 from marac_platform.outbox import OutboxRelay
 from marac_platform.runtime import Runtime
 from marac_platform.service_spec import Job as Job  # where services' handler tables take it from
@@ -37,14 +39,22 @@ def _exit_after(seconds: float) -> None:
     os._exit(0)
 
 
-def _job_loop(job: Job, runtime: Runtime, stop: threading.Event) -> None:
+def _job_loop(job: Job, runtime: Runtime, stop: threading.Event,
+              heartbeats: metrics.Heartbeats) -> None:
     # No span per run: an idle poll every half second would flood the trace viewer; jobs open
     # spans themselves, continuing the trace of the work they pick up.
+    labels = {"job": job.name}
     while not stop.is_set():
+        heartbeats.beat(f"job {job.name}")
+        started = time.monotonic()
         try:
+            faults.hang_at(f"job.{job.name}")
             job.run(runtime)
+            metrics.JOB_RUNS.add(1, {**labels, "outcome": "ok"})
         except Exception as exc:
+            metrics.JOB_RUNS.add(1, {**labels, "outcome": "failed"})
             log.error("timed job failed", extra={"reason_code": type(exc).__name__, "path": job.name})
+        metrics.JOB_DURATION.record(time.monotonic() - started, labels)
         stop.wait(job.interval_s)
 
 
@@ -64,16 +74,65 @@ def connect(what: str, stop: threading.Event, make: Callable[[], Client]) -> Cli
 
 
 def consume(runtime: Runtime, handlers: Mapping[str, Handler], producer: KafkaProducer,
-            stop: threading.Event) -> None:
+            stop: threading.Event, heartbeats: metrics.Heartbeats) -> None:
     topics = EventConsumer.topics_for(handlers)
+    heartbeats.beat("consumer")  # joining the group counts as going round
     kafka_consumer = connect("kafka consumer", stop, lambda: platform_kafka.consumer(
         runtime.settings.kafka, group_id(runtime.service), *topics))
     if kafka_consumer is None:
         return
     try:
-        EventConsumer(runtime, handlers, kafka_consumer, producer).run(stop)
+        consumer = EventConsumer(runtime, handlers, kafka_consumer, producer)
+        consumer.beat = lambda: heartbeats.beat("consumer")
+        metrics.observe("marac.consumer.lag", "{event}",
+                        "Records behind each partition's end, as of the consumer's last poll.",
+                        lambda: [(lag, {"topic": topic, "partition": partition})
+                                 for (topic, partition), lag in list(consumer.lag.items())])
+        consumer.run(stop)
     finally:
-        kafka_consumer.close()
+        kafka_consumer.close()  # leaves the group: its partitions move on at once
+
+
+def observe_outbox(relay: OutboxRelay) -> None:
+    def backlog() -> list[tuple[float, dict[str, str | int]]]:
+        count, age = relay.backlog()
+        return [(count, {"measure": "rows"}), (age, {"measure": "oldest_age_s"})]
+
+    metrics.observe("marac.outbox.backlog", "1",
+                    "Outbox rows not yet relayed (measure=rows) and the age in seconds of the "
+                    "oldest (measure=oldest_age_s).", backlog)
+
+
+def observe_dead_letters(runtime: Runtime, topics: list[str]) -> None:
+    """How many records each of this service's dead-letter topics holds (end - start),
+    read with a client of its own, at most every 30 s."""
+    cache: dict[str, Any] = {"at": 0.0, "depth": []}
+
+    def depth() -> list[tuple[float, dict[str, str | int]]]:
+        if time.monotonic() - cache["at"] > 30:
+            cache["depth"] = dead_letter_depth(runtime, topics)
+            cache["at"] = time.monotonic()
+        found: list[tuple[float, dict[str, str | int]]] = cache["depth"]
+        return found
+
+    metrics.observe("marac.dlq.depth", "{event}", "Records in each dead-letter topic.", depth)
+
+
+def dead_letter_depth(runtime: Runtime, topics: list[str]) -> list[tuple[float, dict[str, str | int]]]:
+    client = platform_kafka.consumer(runtime.settings.kafka, None)
+    try:
+        found: list[tuple[float, dict[str, str | int]]] = []
+        for topic in topics:
+            dlq = dlq_topic(topic)
+            partitions = [TopicPartition(dlq, p) for p in client.partitions_for_topic(dlq) or ()]
+            if not partitions:
+                continue
+            ends = client.end_offsets(partitions)
+            starts = client.beginning_offsets(partitions)
+            found.append((sum(ends[p] - starts[p] for p in partitions), {"topic": dlq}))
+        return found
+    finally:
+        client.close()
 
 
 def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
@@ -82,6 +141,11 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
     service = spec.name
     telemetry.setup_logging(service, runtime.settings.log_level)
     telemetry.setup_tracing(service, "worker")
+    metrics.setup_metrics(service, "worker")
+    heartbeats = metrics.Heartbeats(runtime.settings.worker_stall_s)
+    connected = threading.Event()  # the producer is up: the worker can relay what it writes
+    if runtime.settings.metrics_port:
+        metrics.serve(runtime.settings.metrics_port, heartbeats, ready=connected.is_set)
     handlers: Mapping[str, Handler] = spec.handlers
     jobs: list[Job] = list(spec.jobs)
 
@@ -100,8 +164,8 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
 
     # Timed jobs need only the database: they run while the broker is still unreachable.
     threads = [
-        threading.Thread(target=_job_loop, args=(job, runtime, stop), name=f"job-{job.name}",
-                         daemon=True)
+        threading.Thread(target=_job_loop, args=(job, runtime, stop, heartbeats),
+                         name=f"job-{job.name}", daemon=True)
         for job in jobs
     ]
     for thread in threads:
@@ -113,13 +177,18 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
             runtime.settings.kafka, client_id=f"marac-{service}"))
         if producer is None:
             return 0  # stopped while waiting for the broker
+        connected.set()
         relay = OutboxRelay(runtime.db, runtime.tables, producer)
+        relay.beat = lambda: heartbeats.beat("relay")
+        observe_outbox(relay)
+        if handlers:
+            observe_dead_letters(runtime, EventConsumer.topics_for(handlers))
         relay_thread = threading.Thread(target=relay.run, args=(stop, runtime.settings.outbox_poll_s),
                                         name="outbox-relay", daemon=True)
         relay_thread.start()
         threads.append(relay_thread)
         if handlers:
-            consume(runtime, handlers, producer, stop)
+            consume(runtime, handlers, producer, stop, heartbeats)
         else:
             stop.wait()
     finally:
@@ -134,6 +203,7 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
                 log.warning("producer not flushed at stop", extra={"reason_code": type(exc).__name__})
             producer.close(timeout=10)
         runtime.db.dispose()
+        metrics.shutdown_metrics()
         telemetry.shutdown_tracing()
         log.info("worker stopped")
     return 0
