@@ -140,7 +140,7 @@ def kafka_settings(env: dict[str, str]) -> KafkaSettings:
             raise SettingsError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: required for SASL")
     for name in ("KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE"):
         if env.get(name) and not Path(env[name]).is_file():
-            raise SettingsError(f"{name}: no such file")
+            raise SettingsError(f"{name}: no such file {env[name]}")
     return KafkaSettings(
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS")
         or f"127.0.0.1:{env.get('MARAC_KAFKA_PORT', '9092')}",
@@ -215,7 +215,7 @@ def mail_settings(env: dict[str, str]) -> MailSettings:
                             "use starttls or tls")
     ca_file = env.get("MARAC_SMTP_CA_FILE") or None
     if ca_file and not Path(ca_file).is_file():
-        raise SettingsError("MARAC_SMTP_CA_FILE: no such file")
+        raise SettingsError(f"MARAC_SMTP_CA_FILE: no such file {ca_file}")
     default_port = {"tls": 465, "starttls": 587, "none": 25}[security]
     return MailSettings(
         host=env.get("MARAC_SMTP_HOST") or None,
