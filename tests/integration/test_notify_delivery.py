@@ -159,7 +159,9 @@ def test_two_worker_replicas_send_each_delivery_once(
 ) -> None:
     ids = queue_deliveries(runtime, 30)
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
-    workers = [start_worker(notify_env, log) for log in logs]
+    # A claim outlives any send here: only a dead worker's claim is retaken (the default is
+    # 120 s; the 2 s of the crash test would let a send slowed by a busy machine be retaken).
+    workers = [start_worker(notify_env, log, MARAC_NOTIFY_CLAIM_TIMEOUT_S="60") for log in logs]
     try:
         wait_for(lambda: all(item.status == "sent" for item in deliveries(runtime).values()), 60)
     finally:
