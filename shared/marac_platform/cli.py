@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Mapping, Sequence
 
-from marac_platform.service_spec import Command, ServiceSpec
+from marac_platform.service_spec import Command, ServiceSpec, WebAppSpec
 
 # Where the services' own top-level commands go (e.g. referral's `demo`).
 SERVICE_COMMANDS = "(services)"
@@ -44,7 +44,8 @@ class CommandError(Exception):
 
 
 def build_parser(services: Mapping[str, ServiceSpec] | None = None,
-                 program: Sequence[str] = ()) -> argparse.ArgumentParser:
+                 program: Sequence[str] = (),
+                 apps: Mapping[str, WebAppSpec] | None = None) -> argparse.ArgumentParser:
     """The library's commands and the services' own. A library command module that takes
     services' commands under it names its `GROUP` (`marac keys ...`)."""
     services = services or {}
@@ -52,7 +53,7 @@ def build_parser(services: Mapping[str, ServiceSpec] | None = None,
         prog="marac", description="Run and operate the MARAC platform."
     )
     # What every command may need: the declarations, and how to start this command again.
-    parser.set_defaults(specs=services, program=tuple(program))
+    parser.set_defaults(specs=services, program=tuple(program), apps=dict(apps or {}))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     contributed: list[Command] = [command for spec in services.values() for command in spec.commands]
@@ -94,10 +95,10 @@ def spec_of(args: argparse.Namespace, service: str) -> ServiceSpec:
 
 
 def main(argv: Sequence[str] | None = None, *, services: Mapping[str, ServiceSpec] | None = None,
-         program: Sequence[str] = ()) -> int:
-    """Run `marac` with these services (name -> declaration); `program` is how a child process
-    (`marac run`'s web and worker processes) runs this same command."""
-    parser = build_parser(services, program)
+         program: Sequence[str] = (), apps: Mapping[str, WebAppSpec] | None = None) -> int:
+    """Run `marac` with these services (name -> declaration) and web front ends; `program` is
+    how a child process (`marac run`'s web and worker processes) runs this same command."""
+    parser = build_parser(services, program, apps)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

@@ -1,4 +1,4 @@
-"""`marac web SERVICE`: one service's HTTP API under gunicorn."""
+"""`marac web SERVICE`: one service's HTTP API (or a web front end, the console) under gunicorn."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import os
 import sys
 
-from marac_platform.settings import SERVICES, service_port
+from marac_platform.settings import SERVICES, WEB_APPS, service_port
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("web", help="serve one service's HTTP API (gunicorn)")
-    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("service", choices=(*SERVICES, *WEB_APPS))
     parser.add_argument("--host", default=os.environ.get("MARAC_BIND_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=None, help="default: the service's port")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
@@ -19,9 +19,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from marac_platform.cli import spec_of
+    from marac_platform.cli import CommandError, spec_of
 
-    spec = spec_of(args, args.service)
+    if args.service in WEB_APPS:
+        if args.service not in args.apps:
+            raise CommandError(f"no declaration of the {args.service} web app was given")
+        app_factory = args.apps[args.service].app_factory
+    else:
+        app_factory = spec_of(args, args.service).app_factory
     port = args.port or service_port(args.service)
     argv = [
         sys.executable, "-m", "gunicorn",
@@ -29,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         "--bind", f"{args.host}:{port}",
         "--workers", str(args.workers),
         "--name", f"marac-{args.service}-web",
-        spec.app_factory,
+        app_factory,
     ]
     os.environ["MARAC_SERVICE"] = args.service  # names the service in gunicorn's JSON log lines
     os.execv(sys.executable, argv)
