@@ -271,6 +271,8 @@ def values_from_post(fields: Sequence[Field], posted: MultiDict[str, str]) -> di
 
 
 def started(section: Section, form: Mapping[str, Any]) -> bool:
+    if section.name == "dash":  # a draft names its checklist from the start
+        return bool(get_path(form, "dash.answers"))
     return any(form.get(key) not in (None, [], {}) for key in section.keys)
 
 

@@ -213,7 +213,8 @@ def check(referral_id: str) -> str:
                 "police_callout_dates": form.get("police_callout_dates") or [],
             })
         except Refused as refused:
-            preview_error = refused.detail
+            reasons = "; ".join(f"{k}: {v}" for k, v in refused.field_errors().items())
+            preview_error = f"{refused.detail} {reasons}".strip()
     else:
         preview_error = "Answer the DASH risk checklist to see the score."
     return render_template("referral_check.html", title="Check and submit your referral",
