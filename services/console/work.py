@@ -109,6 +109,8 @@ def add_action(case_id: str) -> Any:
         body["catalogue_code"] = form["catalogue_code"]
     if form.get("what", "").strip():
         body["what"] = form["what"].strip()
+    if form.get("asked_by_agency"):
+        body["asked_by_agency"] = form["asked_by_agency"]
     if form.get("risk", "").strip():
         body["risk"] = form["risk"].strip()
     if not body.get("catalogue_code") and not body.get("what"):
