@@ -47,7 +47,9 @@ def create_app(config: ConsoleSettings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.secure_cookie,
-        PERMANENT_SESSION_LIFETIME=timedelta(seconds=config.idle_timeout_s),
+        # A backstop a little past the idle timeout (session.idle_expired is the rule and says
+        # why): Flask refuses a cookie signed longer ago than this, whatever it holds.
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=config.idle_timeout_s + 300),
         MAX_CONTENT_LENGTH=1_000_000,
     )
     app.jinja_env.filters["ukdate"] = ukdate

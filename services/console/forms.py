@@ -289,13 +289,17 @@ def _message(item: Field, reason: str) -> str:
     return f"{item.label}: {reason}"
 
 
+# Fields the console sets itself, shown at the field that makes them so.
+ALIASES = {"area_chosen_by_referrer": "victim.address_unknown"}
+
+
 def place_errors(sections: Sequence[tuple[Section, Sequence[Field]]],
                  problem_errors: Mapping[str, str]) -> list[tuple[Section, Field, str]]:
     """Each error of a problem+json (field path -> reason) placed at the field it is about: the
     field with that path, under it, or the first field under the path it names."""
     placed: list[tuple[Section, Field, str]] = []
     for path, reason in problem_errors.items():
-        wanted = _norm(path)
+        wanted = _norm(ALIASES.get(path, path))
         exact: tuple[Section, Field] | None = None
         under: tuple[Section, Field] | None = None
         for section, fields in sections:

@@ -78,8 +78,8 @@ def api() -> Api:
 
 
 def _now() -> int:
-    # Flask also refuses a cookie signed longer ago than the idle timeout (its max_age, on the
-    # wall clock); this check is what lets the sign-in page say why the person was signed out.
+    # Flask also refuses a cookie signed long before (its max_age, a backstop); this check is
+    # the idle rule, and lets the sign-in page say why the person was signed out.
     return int(clock.now().timestamp())
 
 

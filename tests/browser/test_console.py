@@ -131,9 +131,7 @@ def test_referral_to_completed_action_in_the_console(
         platform_env: PlatformEnv, tmp_path: Path, browser: object, ports: dict[str, str]) -> None:
     shots: list[str] = []
     base = f"http://127.0.0.1:{ports['MARAC_CONSOLE_PORT']}"
-    began = time.monotonic()
     platform = start(platform_env, tmp_path / "logs-1", REFERRAL_DAY, ports)
-    print(f"started in {time.monotonic() - began:.0f}s")
     try:
         # --- the referrer: a draft, saved section by section ---------------------------------
         referrer = Visitor(browser, base, "referrer", shots)
@@ -224,9 +222,7 @@ def test_referral_to_completed_action_in_the_console(
             row = page.locator("tr", has_text=referral_id).inner_text()
             return "scheduled" in row and MARAC_DATE in row
 
-        print(f"submitted at {time.monotonic() - began:.0f}s")
         poll(scheduled, "the referral to be scheduled")
-        print(f"scheduled at {time.monotonic() - began:.0f}s")
         page.goto(referral_url)
         case_id = re.search(r"case-[0-9a-f]+", page.locator("main").inner_text()).group(0)
         referrer.check("referral")
@@ -247,9 +243,7 @@ def test_referral_to_completed_action_in_the_console(
         platform.stop()
 
     # --- nine days on: the case list is out, research is owed ---------------------------------
-    print(f"stopped at {time.monotonic() - began:.0f}s")
     platform = start(platform_env, tmp_path / "logs-2", RESEARCH_DAY, ports)
-    print(f"restarted at {time.monotonic() - began:.0f}s")
     try:
         agency = Visitor(browser, base, "health", shots)
         agency.sign_in("agency_rep", "health")
@@ -261,7 +255,6 @@ def test_referral_to_completed_action_in_the_console(
             return page.locator("tr", has_text=case_id).count() > 0
 
         poll(owed, "research owed by health")
-        print(f"owed at {time.monotonic() - began:.0f}s")
         agency.check("research")
         page.goto(meeting_url + "/case-list")
         assert case_id in page.locator("main").inner_text()
