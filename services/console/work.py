@@ -94,8 +94,29 @@ def _case_page(case_id: str, errors: dict[str, str] | None = None,
 
 
 @bp.get("/cases/<case_id>")
-def case(case_id: str) -> tuple[str, int]:
+def case(case_id: str) -> Any:
+    who = person()
+    if who.role == "referrer":
+        # A referrer reads the case through their own referral of it (the e-mail links here).
+        page = api().get("referral", "/v1/referrals", limit=200)
+        for item in page["items"]:
+            if item["case_id"] == case_id:
+                return redirect(url_for("referrals.one", referral_id=item["id"]))
+        abort(404)
     return _case_page(case_id)
+
+
+@bp.post("/meetings/<meeting_id>/outcome")
+def record_outcome(meeting_id: str) -> Any:
+    """Meeting model: the chair or coordinator records a case heard or deferred."""
+    case_id = request.form.get("case_id", "")
+    outcome = request.form.get("outcome", "")
+    if not case_id or outcome not in ("heard", "deferred"):
+        abort(400)
+    api().post("scheduling", f"/v1/allocations/{case_id}/outcome", {"outcome": outcome},
+               create=True)
+    flash(f"Case {case_id}: {outcome}.")
+    return redirect(url_for("work.meeting", meeting_id=meeting_id))
 
 
 @bp.post("/cases/<case_id>/actions")

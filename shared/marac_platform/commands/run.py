@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run", help="start the whole platform locally",
         description="Start a local Apache Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), create "
                     "topics, migrate the databases (SQLite by default) and run web + worker of "
-                    "every service. Ctrl-C stops everything.")
+                    "every service, then the console (web only; its URL is printed). Ctrl-C "
+                    "stops everything.")
     parser.add_argument("--services", nargs="+", choices=(*SERVICES, *WEB_APPS),
                         default=[*SERVICES, *WEB_APPS], help="run only these services")
     parser.set_defaults(func=run)
