@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, redirect, render_template, request, send_from_directory, url_for
+from flask import Flask, g, redirect, render_template, request, send_from_directory, url_for
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -168,8 +168,6 @@ def _install(app: Flask) -> None:
         log.error("unhandled error", extra={"reason_code": type(error).__name__})
         return render_template("error.html", title="Sorry, there is a problem with the console",
                                message="Try again later."), 500
-
-    _ = abort  # re-exported for views
 
 
 def error_links(errors: dict[str, str] | None) -> list[dict[str, str]]:

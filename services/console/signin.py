@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request, session, url_for
+from authlib.integrations.base_client import OAuthError
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from requests import RequestException
 from werkzeug.wrappers import Response
 
 from marac_platform.areas import Areas
@@ -40,14 +52,8 @@ def init_oidc(app: Flask, config: ConsoleSettings) -> None:
     app.extensions["marac_oauth"] = oauth
 
 
-def areas() -> Areas:
-    found: Areas = bp_areas()
-    return found
-
-
 def bp_areas() -> Areas:
-    from flask import current_app
-
+    """The areas file: names and agencies for the sign-in's choices (no case data)."""
     loaded: Areas = current_app.extensions["marac_areas"]
     return loaded
 
@@ -97,23 +103,34 @@ def dev_sign_in() -> Any:
 
 @bp.get("/sign-in/oidc")
 def oidc_start() -> Any:
-    from flask import current_app
-
     oauth = current_app.extensions.get("marac_oauth")
     if oauth is None:
         abort(404)
-    return oauth.idp.authorize_redirect(f"{settings().public_url}/sign-in/callback")
+    try:
+        return oauth.idp.authorize_redirect(f"{settings().public_url}/sign-in/callback")
+    except RequestException:
+        return idp_unavailable()
+
+
+def idp_unavailable() -> tuple[str, int]:
+    return render_template("error.html", title="Sign-in is unavailable",
+                           message="The identity provider cannot be reached. Try again in a "
+                                   "few minutes."), 503
 
 
 @bp.get("/sign-in/callback")
 def oidc_callback() -> Any:
-    from flask import current_app
-
     config = settings()
     oauth = current_app.extensions.get("marac_oauth")
     if oauth is None or config.oidc is None:
         abort(404)
-    token = oauth.idp.authorize_access_token()
+    try:
+        token = oauth.idp.authorize_access_token()
+    except RequestException:
+        return idp_unavailable()
+    except OAuthError:
+        return render_template("error.html", title="You were not signed in",
+                               message="The sign-in did not complete. Sign in again."), 400
     claims = token.get("userinfo") or {}
     person = claims_person(claims, config)
     if person is None or not token.get("access_token"):

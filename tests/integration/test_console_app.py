@@ -88,3 +88,15 @@ def test_the_assets_are_served_by_the_console_itself(app: Flask) -> None:
     assert client.get("/assets/govuk-frontend.min.css").status_code == 200
     assert client.get("/assets/images/favicon.ico").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_with_an_identity_provider_sign_in_goes_there_and_says_when_it_is_down(
+        tmp_path: Path) -> None:
+    env = {"MARAC_DATA_DIR": str(tmp_path), "MARAC_CONSOLE_SECRET_KEY": "k" * 40,
+           "MARAC_OIDC_ISSUER": f"http://127.0.0.1:{free_port()}/realms/marac",
+           "MARAC_OIDC_CLIENT_ID": "console", "MARAC_OIDC_CLIENT_SECRET": "secret"}
+    client = create_app(load_console_settings(env)).test_client()
+    assert client.get("/sign-in").headers["Location"] == "/sign-in/oidc"
+    assert client.post("/sign-in", data={"csrf_token": "x"}).status_code == 400
+    down = client.get("/sign-in/oidc")
+    assert down.status_code == 503 and "identity provider cannot be reached" in down.get_data(True)

@@ -63,3 +63,36 @@ def test_production_signs_in_with_oidc_and_a_given_secret(tmp_path: Path) -> Non
         load_console_settings({"MARAC_DATA_DIR": str(tmp_path), **SECRET})
     with pytest.raises(SettingsError, match="https"):
         load_console_settings({**env, **SECRET, "MARAC_OIDC_ISSUER": "http://id.example.gov.uk"})
+
+
+def test_the_identity_providers_claims_map_to_role_areas_and_agency(tmp_path: Path) -> None:
+    from services.console.signin import claims_person
+
+    settings = load_console_settings({"MARAC_DATA_DIR": str(tmp_path), **OIDC, **SECRET,
+                                      "MARAC_OIDC_AREAS_CLAIM": "marac_areas"})
+    person = claims_person({"sub": "u-1", "role": "agency_rep", "marac_areas": "northshire",
+                            "agency": "health"}, settings)
+    assert person is not None
+    assert (person.subject, person.role, person.areas, person.agency) == (
+        "u-1", "agency_rep", ("northshire",), "health")
+    for missing in ("sub", "role", "marac_areas", "agency"):
+        claims = {"sub": "u-1", "role": "agency_rep", "marac_areas": ["northshire"],
+                  "agency": "health"}
+        del claims[missing]
+        assert claims_person(claims, settings) is None
+    # A role the platform does not know, or one no person may hold, gives no access.
+    for role in ("superuser", "partner_area"):
+        assert claims_person({"sub": "u-1", "role": role, "marac_areas": ["northshire"],
+                              "agency": "health"}, settings) is None
+
+
+def test_marac_run_offers_the_development_sign_in_only_without_an_identity_provider() -> None:
+    from marac_platform.commands.run import local_sign_in
+
+    env: dict[str, str] = {}
+    local_sign_in(env)
+    assert env == {"MARAC_CONSOLE_DEV_SIGN_IN": "1"}
+    for name in ("MARAC_JWKS_URL", "MARAC_JWT_PUBLIC_KEY_FILE", "MARAC_OIDC_ISSUER"):
+        env = {name: "set"}
+        local_sign_in(env)
+        assert "MARAC_CONSOLE_DEV_SIGN_IN" not in env
