@@ -26,7 +26,7 @@ class Field:
     id: str  # the HTML id and name
     label: str
     path: str  # where it goes in the referral form
-    kind: str = "text"  # text | textarea | email | number | date | radios | checkboxes | flag
+    kind: str = "text"  # text | textarea | email | number | date | radios | select | checkboxes | flag
     options: tuple[tuple[str, str], ...] = ()
     hint: str = ""
 
@@ -52,6 +52,49 @@ CONSENT = (("given", "Given"), ("not_given", "Not given"),
            ("not_sought_unsafe", "Not sought: unsafe to ask"))
 ANSWERS = (("yes", "Yes"), ("no", "No"), ("dont_know", "Don't know"))
 ANSWERED_BY = (("victim", "The victim"), ("professional", "A professional"), ("other", "Someone else"))
+YES_NO_PNTS = (("yes", "Yes"), ("no", "No"), ("prefer_not_to_say", "Prefer not to say"))
+# The ONS 2021 census groups, as the referral form codes them.
+ETHNICITIES = (
+    ("asian_bangladeshi", "Asian or Asian British: Bangladeshi"),
+    ("asian_chinese", "Asian or Asian British: Chinese"),
+    ("asian_indian", "Asian or Asian British: Indian"),
+    ("asian_pakistani", "Asian or Asian British: Pakistani"),
+    ("asian_other", "Asian or Asian British: another Asian background"),
+    ("black_african", "Black, Black British, Caribbean or African: African"),
+    ("black_caribbean", "Black, Black British, Caribbean or African: Caribbean"),
+    ("black_other", "Black, Black British, Caribbean or African: another background"),
+    ("mixed_white_asian", "Mixed or multiple: White and Asian"),
+    ("mixed_white_black_african", "Mixed or multiple: White and Black African"),
+    ("mixed_white_black_caribbean", "Mixed or multiple: White and Black Caribbean"),
+    ("mixed_other", "Mixed or multiple: another background"),
+    ("white_british", "White: English, Welsh, Scottish, Northern Irish or British"),
+    ("white_irish", "White: Irish"), ("white_gypsy_irish_traveller", "White: Gypsy or Irish Traveller"),
+    ("white_roma", "White: Roma"), ("white_other", "White: another background"),
+    ("other_arab", "Another ethnic group: Arab"), ("other_any", "Another ethnic group"),
+    ("prefer_not_to_say", "Prefer not to say"))
+AGE_BANDS = (("under_16", "Under 16"), ("16_17", "16 or 17"), ("18_24", "18 to 24"),
+             ("25_34", "25 to 34"), ("35_44", "35 to 44"), ("45_54", "45 to 54"),
+             ("55_64", "55 to 64"), ("65_74", "65 to 74"), ("75_plus", "75 or over"),
+             ("prefer_not_to_say", "Prefer not to say"))
+CHILD_RELATIONSHIPS = (("child", "Child"), ("stepchild", "Stepchild"), ("grandchild", "Grandchild"),
+                       ("foster_child", "Foster child"), ("sibling", "Sibling"),
+                       ("other_relative", "Another relative"), ("other_dependant", "Another dependant"),
+                       ("none", "None"), ("not_known", "Not known"))
+
+
+def _child(index: int) -> tuple[Field, ...]:
+    n = index + 1
+    return (
+        Field(f"children-{index}-name-given", f"Child {n}: given name (optional)",
+              f"children[{index}].name.given"),
+        Field(f"children-{index}-date_of_birth", f"Child {n}: date of birth (optional)",
+              f"children[{index}].date_of_birth", "date"),
+        Field(f"children-{index}-relationship_to_victim", f"Child {n}: relationship to the victim",
+              f"children[{index}].relationship_to_victim", "select", CHILD_RELATIONSHIPS),
+        Field(f"children-{index}-relationship_to_perpetrator",
+              f"Child {n}: relationship to the perpetrator",
+              f"children[{index}].relationship_to_perpetrator", "select", CHILD_RELATIONSHIPS),
+    )
 
 SECTIONS: tuple[Section, ...] = (
     Section("referrer", "About you", ("referrer",), (
@@ -84,6 +127,16 @@ SECTIONS: tuple[Section, ...] = (
         Field("perpetrators-0-name-family", "Family name", "perpetrators[0].name.family"),
         Field("perpetrators-0-relationship_to_victim", "Relationship to the victim",
               "perpetrators[0].relationship_to_victim", "radios", RELATIONSHIPS),
+    )),
+    Section("children", "Children in the household", ("children",), (*_child(0), *_child(1))),
+    Section("diversity", "Equality monitoring", ("diversity",), (
+        Field("diversity-ethnicity", "The victim's ethnic group", "diversity.ethnicity", "select",
+              ETHNICITIES),
+        Field("diversity-disability", "Does the victim consider themselves disabled?",
+              "diversity.disability", "radios", YES_NO_PNTS),
+        Field("diversity-lgbt_plus", "Does the victim identify as LGBT+?", "diversity.lgbt_plus",
+              "radios", YES_NO_PNTS),
+        Field("diversity-age_band", "The victim's age", "diversity.age_band", "select", AGE_BANDS),
     )),
     Section("incident", "The latest incident", ("incidents",), (
         Field("incidents-0-date", "Date of the incident", "incidents[0].date", "date",

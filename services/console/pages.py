@@ -254,6 +254,9 @@ def screen(referral_id: str) -> Any:
     if reason:
         body["reason"] = reason
     try:
+        if request.form.get("urgent") == "yes" and decision == "accept":
+            # Before it is accepted: scheduling then places it as urgent (an addendum if need be).
+            client.post("referral", f"/v1/referrals/{referral_id}/urgent", {"urgent": True})
         client.post("referral", f"/v1/referrals/{referral_id}/screening", body, create=True)
     except Refused as refused:
         if refused.status not in (409, 422):

@@ -188,6 +188,11 @@ def test_referral_to_completed_action_in_the_console(
         page.fill("#perpetrators-0-name-given", "Pat")
         page.check("input[name=perpetrators-0-relationship_to_victim][value=ex_partner]")
         page.click("button:has-text('Save and continue')")
+        page.click("text=Equality monitoring")
+        page.select_option("#diversity-ethnicity", "prefer_not_to_say")
+        page.check("input[name=diversity-lgbt_plus][value=no]")
+        referrer.check("section-diversity")
+        page.click("button:has-text('Save and continue')")
         page.click("text=The latest incident")
         fill_date(page, "incidents-0-date", 29, 11, 2026)
         page.fill("#incidents-0-summary", "Threats made at the home address; police attended.")
@@ -207,7 +212,7 @@ def test_referral_to_completed_action_in_the_console(
         page.check("input[name=consent-status][value=given]")
         page.click("button:has-text('Save and continue')")
         page.wait_for_url(referral_url)
-        assert page.locator(".govuk-task-list").inner_text().count("Saved") == 6
+        assert page.locator(".govuk-task-list").inner_text().count("Saved") == 7
         page.click("text=Check and submit")
         body = page.locator("main").inner_text()
         assert "Answered yes" in body and "16" in body

@@ -77,3 +77,24 @@ def test_the_services_errors_land_beside_their_fields() -> None:
         ("victim", "victim-address_unknown",
          "Is the victim's address unknown?: Must be true when the victim's address is unknown."),
     ]
+
+
+def test_the_consoles_choices_are_the_referral_forms_codes() -> None:
+    from services.referral import schemas
+
+    assert [c for c, _ in forms.ETHNICITIES] == list(schemas.ETHNICITIES)
+    assert [c for c, _ in forms.AGE_BANDS] == list(schemas.AGE_BANDS)
+    assert [c for c, _ in forms.YES_NO_PNTS] == list(schemas.YES_NO)
+    assert [c for c, _ in forms.GENDERS] == list(schemas.GENDERS)
+    assert [c for c, _ in forms.CHILD_RELATIONSHIPS] == list(schemas.CHILD_RELATIONSHIPS)
+    assert [c for c, _ in forms.RELATIONSHIPS] == list(schemas.RELATIONSHIPS_TO_VICTIM)
+    assert [c for c, _ in forms.CONSENT] == list(schemas.CONSENT_STATUSES)
+    assert [c for c, _ in forms.ANSWERS] == list(schemas.DASH_ANSWERS)
+    assert [c for c, _ in forms.ANSWERED_BY] == list(schemas.ANSWERED_BY)
+    assert [c for c, _ in forms.CRITERIA] == list(schemas.CRITERIA)
+
+
+def test_a_child_given_second_comes_first_in_the_list() -> None:
+    fields = forms.BY_NAME["children"].fields
+    doc, errors = forms.to_json(fields, MultiDict({"children-1-relationship_to_victim": "child"}))
+    assert errors == {} and doc == {"children": [{"relationship_to_victim": "child"}]}
