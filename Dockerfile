@@ -10,6 +10,13 @@
 #   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
 #   (or: docker pull python:3.11-slim && docker inspect --format '{{index .RepoDigests 0}}' python:3.11-slim)
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+ARG NODE_IMAGE=node:20-slim
+
+# The console's GOV.UK Frontend assets, from the npm registry as the lock pins them.
+FROM ${NODE_IMAGE} AS assets
+WORKDIR /src
+COPY services/console/package.json services/console/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM ${PYTHON_IMAGE} AS build
 # Every package at the version constraints.txt pins (`./dev lock` makes it), and the build
@@ -49,6 +56,8 @@ RUN groupadd --system --gid 10001 marac \
         --shell /usr/sbin/nologin marac \
     && install -d -o marac -g marac -m 0700 /var/lib/marac
 COPY --from=build /opt/marac /opt/marac
+COPY --from=assets /src/node_modules/govuk-frontend/dist/govuk /opt/marac/console-assets
+ENV MARAC_CONSOLE_ASSETS=/opt/marac/console-assets
 # The example areas as a default; Kubernetes mounts the region's own file over it.
 COPY deploy/areas.yaml /etc/marac/areas.yaml
 # Each service's Alembic scripts ship inside the installed package.

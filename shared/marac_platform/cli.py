@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 
-from marac_platform.service_spec import Command, ServiceSpec
+from marac_platform.service_spec import Command, ServiceSpec, WebAppSpec
 
 # Where the services' own top-level commands go (e.g. referral's `demo`).
 SERVICE_COMMANDS = "(services)"
@@ -47,7 +47,8 @@ class CommandError(Exception):
 
 
 def build_parser(services: Mapping[str, ServiceSpec] | None = None,
-                 program: Sequence[str] = ()) -> argparse.ArgumentParser:
+                 program: Sequence[str] = (),
+                 apps: Mapping[str, WebAppSpec] | None = None) -> argparse.ArgumentParser:
     """The library's commands and the services' own. A library command module that takes
     services' commands under it names its `GROUP` (`marac keys ...`)."""
     services = services or {}
@@ -61,7 +62,7 @@ def build_parser(services: Mapping[str, ServiceSpec] | None = None,
                         help="show an error's Python traceback as well as its one line "
                              "(MARAC_DEBUG=1 does the same, e.g. in a pod)")
     # What every command may need: the declarations, and how to start this command again.
-    parser.set_defaults(specs=services, program=tuple(program))
+    parser.set_defaults(specs=services, program=tuple(program), apps=dict(apps or {}))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     contributed: list[Command] = [command for spec in services.values() for command in spec.commands]
@@ -118,13 +119,13 @@ def failure(exc: Exception) -> str:
 
 
 def main(argv: Sequence[str] | None = None, *, services: Mapping[str, ServiceSpec] | None = None,
-         program: Sequence[str] = ()) -> int:
-    """Run `marac` with these services (name -> declaration); `program` is how a child process
-    (`marac run`'s web and worker processes) runs this same command."""
+         program: Sequence[str] = (), apps: Mapping[str, WebAppSpec] | None = None) -> int:
+    """Run `marac` with these services (name -> declaration) and web front ends; `program` is
+    how a child process (`marac run`'s web and worker processes) runs this same command."""
     from marac_platform.preflight import OPERATOR_ERRORS
 
     operator_errors: tuple[type[Exception], ...] = (CommandError, *OPERATOR_ERRORS)
-    parser = build_parser(services, program)
+    parser = build_parser(services, program, apps)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

@@ -78,6 +78,8 @@ class Platform:
     env: Mapping[str, str]
     log_dir: Path
     services: Sequence[str] = SERVICES
+    # Web front ends (the console): a web process each, no worker; started after the services.
+    apps: Sequence[str] = ()
     # The `marac` command, as a child process runs it (given by the composition that knows
     # the services: services/registry.py PROGRAM).
     program: Sequence[str] = ()
@@ -111,11 +113,13 @@ class Platform:
         for service in self.services:
             self.spawn(f"{service}-worker", [*marac, "worker", service])
             self.spawn(f"{service}-web", [*marac, "web", service])
+        for app in self.apps:
+            self.spawn(f"{app}-web", [*marac, "web", app])
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = list(self.services)
+        pending = [*self.services, *self.apps]
         while pending:
             self.check_alive()
             pending = [s for s in pending if not _answers(self.url(s) + "/readyz")]

@@ -74,3 +74,13 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     jobs: Sequence[Job] = ()
     commands: Sequence[Command] = ()
+
+
+@dataclass(frozen=True)
+class WebAppSpec:
+    """A web front end (the console): only a web process, no tables, events, worker or
+    migrations. It reads and writes through the services' public APIs."""
+
+    name: str
+    title: str
+    app_factory: str

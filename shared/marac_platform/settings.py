@@ -9,6 +9,10 @@ from functools import cache
 from pathlib import Path
 
 SERVICES = ("referral", "risk", "scheduling", "actions", "notify")
+# Web front ends: no database, topics or worker of their own; they call the services' APIs
+# with the signed-in person's token. Not in SERVICES, so migrations, topics and every loop
+# over the API services stay as they were.
+WEB_APPS = ("console",)
 
 
 class SettingsError(Exception):
@@ -275,11 +279,13 @@ def settings_for(service: str) -> Settings:
 
 
 
-DEFAULT_PORTS = {"referral": 8001, "risk": 8002, "scheduling": 8003, "actions": 8004, "notify": 8005}
+# The console is where MARAC_PUBLIC_URL (http://localhost:8000) points by default.
+DEFAULT_PORTS = {"console": 8000, "referral": 8001, "risk": 8002, "scheduling": 8003,
+                 "actions": 8004, "notify": 8005}
 
 
 def service_port(service: str, env: dict[str, str] | None = None) -> int:
-    """`MARAC_<SERVICE>_PORT`, else 8001-8005, shifted by `MARAC_PORT_OFFSET`."""
+    """`MARAC_<SERVICE>_PORT`, else 8000 (console), 8001-8005, shifted by `MARAC_PORT_OFFSET`."""
     env = dict(os.environ if env is None else env)
     specific = env.get(f"MARAC_{service.upper()}_PORT")
     if specific:

@@ -1,4 +1,5 @@
-"""`marac run`: Kafka (unless one is configured), topics, migrations, and all five services.
+"""`marac run`: Kafka (unless one is configured), topics, migrations, all five services and the
+console (the web front end people sign in to).
 
 The local broker comes from the development tools (marac_devinfra, devtools/): imported only
 when it is needed, so `marac run` against a configured cluster works where they are absent.
@@ -21,7 +22,7 @@ from marac_platform.commands.migrate import migrate_all
 from marac_platform.commands.web import web_port
 from marac_platform.launcher import Platform
 from marac_platform.preflight import Port, check_configuration, check_ports
-from marac_platform.settings import SERVICES, kafka_settings, repo_root, service_port
+from marac_platform.settings import SERVICES, WEB_APPS, kafka_settings, repo_root, service_port
 
 NO_DEV_TOOLS = (
     "KAFKA_BOOTSTRAP_SERVERS is not set and the development tools that start a local broker "
@@ -35,9 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run", help="start the whole platform locally",
         description="Start a local Apache Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), create "
                     "topics, migrate the databases (SQLite by default) and run web + worker of "
-                    "every service. Ctrl-C stops everything.")
-    parser.add_argument("--services", nargs="+", choices=SERVICES, default=list(SERVICES),
-                        help="run only these services")
+                    "every service, then the console (web only; its URL is printed). Ctrl-C "
+                    "stops everything.")
+    parser.add_argument("--services", nargs="+", choices=(*SERVICES, *WEB_APPS),
+                        default=[*SERVICES, *WEB_APPS], help="run only these services")
     parser.set_defaults(func=run)
 
 
@@ -99,9 +101,20 @@ def try_it(areas: Areas | None) -> str:
             f"--area {area}\nStop:    Ctrl-C")
 
 
+def local_sign_in(env: dict[str, str]) -> None:
+    """Locally, with the services trusting the generated development key and no identity
+    provider configured, the console offers its development sign-in (it refuses it otherwise)."""
+    configured = ("MARAC_JWKS_URL", "MARAC_JWT_PUBLIC_KEY_FILE", "MARAC_OIDC_ISSUER")
+    if not any(env.get(name) for name in configured):
+        env.setdefault("MARAC_CONSOLE_DEV_SIGN_IN", "1")
+
+
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     data_dir = env.setdefault("MARAC_DATA_DIR", str(repo_root() / ".data"))
+    local_sign_in(env)
+    services = [name for name in args.services if name in SERVICES]
+    apps = [name for name in args.services if name in WEB_APPS and name in args.apps]
     broker = None
     local = not env.get("KAFKA_BOOTSTRAP_SERVERS")
     if local:
@@ -139,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"using the Kafka cluster at {env['KAFKA_BOOTSTRAP_SERVERS']}")
     mail = start_mail_catcher(env, Path(data_dir) / "mail")
-    platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=args.services,
-                        program=args.program, progress=lambda line: print(line, flush=True))
+    platform = Platform(env=env, log_dir=Path(data_dir) / "logs", services=services,
+                        apps=apps, program=args.program, progress=lambda line: print(line, flush=True))
     stopping = {"now": False}
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -156,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
         print("starting web and worker processes ...", flush=True)
         platform.start()
         print("\nThe MARAC platform is running:")
-        for service in args.services:
-            print(f"  {service:<11} {platform.url(service)}   (API docs: /openapi.json)")
+        for app in apps:
+            sign_in = " (development sign-in)" if env.get("MARAC_CONSOLE_DEV_SIGN_IN") == "1" else ""
+            print(f"  {app:<11} {platform.url(app)}   open it in a browser to sign in{sign_in}")
+        for service in services:
+            print(f"  {service:<11} {platform.url(service)}   (API reference: /api-docs)")
         print(f"\n  Kafka       {env['KAFKA_BOOTSTRAP_SERVERS']}")
         print(f"  data folder {data_dir} (SQLite databases, keys, logs)")
         if mail is not None:

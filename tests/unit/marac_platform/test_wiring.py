@@ -102,3 +102,20 @@ def test_a_service_reads_its_typed_configuration_from_the_areas_file() -> None:
     assert runtime.config_as(RiskConfig) is risk
     with pytest.raises(TypeError, match="holds RiskConfig, not SchedulingConfig"):
         runtime.config_as(SchedulingConfig)
+
+
+def test_the_console_is_a_web_app_beside_the_services_not_one_of_them() -> None:
+    from marac_platform.launcher import Platform
+    from marac_platform.settings import WEB_APPS, service_port
+    from services.registry import APPS, PROGRAM
+
+    assert list(APPS) == list(WEB_APPS) == ["console"]
+    assert "console" not in SERVICES and "console" not in NAMES  # no tables, topics, worker
+    assert APPS["console"].app_factory == "services.console.app:create_app()"
+    assert service_port("console", {}) == 8000  # where MARAC_PUBLIC_URL points by default
+    parser = cli.build_parser(SERVICES, PROGRAM, APPS)
+    assert parser.parse_args(["web", "console"]).apps == dict(APPS)
+    run = parser.parse_args(["run"])
+    assert run.services == [*NAMES, "console"]
+    assert Platform(env={}, log_dir=Path("."), apps=["console"]).url("console") == \
+        "http://127.0.0.1:8000"

@@ -1,0 +1,325 @@
+"""The console in a real browser (Debian's Chromium driven by Playwright) over the whole platform
+as real processes, Kafka and PostgreSQL: a referrer saves a draft, resumes it and submits; the
+coordinator sees it scheduled; once the case list is out an agency representative reads it and
+returns research; the coordinator records an action; the agency completes it. axe-core checks
+every page (no violation) and each page's screenshot is kept under .artefacts/console/.
+
+The platform is started twice: on Wed 2 Dec 2026 (the referral; northshire's next open date is
+Tue 15 Dec), then on Fri 11 Dec 2026 10:00, after that date's case list is due (09:00), so the
+research round is open without waiting for a clock.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from marac_platform.launcher import Platform
+from marac_platform.ports import free_port
+from marac_platform.settings import SERVICES
+from services.registry import PROGRAM
+from tests.conftest import PlatformEnv
+from tests.support.clock import process_clock_env
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = REPO / "services" / "console" / "node_modules" / "axe-core" / "axe.min.js"
+ARTEFACTS = REPO / ".artefacts" / "console"
+REFERRAL_DAY = datetime.fromisoformat("2026-12-02T11:00:00+00:00")
+RESEARCH_DAY = datetime.fromisoformat("2026-12-11T10:00:00+00:00")
+MARAC_DATE = "15 December 2026"
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+Page = playwright_sync.Page
+
+
+@pytest.fixture
+def clock_start() -> datetime:
+    return REFERRAL_DAY
+
+
+def start(platform_env: PlatformEnv, log_dir: Path, instant: datetime,
+          ports: dict[str, str]) -> Platform:
+    env = {**platform_env.env, **ports, **process_clock_env(instant),
+           "MARAC_CONSOLE_DEV_SIGN_IN": "1",
+           "MARAC_PUBLIC_URL": f"http://127.0.0.1:{ports['MARAC_CONSOLE_PORT']}"}
+    platform = Platform(env=env, log_dir=log_dir, apps=["console"], program=PROGRAM)
+    platform.start(timeout_s=120)
+    return platform
+
+
+@pytest.fixture
+def ports() -> dict[str, str]:
+    return {f"MARAC_{name.upper()}_PORT": str(free_port()) for name in (*SERVICES, "console")}
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (./dev test installs it)")
+    with playwright_sync.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Visitor:
+    """One person's browser session: every page visited is checked by axe and photographed."""
+
+    def __init__(self, browser: object, base: str, name: str, shots: list[str]) -> None:
+        # The console's CSP allows no inline script: axe is injected past it, as a tester's tool.
+        self.context = browser.new_context(bypass_csp=True, base_url=base)  # type: ignore[attr-defined]
+        self.context.set_default_timeout(15_000)
+        self.page: Page = self.context.new_page()
+        self.name = name
+        self.shots = shots
+
+    def check(self, label: str) -> None:
+        """axe-core on the page as it stands: no violation; then its screenshot."""
+        page = self.page
+        assert "Traceback" not in page.content()
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate("""async () => (await axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa',
+                                             'best-practice']}})).violations.map(
+            v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))""")
+        assert violations == [], f"{label}: {violations}"
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        shot = f"{len(self.shots) + 1:02d}-{self.name}-{label}.png"
+        page.screenshot(path=str(ARTEFACTS / shot), full_page=True)
+        self.shots.append(shot)
+
+    def sign_in(self, role: str, agency: str) -> None:
+        page = self.page
+        page.goto("/")
+        assert page.title().startswith("Sign in")
+        if not any(s.endswith("sign-in.png") for s in self.shots):
+            self.check("sign-in")
+        page.check(f"input[name=role][value={role}]")
+        page.select_option("#area", "northshire")
+        page.select_option("#agency", agency)
+        page.click("button:has-text('Sign in')")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def poll(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def fill_date(page: Page, field_id: str, day: int, month: int, year: int) -> None:
+    page.fill(f"#{field_id}", str(day))
+    page.fill(f"#{field_id}-month", str(month))
+    page.fill(f"#{field_id}-year", str(year))
+
+
+def test_referral_to_completed_action_in_the_console(
+        platform_env: PlatformEnv, tmp_path: Path, browser: object, ports: dict[str, str]) -> None:
+    shots: list[str] = []
+    base = f"http://127.0.0.1:{ports['MARAC_CONSOLE_PORT']}"
+    platform = start(platform_env, tmp_path / "logs-1", REFERRAL_DAY, ports)
+    try:
+        # --- the referrer: a draft, saved section by section ---------------------------------
+        referrer = Visitor(browser, base, "referrer", shots)
+        referrer.sign_in("referrer", "police")
+        page = referrer.page
+        page.wait_for_url("**/referrals")
+        referrer.check("referrals")
+        page.click("text=Start a new referral")
+        referrer.check("new")
+        page.click("button:has-text('Start the referral')")
+        page.wait_for_url(re.compile(r"/referrals/ref-[0-9a-f]+$"))
+        referral_url = page.url
+        referral_id = referral_url.rsplit("/", 1)[1]
+        referrer.check("tasks")
+        page.click("text=About you")
+        referrer.check("section-about-you")
+        page.fill("#referrer-name", "Sam Referrer")
+        page.fill("#referrer-role", "Detective Constable")
+        page.fill("#referrer-secure_email", "sam.referrer@police.example")
+        page.click("button:has-text('Save and continue')")
+        page.wait_for_url(referral_url)
+        page.click("text=The victim")
+        page.fill("#victim-name-given", "Alex")
+        page.fill("#victim-name-family", "Example")
+        fill_date(page, "victim-dates_of_birth-0", 1, 4, 1990)
+        page.fill("#victim-address-lines-0", "1 Sample Street")
+        page.fill("#victim-address-town", "Northtown")
+        page.fill("#victim-address-postcode", "not a postcode")
+        page.click("button:has-text('Save and continue')")
+        # The referral service's 422, beside the field and in the summary linking to it.
+        summary = page.locator(".govuk-error-summary")
+        assert summary.is_visible()
+        assert summary.locator("a[href='#victim-address-postcode']").count() == 1
+        assert "postcode" in page.locator("#victim-address-postcode-error").inner_text().lower()
+        assert page.title().startswith("Error: ")
+        assert page.input_value("#victim-name-given") == "Alex"  # nothing typed is lost
+        referrer.check("section-error")
+        page.fill("#victim-address-postcode", "NT1 1AA")
+        page.check("input[name=victim-gender][value=female]")
+        page.click("button:has-text('Save and continue')")
+        page.wait_for_url(referral_url)
+        referrer.close()
+
+        # --- resumed later, in a new session -----------------------------------------------
+        referrer = Visitor(browser, base, "referrer", shots)
+        referrer.sign_in("referrer", "police")
+        page = referrer.page
+        page.wait_for_url("**/referrals")
+        page.click(f"text={referral_id}")
+        page.wait_for_url(referral_url)
+        tasks = page.locator(".govuk-task-list").inner_text()
+        assert tasks.count("Saved") == 2, tasks
+        page.click("text=The perpetrator")
+        page.fill("#perpetrators-0-name-given", "Pat")
+        page.check("input[name=perpetrators-0-relationship_to_victim][value=ex_partner]")
+        page.click("button:has-text('Save and continue')")
+        page.click("text=Equality monitoring")
+        page.select_option("#diversity-ethnicity", "prefer_not_to_say")
+        page.check("input[name=diversity-lgbt_plus][value=no]")
+        referrer.check("section-diversity")
+        page.click("button:has-text('Save and continue')")
+        page.click("text=The latest incident")
+        fill_date(page, "incidents-0-date", 29, 11, 2026)
+        page.fill("#incidents-0-summary", "Threats made at the home address; police attended.")
+        page.click("button:has-text('Save and continue')")
+        page.click("text=DASH risk checklist")
+        referrer.check("section-dash")
+        questions = page.locator("fieldset:has(input[value=dont_know])")
+        for index in range(questions.count()):
+            answer = "yes" if index < 16 else "no"
+            questions.nth(index).locator(f"input[value={answer}]").check()
+        page.check("input[name=dash-answered_by-who][value=victim]")
+        page.click("button:has-text('Save and continue')")
+        page.wait_for_url(referral_url)
+        page.click("text=Criteria and consent")
+        page.check("input[name=criteria_claimed][value=visible_high_risk]")
+        page.fill("#police_callouts_last_12_months", "1")
+        page.check("input[name=consent-status][value=given]")
+        page.click("button:has-text('Save and continue')")
+        page.wait_for_url(referral_url)
+        assert page.locator(".govuk-task-list").inner_text().count("Saved") == 7
+        page.click("text=Check and submit")
+        body = page.locator("main").inner_text()
+        assert "Answered yes" in body and "16" in body
+        assert "visible high risk" in body
+        referrer.check("check")
+        page.click("#submit")
+        page.wait_for_url("**/referrals")
+        referrer.check("submitted")
+
+        def scheduled() -> bool:
+            page.goto("/referrals")
+            row = page.locator("tr", has_text=referral_id).inner_text()
+            return "scheduled" in row and MARAC_DATE in row
+
+        poll(scheduled, "the referral to be scheduled")
+        page.goto(referral_url)
+        case_id = re.search(r"case-[0-9a-f]+", page.locator("main").inner_text()).group(0)
+        referrer.check("referral")
+        referrer.close()
+
+        # --- the coordinator sees it on the agenda --------------------------------------------
+        coordinator = Visitor(browser, base, "coordinator", shots)
+        coordinator.sign_in("coordinator", "marac")
+        page = coordinator.page
+        page.wait_for_url("**/home")
+        coordinator.check("home")
+        page.click(f"text={MARAC_DATE}")
+        assert case_id in page.locator("main").inner_text()
+        meeting_url = page.url
+        coordinator.check("agenda")
+        coordinator.close()
+    finally:
+        platform.stop()
+
+    # --- nine days on: the case list is out, research is owed ---------------------------------
+    platform = start(platform_env, tmp_path / "logs-2", RESEARCH_DAY, ports)
+    try:
+        agency = Visitor(browser, base, "health", shots)
+        agency.sign_in("agency_rep", "health")
+        page = agency.page
+        page.wait_for_url("**/research")
+
+        def owed() -> bool:
+            page.goto("/research")
+            return page.locator("tr", has_text=case_id).count() > 0
+
+        poll(owed, "research owed by health")
+        agency.check("research")
+        page.goto(meeting_url + "/case-list")
+        assert case_id in page.locator("main").inner_text()
+        agency.check("case-list")
+        page.goto("/research")
+        page.locator("tr", has_text=case_id).locator("a", has_text="Write the return").click()
+        agency.check("return")
+        page.check("input[name=involvement][value=held]")
+        page.fill("#victim-known", "Registered with a GP; two A&E visits this year.")
+        page.fill("#victim-risks", "Injuries consistent with the DASH answers.")
+        page.click("button:has-text('Send the return')")
+        page.wait_for_url("**/research")
+        assert "Your research return was sent." in page.locator("main").inner_text()
+
+        coordinator = Visitor(browser, base, "coordinator", shots)
+        coordinator.sign_in("coordinator", "marac")
+        cpage = coordinator.page
+        cpage.wait_for_url("**/home")
+        cpage.goto(meeting_url)
+        row = cpage.locator("tr", has_text=case_id).inner_text()
+        assert "health" in row.split("\t")[3], row  # the "returned" column
+        cpage.click(f"text={case_id}")
+        coordinator.check("case")
+        cpage.select_option("#action-catalogue_code", "alarm")
+        cpage.select_option("#action-owner_agency", "health")
+        cpage.select_option("#action-asked_by_agency", "idva")
+        cpage.check("input[name=for_whom][value=victim]")
+        fill_date(cpage, "action-due_by", 18, 12, 2026)
+        cpage.check("input[name=agreed][value=yes]")
+        cpage.click("button:has-text('Record the action')")
+        assert "The action was recorded." in cpage.locator("main").inner_text()
+        coordinator.check("action-recorded")
+        cpage.goto("/deliveries")
+        coordinator.check("deliveries")
+
+        page.goto("/actions")
+        agency.check("actions")
+        page.click("text=Personal or panic alarm installed")
+        agency.check("action")
+        page.check("input[name=status][value=completed]")
+        page.fill("#note", "Alarm fitted.")
+        page.click("button:has-text('Save the status')")
+        assert "The action is now completed." in page.locator("main").inner_text()
+        assert "completed" in page.locator(".govuk-summary-list").inner_text()
+        agency.close()
+
+        cpage.goto("/actions")
+        assert "Personal or panic alarm installed" not in cpage.locator("table").first.inner_text() \
+            if cpage.locator("table").count() else True
+        coordinator.close()
+
+        auditor = Visitor(browser, base, "auditor", shots)
+        auditor.sign_in("auditor", "marac")
+        auditor.page.wait_for_url("**/audit")
+        assert auditor.page.locator("text=intact").count() == len(SERVICES)
+        auditor.check("audit")
+        auditor.close()
+    finally:
+        platform.stop()
+    for log_file in sorted((tmp_path).glob("logs-*/console-web.log")):
+        text = log_file.read_text(errors="replace")
+        for personal in ("Alex", "Example", "Sample Street", "NT1 1AA"):
+            assert personal not in text, f"{personal!r} in {log_file}"
