@@ -14,9 +14,9 @@ from services.referral import commands, config, demo, handlers, models
 
 def blueprints() -> Sequence[Blueprint]:
     # Imported when an app is built: a worker never loads the views.
-    from services.referral import admin, api
+    from services.referral import admin, api, transfers_api
 
-    return [api.blp, admin.blp]
+    return [api.blp, admin.blp, transfers_api.blp]
 
 
 SERVICE = ServiceSpec(
