@@ -87,7 +87,7 @@ class PackageSchema(Schema):
     referrer_agency = fields.Str(required=True, validate=validate.Length(1, 256))
     urgent = fields.Bool(load_default=False)
     referral_date = fields.Date(required=True)  # the current referral's, in A
-    form = fields.Dict(required=True)
+    referral_form = fields.Dict(required=True)
     referrals = fields.List(fields.Nested(PackageReferralSchema), load_default=list)
     # The victim's earlier MARAC referrals before the current one: the repeat clock.
     history = fields.List(fields.Nested(payloads.PreviousReferralSchema), load_default=list)
@@ -110,13 +110,13 @@ def check_package(document: Any) -> dict[str, Any]:
         raise InvalidInput(first["field"], first["reason"], slug="invalid-transfer-package",
                            more=[(e["field"], e["reason"]) for e in more],
                            detail="The transfer package has invalid fields; see errors.") from None
-    form = dict(package["form"], area_id=package["to_area"])
+    form = dict(package["referral_form"], area_id=package["to_area"])
     try:
         service.check_form(form, submit=True)
     except InvalidInput as exc:
         (first, *more) = exc.errors
-        raise InvalidInput(f"form.{first['field']}", first["reason"],
-                           more=[(f"form.{e['field']}", e["reason"]) for e in more],
+        raise InvalidInput(f"referral_form.{first['field']}", first["reason"],
+                           more=[(f"referral_form.{e['field']}", e["reason"]) for e in more],
                            slug="invalid-transfer-package",
                            detail="The transferred referral form is not valid.") from None
     return package
@@ -236,7 +236,7 @@ def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
         "address": (store.decrypt(transfer.case_id, ADDRESS_FIELD, transfer.address)
                     if transfer.address else None),
         "requested_at": transfer.requested_at, "referrer_agency": current.referrer_agency,
-        "urgent": current.urgent, "referral_date": current_date, "form": form,
+        "urgent": current.urgent, "referral_date": current_date, "referral_form": form,
         "referrals": [{"referral_id": r.id, "state": r.state, "referral_date": r.referral_date,
                        "received_at": r.received_at, "marac_date": r.marac_date,
                        "repeat": r.repeat, "assessment": r.assessment} for r in referrals],
@@ -359,7 +359,7 @@ def accept(uow: UnitOfWork, who: Principal, transfer_id: str,
     if package is None:
         raise TransferConflict("the transfer's package is no longer readable")
     package = check_package(package)
-    form = service.check_form(dict(package["form"], area_id=offer.area_id), submit=True)
+    form = service.check_form(dict(package["referral_form"], area_id=offer.area_id), submit=True)
     match = identity.find_open_case(uow, offer.area_id, service.victim_of(form))
     now = utcnow()
     if match is None:

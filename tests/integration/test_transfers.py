@@ -264,7 +264,7 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
     full = get_json(apps.referral, f"/v1/transfers/incoming/{transfer['id']}",
                     coordinator(env, B))
     assert full["package"]["address"] == ADDRESS
-    assert full["package"]["form"]["victim"]["name"]["family"] == family
+    assert full["package"]["referral_form"]["victim"]["name"]["family"] == family
     assert full["package"]["referrals"][0]["assessment"]["checklist_version"] == PARTNER_CHECKLIST
     still = read(apps, env, referral["id"], A)
     assert (still["state"], still["marac_date"]) == ("scheduled", "2026-12-15")
