@@ -14,8 +14,9 @@ from marac_platform.payloads import (
     TransferDeclined,
     TransferRequested,
 )
-from marac_platform.runtime import UnitOfWork
-from services.referral import service, transfers
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.worker import Job
+from services.referral import partners, service, transfers
 
 
 def on_risk_assessed(uow: UnitOfWork, event: Event) -> None:
@@ -58,3 +59,12 @@ HANDLERS: dict[str, Handler] = {
     events.TRANSFER_ACCEPTED: on_transfer_accepted,
     events.TRANSFER_DECLINED: on_transfer_declined,
 }
+
+
+def deliver_transfers(runtime: Runtime) -> None:
+    partners.deliver(runtime)
+
+
+# Safe with several replicas: each transfer is taken with FOR UPDATE SKIP LOCKED on PostgreSQL,
+# and a package or answer sent twice is the same message to the partner (by transfer id).
+JOBS = [Job("deliver_transfers", 2.0, deliver_transfers)]

@@ -101,3 +101,8 @@ class TransferView(Schema):
     last_error = fields.Str(allow_none=True)
     package = fields.Dict(allow_none=True, metadata={
         "description": "incoming: everything the sending area sent (None once declined)"})
+
+
+class InboundOut(Schema):
+    transfer_id = fields.Str()
+    status = fields.Str(metadata={"description": "the transfer's status here"})

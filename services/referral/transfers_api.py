@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, g, request
+from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marac_platform import audit, idempotency
-from marac_platform.auth import principal, requires
-from marac_platform.http import request_unit_of_work
-from marac_platform.security.roles import Permission
-from services.referral import transfers
+from marac_platform.auth import SIGNED_PATHS, principal, requires
+from marac_platform.errors import InvalidInput
+from marac_platform.http import current_runtime, request_unit_of_work
+from marac_platform.problems import Problem
+from marac_platform.security.roles import Permission, Role, is_area_id
+from marac_platform.security.tokens import Principal
+from services.referral import domain, partners, transfers
 from services.referral.transfer_schemas import (
     AcceptIn,
     DeclineIn,
+    InboundOut,
     ListQuery,
     NoteIn,
     NoteOut,
@@ -143,3 +148,64 @@ class Notes(MethodView):
             transfers.add_note(uow, principal(), transfer_id, body["text"])
             uow.session.flush()
             return transfers.notes(uow, transfer_id)
+
+
+# --- another deployment ---------------------------------------------------------------------------
+def _partner(subject: str, area: str | None) -> Principal:
+    return Principal(subject=subject, agency=area or "unknown", role=Role.PARTNER_AREA,
+                     areas=frozenset({area}) if area else frozenset(),
+                     issuer="transfer-signature", kind="partner_area")
+
+
+def check_signed_message() -> None:
+    """Authenticate POST /v1/transfers/inbound by its signature (partners.open_message): the
+    caller becomes the partner area that signed it, or the refusal (401/403) is audited as an
+    unverified partner's."""
+    try:
+        message = partners.open_message(current_runtime(), request.get_data(cache=True))
+    except partners.Refused as refused:
+        g.principal = _partner("unverified-partner", None)
+        raise Problem(refused.status, "Authentication required" if refused.status == 401
+                      else "Not allowed", refused.detail, slug=refused.reason,
+                      errors=[{"field": "(signature)", "reason": refused.reason}]) from None
+    area = message.sender if is_area_id(message.sender) else None
+    g.principal = _partner(f"partner:{message.sender}", area)
+    g.transfer_message = message
+
+
+@blp.record_once
+def _register_signed_path(state: BlueprintSetupState) -> None:
+    state.app.config.setdefault(SIGNED_PATHS, {})[partners.PATH] = check_signed_message
+
+
+@blp.route("/transfers/inbound")
+class Inbound(MethodView):
+    @requires(Permission.TRANSFER_SEND)
+    @blp.response(200, InboundOut)
+    @blp.doc(security=[], requestBody={"required": True, "content": {partners.CONTENT_TYPE: {
+        "schema": {"type": "object", "description": "a JWS (flattened JSON) signed ES256 by "
+                   "the sending area's key; personal data inside as a JWE to ours"}}}})
+    def post(self) -> dict[str, Any]:
+        """Another deployment sends a transfer package, or its answer to one of ours. Signed
+        by a configured partner of the area it is for, within the time window, else 401/403
+        (stored nothing, audited); the same transfer sent again is the same offer."""
+        message: partners.Message = g.transfer_message
+        payload = message.payload
+        if payload.get("version") != domain.PACKAGE_VERSION:
+            raise InvalidInput("version", "Unknown package version; this platform reads "
+                               f"version {domain.PACKAGE_VERSION}.",
+                               slug="invalid-transfer-package")
+        audit.hold(current_runtime().open_unit_of_work(frozenset({message.target})))
+        with request_unit_of_work() as uow:
+            if payload.get("kind") == partners.ANSWER:
+                transfer = partners.answer_received(uow, message)
+                return {"transfer_id": transfer.id, "status": transfer.status}
+            if payload.get("kind") != partners.PACKAGE:
+                raise InvalidInput("kind", "Must be package or answer.")
+            package = transfers.check_package(message.personal)
+            if (package["from_area"], package["to_area"], package["transfer_id"]) != (
+                    message.sender, message.target, payload.get("transfer_id")):
+                raise InvalidInput("transfer_id", "The package does not match its signed "
+                                   "envelope.", slug="invalid-transfer-package")
+            offer = transfers.receive(uow, package, remote=True)
+            return {"transfer_id": offer.id, "status": offer.status}

@@ -28,5 +28,6 @@ SERVICE = ServiceSpec(
     configure=config.configure,
     blueprints=blueprints,
     handlers=handlers.HANDLERS,
+    jobs=handlers.JOBS,
     commands=[Command(demo.register), Command(commands.register_retention_sweep, group="keys")],
 )
