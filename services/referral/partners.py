@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import urllib.error
@@ -35,6 +34,7 @@ from marac_platform.areas import PartnerArea
 from marac_platform.db import utcnow
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.referral import domain
+from services.referral.config import ReferralConfig, TransferSettings
 from services.referral.models import TransferIn, TransferOut
 
 log = logging.getLogger(__name__)
@@ -48,17 +48,9 @@ PACKAGE, ANSWER = "package", "answer"
 T = domain.TransferStatus
 
 
-def window_s() -> float:
-    """How far a message's signing time may be from ours: older (or newer) is refused."""
-    return float(os.environ.get("MARAC_TRANSFER_WINDOW_S", "300"))
-
-
-def max_attempts() -> int:
-    return int(os.environ.get("MARAC_TRANSFER_MAX_ATTEMPTS", "8"))
-
-
-def retry_first_s() -> float:
-    return float(os.environ.get("MARAC_TRANSFER_RETRY_S", "5"))
+def settings(runtime: Runtime) -> TransferSettings:
+    """The window, attempts and retry delay, read when the process started."""
+    return runtime.config_as(ReferralConfig).transfers
 
 
 RETRY_CAP_S = 3600.0
@@ -173,6 +165,16 @@ def _partners_named(runtime: Runtime, sender: str) -> list[tuple[str, PartnerAre
             for partner in area.partners if partner.id == sender and partner.base_url]
 
 
+def looks_signed(body: bytes) -> bool:
+    """Whether a body is meant as a signed message (a JWS in flattened JSON): a JSON object
+    with `protected`, `payload` and `signature`."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and {"protected", "payload", "signature"} <= set(document)
+
+
 def open_message(runtime: Runtime, body: bytes) -> Message:
     """Check an inbound message, in order: its form, the signing key (one of a configured
     partner's), the signature, that the sender is a partner of the area it is for, and its
@@ -209,7 +211,7 @@ def open_message(runtime: Runtime, body: bytes) -> Message:
                       "The sender is not a configured partner of the area it sends for.")
     signed_at = header.get("iat")
     if not isinstance(signed_at, int | float) or abs(
-            clock.now().timestamp() - float(signed_at)) > window_s():
+            clock.now().timestamp() - float(signed_at)) > settings(runtime).window_s:
         raise Refused(401, "outside-time-window", "The message was signed outside the "
                       "accepted time window (a replay is refused).")
     try:
@@ -306,8 +308,9 @@ def post(url: str, body: bytes) -> int:
         return 0
 
 
-def next_try(attempts: int, now: datetime) -> datetime:
-    return now + timedelta(seconds=min(RETRY_CAP_S, retry_first_s() * 2.0 ** (attempts - 1)))
+def next_try(attempts: int, now: datetime, first_s: float) -> datetime:
+    """When to send again after `attempts` sends: `first_s`, doubling, at most an hour."""
+    return now + timedelta(seconds=min(RETRY_CAP_S, first_s * 2.0 ** (attempts - 1)))
 
 
 def outcome(status: int) -> str:
@@ -355,7 +358,7 @@ def deliver_packages(runtime: Runtime, now: datetime | None = None) -> int:
                 status = post(partner.base_url.rstrip("/") + PATH, body)
             transfer.attempts += 1
             result = outcome(status) if partner is not None else "failed"
-            if result == "retry" and transfer.attempts >= max_attempts():
+            if result == "retry" and transfer.attempts >= settings(runtime).max_attempts:
                 result = "failed"
             transfer.last_error = None if result == "delivered" else (
                 f"http-{status}" if status else "unreachable")
@@ -368,7 +371,8 @@ def deliver_packages(runtime: Runtime, now: datetime | None = None) -> int:
                 log.error("transfer package finally not delivered", extra={
                     "transfer_id": transfer.id, "reason_code": transfer.last_error})
             else:
-                transfer.next_attempt_at = next_try(transfer.attempts, utcnow())
+                transfer.next_attempt_at = next_try(transfer.attempts, utcnow(),
+                                                    settings(runtime).retry_s)
                 log.warning("transfer package not delivered; retrying", extra={
                     "transfer_id": transfer.id, "reason_code": transfer.last_error,
                     "attempt": transfer.attempts})
@@ -397,10 +401,11 @@ def deliver_answers(runtime: Runtime, now: datetime | None = None) -> int:
                 status = post(partner.base_url.rstrip("/") + PATH, body)  # type: ignore[union-attr]
             offer.answer_attempts += 1
             result = outcome(status) if partner is not None else "failed"
-            if result == "retry" and offer.answer_attempts >= max_attempts():
+            if result == "retry" and offer.answer_attempts >= settings(runtime).max_attempts:
                 result = "failed"
             if result == "retry":
-                offer.answer_next_at = next_try(offer.answer_attempts, utcnow())
+                offer.answer_next_at = next_try(offer.answer_attempts, utcnow(),
+                                                settings(runtime).retry_s)
             else:
                 offer.answer_delivery = result
                 sent += result == "delivered"

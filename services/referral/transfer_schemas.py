@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from marac_platform.payloads import TRANSFER_REASONS
 from services.referral import domain
-from services.referral.transfers import ActionPlanSchema
+from services.referral.transfers import MAX_ACTIONS, ActionPlanSchema
 
 NOTE_MAX = 5_000
 
@@ -44,7 +44,7 @@ class AcceptIn(Schema):
                                                         "the actions handed over"})
     action_owners = fields.Dict(keys=fields.Str(validate=validate.Length(1, 64)),
                                 values=fields.Str(validate=validate.Length(1, 64)),
-                                load_default=dict,
+                                load_default=dict, validate=validate.Length(max=MAX_ACTIONS),
                                 metadata={"description": "owner agency by action id"})
 
 

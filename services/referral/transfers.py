@@ -128,6 +128,9 @@ def package_json(package: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- A: asking ------------------------------------------------------------------------------
+MAX_ACTIONS = 500  # a case's actions named one by one
+
+
 class ActionPlanSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -136,7 +139,7 @@ class ActionPlanSchema(Schema):
         domain.ACTION_DECISIONS))
     actions = fields.Dict(keys=fields.Str(validate=validate.Length(1, 64)),
                           values=fields.Str(validate=validate.OneOf(domain.ACTION_DECISIONS)),
-                          load_default=dict)
+                          load_default=dict, validate=validate.Length(max=MAX_ACTIONS))
 
 
 def destination(uow: UnitOfWork, from_area: str, to_area: str) -> bool:

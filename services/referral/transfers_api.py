@@ -157,12 +157,16 @@ def _partner(subject: str, area: str | None) -> Principal:
                      issuer="transfer-signature", kind="partner_area")
 
 
-def check_signed_message() -> None:
+def check_signed_message() -> bool:
     """Authenticate POST /v1/transfers/inbound by its signature (partners.open_message): the
     caller becomes the partner area that signed it, or the refusal (401/403) is audited as an
-    unverified partner's."""
+    unverified partner's. A body that is no signed message at all: False (a bearer token is
+    then needed, as for any call, and the view refuses it unsigned)."""
+    body = request.get_data(cache=True)
+    if not partners.looks_signed(body):
+        return False
     try:
-        message = partners.open_message(current_runtime(), request.get_data(cache=True))
+        message = partners.open_message(current_runtime(), body)
     except partners.Refused as refused:
         g.principal = _partner("unverified-partner", None)
         raise Problem(refused.status, "Authentication required" if refused.status == 401
@@ -171,6 +175,7 @@ def check_signed_message() -> None:
     area = message.sender if is_area_id(message.sender) else None
     g.principal = _partner(f"partner:{message.sender}", area)
     g.transfer_message = message
+    return True
 
 
 @blp.record_once
@@ -189,7 +194,11 @@ class Inbound(MethodView):
         """Another deployment sends a transfer package, or its answer to one of ours. Signed
         by a configured partner of the area it is for, within the time window, else 401/403
         (stored nothing, audited); the same transfer sent again is the same offer."""
-        message: partners.Message = g.transfer_message
+        message: partners.Message | None = g.get("transfer_message")
+        if message is None:
+            raise Problem(401, "Authentication required", "A transfer must come as a message "
+                          "signed by the sending area's key (a JWS).", slug="unsigned",
+                          errors=[{"field": "(signature)", "reason": "unsigned"}])
         payload = message.payload
         if payload.get("version") != domain.PACKAGE_VERSION:
             raise InvalidInput("version", "Unknown package version; this platform reads "

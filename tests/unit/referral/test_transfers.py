@@ -51,3 +51,43 @@ def test_package_fields_are_checked() -> None:
         transfers.check_package({"version": 1})
     fields = {e["field"] for e in caught.value.errors}
     assert {"transfer_id", "from_area", "to_area", "referral_form", "reason"} <= fields
+
+
+# --- another deployment ------------------------------------------------------------------------
+def test_a_refusal_is_final_and_an_outage_is_retried() -> None:
+    from services.referral.partners import outcome
+
+    assert [outcome(s) for s in (200, 202)] == ["delivered", "delivered"]
+    assert [outcome(s) for s in (400, 401, 403, 404, 422)] == ["failed"] * 5
+    assert [outcome(s) for s in (0, 408, 429, 500, 503)] == ["retry"] * 5
+
+
+def test_retries_back_off_doubling_up_to_an_hour() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.referral.partners import next_try
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    assert [next_try(n, now, 5.0) - now for n in (1, 2, 3)] == [
+        timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
+    assert next_try(30, now, 5.0) - now == timedelta(hours=1)
+
+
+def test_a_partner_reached_over_http_needs_its_keys_and_ours() -> None:
+    from pathlib import Path
+
+    from marac_platform.areas import AreaConfigError, parse_areas
+
+    def areas(partner: dict[str, object]) -> object:
+        return {"areas": [{"id": "northshire", "name": "N", "confidentiality_statement": "c",
+                           "agencies": [{"id": "police", "name": "P", "isa_signed": True}],
+                           "partners": [{"id": "westshire", "name": "W", "issuer": "w",
+                                         **partner}]}]}
+
+    with pytest.raises(AreaConfigError, match="base_url"):
+        parse_areas(areas({"base_url": "https://w.example", "keys_file": "k.json"}), Path("a"))
+    with pytest.raises(AreaConfigError, match="keys_file"):
+        parse_areas(areas({"base_url": "https://w.example", "jwk": {"kty": "EC"}}), Path("a"))
+    parsed = parse_areas(areas({"base_url": "https://w.example", "jwk": {"kty": "EC"},
+                                "keys_file": "k.json"}), Path("a"))
+    assert parsed.by_id["northshire"].partners[0].base_url == "https://w.example"
