@@ -186,3 +186,5 @@ class TransferNote(AreaScoped, Base):
     author: Mapped[str] = mapped_column(String(256))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext
+    # Written here on a transfer with another deployment: still to be sent to it.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)

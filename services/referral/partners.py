@@ -27,7 +27,7 @@ from typing import Any
 
 from jwcrypto import jwe, jwk, jws
 from jwcrypto.common import JWException
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from marac_platform import clock, events, payloads
 from marac_platform.areas import PartnerArea
@@ -35,7 +35,8 @@ from marac_platform.db import utcnow
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.referral import domain
 from services.referral.config import ReferralConfig, TransferSettings
-from services.referral.models import TransferIn, TransferOut
+from services.referral.forms import key_store
+from services.referral.models import TransferIn, TransferNote, TransferOut
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ CONTENT_TYPE = "application/jose+json"
 MESSAGE_TYPE = "marac-transfer+json"
 SIGNATURE_ALG = "ES256"
 ENCRYPTION = {"alg": "ECDH-ES", "enc": "A256GCM"}
-PACKAGE, ANSWER = "package", "answer"
+PACKAGE, ANSWER, NOTE = "package", "answer", "note"
 T = domain.TransferStatus
 
 
@@ -248,7 +249,6 @@ def answer_received(uow: UnitOfWork, message: Message) -> TransferOut:
     """A partner answered one of our transfers: the answer is published here as the local
     transfer.accepted / declined, whose handler completes the transfer (once)."""
     from marac_platform.errors import InvalidInput, NotFound
-    from services.referral import transfers
 
     payload = message.payload
     transfer = uow.session.scalar(select(TransferOut).where(
@@ -261,10 +261,6 @@ def answer_received(uow: UnitOfWork, message: Message) -> TransferOut:
         raise InvalidInput("decision", "Must be accepted or declined.")
     if transfer.status != T.REQUESTED:
         return transfer  # answered already: the same answer again changes nothing
-    for note in (message.personal or {}).get("notes") or []:
-        transfers.write_note(uow, transfer.id, "out", transfer.area_id, transfer.case_id,
-                             str(note["author"]), str(note["text"]),
-                             from_area=message.sender)
     answered_at = datetime.fromisoformat(str(payload["answered_at"]))
     common = {"transfer_id": transfer.id, "case_id": transfer.case_id,
               "from_area": transfer.area_id, "to_area": transfer.to_area,
@@ -351,6 +347,7 @@ def deliver_packages(runtime: Runtime, now: datetime | None = None) -> int:
                 continue
             partner = partner_of(runtime, transfer.area_id, transfer.to_area)
             status = 0
+            built_at = utcnow()
             if partner is not None and partner.base_url:
                 package = transfers.package_json(transfers.build_package(uow, transfer))
                 body = seal(runtime, transfer.area_id, partner, PACKAGE,
@@ -364,6 +361,9 @@ def deliver_packages(runtime: Runtime, now: datetime | None = None) -> int:
                 f"http-{status}" if status else "unreachable")
             if result == "delivered":
                 transfer.delivery = "delivered"
+                uow.session.execute(update(TransferNote).where(  # they went in the package
+                    TransferNote.transfer_id == transfer.id, TransferNote.side == "out",
+                    TransferNote.at <= built_at).values(pending=False))
                 sent += 1
             elif result == "failed":
                 transfer.delivery = "failed"
@@ -391,14 +391,10 @@ def deliver_answers(runtime: Runtime, now: datetime | None = None) -> int:
                 continue
             partner = partner_of(runtime, offer.area_id, offer.from_area)
             status = 0
-            if partner is not None:
-                from services.referral import transfers
-
-                notes = transfers.side_notes(uow, offer.id, "in", transfers.b_key(offer))
-                mine = [n for n in notes if n["from_area"] == offer.area_id and n["text"]]
+            if partner is not None and partner.base_url:
                 body = seal(runtime, offer.area_id, partner, ANSWER, json.loads(offer.answer),
-                            {"notes": mine} if mine else None)
-                status = post(partner.base_url.rstrip("/") + PATH, body)  # type: ignore[union-attr]
+                            None)
+                status = post(partner.base_url.rstrip("/") + PATH, body)
             offer.answer_attempts += 1
             result = outcome(status) if partner is not None else "failed"
             if result == "retry" and offer.answer_attempts >= settings(runtime).max_attempts:
@@ -412,6 +408,78 @@ def deliver_answers(runtime: Runtime, now: datetime | None = None) -> int:
     return sent
 
 
+def deliver_notes(runtime: Runtime) -> int:
+    """The timed job: send the coordinators' notes written here on a transfer with another
+    deployment (A's once its package has arrived; they went in it before). A note not
+    delivered stays pending and is sent on a later run."""
+    from services.referral import transfers
+
+    with runtime.unit_of_work() as uow:
+        waiting = sorted(set(uow.session.execute(select(
+            TransferNote.transfer_id, TransferNote.side).where(
+            TransferNote.pending.is_(True))).tuples()))
+    sent = 0
+    for transfer_id, side in waiting:
+        with runtime.unit_of_work() as uow:
+            if side == "out":
+                out = uow.session.get(TransferOut, transfer_id)
+                if out is None or out.delivery not in ("delivered", "answered"):
+                    continue
+                area_id, partner_id, key_case = out.area_id, out.to_area, out.case_id
+            else:
+                offer = uow.session.get(TransferIn, transfer_id)
+                if offer is None:
+                    continue
+                area_id, partner_id, key_case = offer.area_id, offer.from_area, transfers.b_key(offer)
+            partner = partner_of(runtime, area_id, partner_id)
+            rows = list(uow.session.scalars(select(TransferNote).where(
+                TransferNote.transfer_id == transfer_id, TransferNote.side == side,
+                TransferNote.pending.is_(True)).order_by(TransferNote.at, TransferNote.id)))
+            if partner is None or partner.base_url is None or not rows:
+                continue
+            store = key_store(runtime)
+            notes = [{"from_area": row.from_area, "author": row.author, "at": row.at.isoformat(),
+                      "text": store.decrypt(key_case, transfers.NOTE_FIELD, row.text)}
+                     for row in rows if row.text]
+            body = seal(runtime, area_id, partner, NOTE, {"transfer_id": transfer_id},
+                        {"notes": notes})
+            if outcome(post(partner.base_url.rstrip("/") + PATH, body)) != "retry":
+                for row in rows:
+                    row.pending = False
+                sent += len(rows)
+    return sent
+
+
+def notes_received(uow: UnitOfWork, message: Message) -> str:
+    """A partner's coordinator wrote notes on a transfer we share: kept on our side, once."""
+    from marac_platform.errors import NotFound
+    from services.referral import transfers
+
+    transfer_id = str(message.payload.get("transfer_id"))
+    offer = uow.session.scalar(select(TransferIn).where(
+        TransferIn.id == transfer_id, TransferIn.from_area == message.sender,
+        TransferIn.remote.is_(True)))
+    out = None if offer is not None else uow.session.scalar(select(TransferOut).where(
+        TransferOut.id == transfer_id, TransferOut.to_area == message.sender,
+        TransferOut.remote.is_(True)))
+    if offer is not None:
+        side, area_id, key_case, status = "in", offer.area_id, transfers.b_key(offer), offer.status
+    elif out is not None:
+        side, area_id, key_case, status = "out", out.area_id, out.case_id, out.status
+    else:
+        raise NotFound("No such transfer.")
+    for note in (message.personal or {}).get("notes") or []:
+        at = datetime.fromisoformat(str(note["at"]))
+        known = uow.session.scalar(select(TransferNote.id).where(
+            TransferNote.transfer_id == transfer_id, TransferNote.side == side,
+            TransferNote.author == str(note["author"]), TransferNote.at == at))
+        if known is None:  # the same notes sent again are kept once
+            transfers.write_note(uow, transfer_id, side, area_id, key_case, str(note["author"]),
+                                 str(note["text"]), from_area=message.sender, at=at)
+    return status
+
+
 def deliver(runtime: Runtime) -> None:
     deliver_packages(runtime)
     deliver_answers(runtime)
+    deliver_notes(runtime)

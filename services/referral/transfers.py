@@ -197,7 +197,7 @@ def request_transfer(uow: UnitOfWork, who: Principal, case_id: str,
         next_attempt_at=now if remote else None)
     uow.session.add(transfer)
     uow.session.flush()
-    if body.get("note"):
+    if body.get("note"):  # goes with the package
         write_note(uow, transfer.id, "out", case.area_id, case.id, who.subject, body["note"])
     uow.publish(events.TRANSFER_REQUESTED, subject=case.id, area=case.area_id,
                 data=payloads.TransferRequested(
@@ -515,10 +515,11 @@ def every_area(uow: UnitOfWork) -> Iterator[None]:
 
 
 def write_note(uow: UnitOfWork, transfer_id: str, side: str, area_id: str, key_case: str,
-               author: str, text: str, *, from_area: str | None = None) -> None:
+               author: str, text: str, *, from_area: str | None = None,
+               at: datetime | None = None, pending: bool = False) -> None:
     uow.session.add(TransferNote(
         transfer_id=transfer_id, side=side, area_id=area_id, from_area=from_area or area_id,
-        author=author, at=utcnow(),
+        author=author, at=at or utcnow(), pending=pending,
         text=key_store(uow.runtime).encrypt(key_case, NOTE_FIELD, text)))
 
 
@@ -533,18 +534,19 @@ def sides(uow: UnitOfWork, transfer_id: str) -> tuple[TransferOut | None, Transf
 
 def add_note(uow: UnitOfWork, who: Principal, transfer_id: str, text: str) -> None:
     """A note from either coordinator, kept for both: each copy under its side's case key.
-    To another deployment it goes signed with the answer or package (partners.py)."""
+    To another deployment it is sent, signed, by the delivery job (partners.py)."""
     out, offer = sides(uow, transfer_id)
     author_area = out.area_id if out is not None else offer.area_id  # type: ignore[union-attr]
+    remote = (out is not None and out.remote) or (offer is not None and offer.remote)
     with every_area(uow):
         out = out or uow.session.get(TransferOut, transfer_id)
         offer = offer or uow.session.get(TransferIn, transfer_id)
     if out is not None:
         write_note(uow, transfer_id, "out", out.area_id, out.case_id, who.subject, text,
-                   from_area=author_area)
+                   from_area=author_area, pending=remote)
     if offer is not None and offer.status != T.DECLINED:
         write_note(uow, transfer_id, "in", offer.area_id, b_key(offer), who.subject, text,
-                   from_area=author_area)
+                   from_area=author_area, pending=remote)
 
 
 def side_notes(uow: UnitOfWork, transfer_id: str, side: str,

@@ -209,8 +209,11 @@ class Inbound(MethodView):
             if payload.get("kind") == partners.ANSWER:
                 transfer = partners.answer_received(uow, message)
                 return {"transfer_id": transfer.id, "status": transfer.status}
+            if payload.get("kind") == partners.NOTE:
+                status = partners.notes_received(uow, message)
+                return {"transfer_id": str(payload.get("transfer_id")), "status": status}
             if payload.get("kind") != partners.PACKAGE:
-                raise InvalidInput("kind", "Must be package or answer.")
+                raise InvalidInput("kind", "Must be package, answer or note.")
             package = transfers.check_package(message.personal)
             if (package["from_area"], package["to_area"], package["transfer_id"]) != (
                     message.sender, message.target, payload.get("transfer_id")):

@@ -233,6 +233,7 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                                             "address": "Refuge, Westshire",
                                             "heard_in_origin": False,
                                             "named_on_case_list": False,
+                                            "note": "She left at night.",
                                             "open_actions": {"default": "close"}})
     assert status == 201, transfer
     assert (transfer["remote"], transfer["delivery"]) == (True, "pending")
@@ -265,6 +266,28 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     wait_for(lambda: outgoing()["delivery"] == "delivered" and outgoing()["attempts"] == 2,
              TIMEOUT_S)
     assert count_offers(b) == before
+
+    # Notes between the coordinators cross too (signed, encrypted): the first came with the
+    # package, later ones each way.
+    def notes(deployment: Deployment, bearer: str) -> list[str]:
+        found_code, found = call("GET", f"{deployment.url}/v1/transfers/{transfer['id']}/notes",
+                                 bearer)
+        assert found_code == 200, found
+        return [n["text"] for n in found]
+
+    assert notes(b, coordinator_b) == ["She left at night."]
+    code, _ = call("POST", f"{b.url}/v1/transfers/{transfer['id']}/notes", coordinator_b,
+                   {"text": "A refuge place is held."})
+    assert code == 201
+    # (In order of writing within a deployment; the two test deployments' clocks started
+    # apart, so across them only the set is compared.)
+    wait_for(lambda: sorted(notes(a, coordinator_a)) == ["A refuge place is held.",
+                                                         "She left at night."], TIMEOUT_S)
+    code, _ = call("POST", f"{a.url}/v1/transfers/{transfer['id']}/notes", coordinator_a,
+                   {"text": "Her IDVA will call yours."})
+    assert code == 201
+    wait_for(lambda: "Her IDVA will call yours." in notes(b, coordinator_b), TIMEOUT_S)
+    assert len(notes(b, coordinator_b)) == 3  # each note once on each side
 
     code, answered = call("POST", f"{b.url}/v1/transfers/incoming/{transfer['id']}/accept",
                           coordinator_b, {})

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('author', sa.String(length=256), nullable=False),
     sa.Column('at', marac_platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('text', sa.Text(), nullable=True),
+    sa.Column('pending', sa.Boolean(), nullable=False),
     sa.Column('area_id', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_transfer_notes'))
     )
