@@ -120,6 +120,7 @@ def deployments(kafka_bootstrap: str, postgres: PostgresServer, keys: dict[str, 
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Deployment]]:
     with time_machine.travel(DEFAULT_INSTANT, tick=True):
         ports = {"a": free_port(), "b": free_port()}
+        nobody = free_port()  # no one listens: a partner that cannot be reached
         folders = {name: tmp_path_factory.mktemp(f"deploy-{name}") for name in ports}
         (folders["a"] / "transfer-keys.json").write_text(json.dumps(key_set(
             keys["north-sig"], keys["north-enc"], private=True)))
@@ -130,6 +131,10 @@ def deployments(kafka_bootstrap: str, postgres: PostgresServer, keys: dict[str, 
                 "northshire": {"base": "northshire", "partners": [{
                     "id": "westshire", "name": "Westshire MARAC", "issuer": "marac-westshire",
                     "base_url": f"http://127.0.0.1:{ports['b']}",
+                    "jwk": key_set(keys["west-sig"], keys["west-enc"], private=False),
+                    "keys_file": "transfer-keys.json"}, {
+                    "id": "deadshire", "name": "Deadshire MARAC", "issuer": "marac-deadshire",
+                    "base_url": f"http://127.0.0.1:{nobody}",
                     "jwk": key_set(keys["west-sig"], keys["west-enc"], private=False),
                     "keys_file": "transfer-keys.json"}]},
                 "southshire": {"base": "southshire", "partners": []}}),
@@ -149,7 +154,8 @@ def deployments(kafka_bootstrap: str, postgres: PostgresServer, keys: dict[str, 
                                              services=services[name],
                                              clock_start=DEFAULT_INSTANT)
                 platform.env.update({"MARAC_AREAS_FILE": str(files[name]),
-                                     "MARAC_TRANSFER_RETRY_S": "0.5"})
+                                     "MARAC_TRANSFER_RETRY_S": "0.5",
+                                     "MARAC_TRANSFER_MAX_ATTEMPTS": "3"})
                 log = (folders[name] / "web.log").open("wb")
                 web = subprocess.Popen([sys.executable, "-m", "services", "web", "referral",
                                         "--port", str(ports[name])], env=platform.env,
@@ -358,3 +364,29 @@ def test_unknown_package_version_is_refused_clearly(
     assert status == 422, problem
     assert [e["field"] for e in problem["errors"]] == ["version"]
     assert count_offers(b) == before
+
+
+def test_a_partner_never_reached_finally_fails_visibly(deployments: dict[str, Deployment]) -> None:
+    a = deployments["a"]
+    form = sample_referral(QUESTIONS, "northshire", yes_answers=16, victim_given="Robin",
+                           victim_family="Fam" + uuid.uuid4().hex[:8], today=clock.uk_today())
+    status, created = call("POST", f"{a.url}/v1/referrals?submit=true",
+                           a.token("referrer", "northshire"), form)
+    assert status == 201, created
+    coordinator_a = a.token("coordinator", "northshire")
+    status, transfer = call("POST", f"{a.url}/v1/cases/{created['case_id']}/transfers",
+                            coordinator_a, {"to_area": "deadshire", "reason": "moved_permanently",
+                                            "heard_in_origin": False,
+                                            "named_on_case_list": False,
+                                            "open_actions": {"default": "close"}})
+    assert status == 201, transfer
+
+    def failed() -> dict[str, Any] | None:
+        code, found = call("GET", f"{a.url}/v1/transfers/outgoing/{transfer['id']}",
+                           coordinator_a)
+        assert code == 200, found
+        return dict(found) if found["status"] == "failed" else None
+
+    found = wait_for(failed, TIMEOUT_S)
+    assert (found["delivery"], found["attempts"], found["last_error"]) == (
+        "failed", 3, "unreachable")
