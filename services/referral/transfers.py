@@ -276,6 +276,13 @@ def receive(uow: UnitOfWork, package: Mapping[str, Any], *, remote: bool) -> Tra
             author=note["author"], at=note["at"],
             text=store.encrypt(new_case_id, NOTE_FIELD, note["text"])))
     uow.session.flush()
+    if remote:
+        # From another deployment: told here as here, so this area's coordinators hear of it.
+        uow.publish(events.TRANSFER_REQUESTED, subject=offer.origin_case_id, area=offer.area_id,
+                    data=payloads.TransferRequested(
+                        transfer_id=offer.id, case_id=offer.origin_case_id,
+                        from_area=offer.from_area, to_area=offer.area_id, reason=offer.reason,
+                        remote=True, requested_at=package["requested_at"]))
     log.info("transfer offered", extra={"transfer_id": offer.id, "area_id": offer.area_id})
     return offer
 

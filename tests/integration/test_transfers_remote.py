@@ -36,7 +36,7 @@ from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from tests.conftest import REPO, PlatformEnv, make_platform_env
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
-from tests.support.kafka_tools import wait_for
+from tests.support.kafka_tools import read_all, wait_for
 from tests.support.workers import Workers
 
 pytestmark = pytest.mark.integration
@@ -262,6 +262,13 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     assert full["package"]["referral_form"]["victim"]["name"]["family"] == family
     assert full["package"]["address"] == "Refuge, Westshire"
 
+    # B's own deployment says a transfer was requested (for its notify to tell its coordinators).
+    requested = wait_for(lambda: [
+        r for r in read_all(b.env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                            f"{b.env.prefix}transfer.requested")
+        if json.loads(r.value).get("transfer_id") == transfer["id"]], TIMEOUT_S)
+    assert len(requested) == 1
+
     # Sent again (as after a lost response): still one offer.
     before = count_offers(b)
     engine = a.referral_db()
@@ -272,6 +279,9 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     wait_for(lambda: outgoing()["delivery"] == "delivered" and outgoing()["attempts"] == 2,
              TIMEOUT_S)
     assert count_offers(b) == before
+    assert len([r for r in read_all(b.env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                                    f"{b.env.prefix}transfer.requested")
+                if json.loads(r.value).get("transfer_id") == transfer["id"]]) == 1
 
     # Notes between the coordinators cross too (signed, encrypted): the first came with the
     # package, later ones each way.
