@@ -12,10 +12,11 @@ from marac_platform.payloads import (
     CaseRescheduled,
     CaseScheduled,
     MeetingCancelled,
+    TransferCompleted,
 )
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
-from services.actions import research, research_reminders, service, smart, updates
+from services.actions import research, research_reminders, service, smart, transfers, updates
 
 
 def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
@@ -44,6 +45,10 @@ def on_case_erased(uow: UnitOfWork, event: Event) -> None:
     service.erase_case(uow, event.payload(CaseErased))
 
 
+def on_transfer_completed(uow: UnitOfWork, event: Event) -> None:
+    transfers.transfer_out(uow, event.payload(TransferCompleted))
+
+
 HANDLERS: dict[str, Handler] = {
     events.CASE_SCHEDULED: on_case_scheduled,
     events.CASE_HEARD: on_case_heard,
@@ -51,6 +56,7 @@ HANDLERS: dict[str, Handler] = {
     events.CASE_RESCHEDULED: on_case_rescheduled,
     events.MEETING_CANCELLED: on_meeting_cancelled,
     events.CASE_ERASED: on_case_erased,
+    events.TRANSFER_COMPLETED: on_transfer_completed,
 }
 
 

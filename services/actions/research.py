@@ -41,6 +41,8 @@ def list_cases(uow: UnitOfWork, published: CaseListPublished) -> int:
     agencies = area.isa_agencies(clock.uk_today())
     owed = 0
     for case in published.cases:
+        if case.transferred_to is not None:
+            continue  # an addendum saying the case went to another area: nothing is owed
         listing = uow.session.get(ListedCase, (case.case_id, published.meeting_id))
         if listing is None:
             _supersede(uow, case.case_id, published.meeting_id)

@@ -32,7 +32,7 @@ from marac_platform.errors import NotFound
 from marac_platform.http import request_unit_of_work
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.roles import Permission
-from services.referral.domain import CASE_MOVES, CaseStatus
+from services.referral.domain import CASE_MOVES, RETAINED_STATUSES, CaseStatus
 from services.referral.forms import key_store
 from services.referral.models import Case, Referral
 
@@ -122,7 +122,7 @@ def due_for_erasure(runtime: Runtime, now: datetime) -> Iterator[tuple[str, str]
         for area in runtime.areas.by_id.values():
             cutoff = now - timedelta(days=area.retention_days)
             rows = uow.session.execute(
-                select(Case.id).where(Case.area_id == area.id, Case.status == CaseStatus.CLOSED,
+                select(Case.id).where(Case.area_id == area.id, Case.status.in_(sorted(RETAINED_STATUSES)),
                                       Case.closed_at.is_not(None), Case.closed_at < cutoff)
                 .order_by(Case.closed_at, Case.id)).scalars().all()
             for case_id in rows:
@@ -149,7 +149,7 @@ def retention_sweep(runtime: Runtime, *, dry_run: bool, now: datetime | None = N
         try:
             with runtime.unit_of_work() as uow:
                 statement: Any = select(Case).where(Case.id == case_id,
-                                                    Case.status == CaseStatus.CLOSED)
+                                                    Case.status.in_(sorted(RETAINED_STATUSES)))
                 if runtime.db.is_postgres:
                     statement = statement.with_for_update(skip_locked=True)
                 case = uow.session.scalar(statement)

@@ -4,15 +4,57 @@ store."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from marac_platform.areas import Area, AreaConfigError, Areas, section
 from marac_platform.keystore import KeyStore, keystore_for
-from marac_platform.settings import Settings
+from marac_platform.settings import Settings, SettingsError
 from services.referral import domain
 from services.referral.quarterly import ReportingConfig, ReportingConfigSchema
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Transfers to other deployments (services/referral/partners.py)."""
+
+    window_s: float = 300.0  # a message signed further from our time is refused (replay)
+    max_attempts: int = 8  # sends of a package or answer before it finally fails
+    retry_s: float = 5.0  # the first retry's delay, doubling (capped at an hour)
+
+
+def _number(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum:g}")
+    return value
+
+
+def transfer_settings() -> TransferSettings:
+    return TransferSettings(
+        window_s=_number("MARAC_TRANSFER_WINDOW_S", 300.0, 1.0),
+        max_attempts=int(_number("MARAC_TRANSFER_MAX_ATTEMPTS", 8, 1)),
+        retry_s=_number("MARAC_TRANSFER_RETRY_S", 5.0, 0.1))
+
+
+def check_partner_keys(areas: Areas) -> None:
+    """Every partner transfers go to over HTTP has our keys file: a missing one stops here."""
+    for area in areas.by_id.values():
+        for partner in area.partners:
+            if partner.base_url and partner.keys_file:
+                path = Path(partner.keys_file)
+                path = path if path.is_absolute() else areas.source.parent / path
+                if not path.is_file():
+                    raise AreaConfigError(f"{areas.source}: areas[{area.id}].partners"
+                                          f"[{partner.id}].keys_file: no such file {path}")
 
 
 @dataclass(frozen=True)
@@ -24,6 +66,7 @@ class ReferralConfig:
     # Identity-index keys derived from area keys, kept for the process's life
     # (service.identity_secret): never stored or logged.
     identity_secrets: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    transfers: TransferSettings = field(default_factory=TransferSettings)
 
 
 def configure(areas: Areas, settings: Settings) -> ReferralConfig:
@@ -32,8 +75,9 @@ def configure(areas: Areas, settings: Settings) -> ReferralConfig:
         for area in areas.by_id.values()
     }
     reporting = {area.id: reporting_section(area, areas.source) for area in areas.by_id.values()}
+    check_partner_keys(areas)
     return ReferralConfig(screening=screening, keys=keystore_for(settings, areas.ids()),
-                          reporting=reporting)
+                          reporting=reporting, transfers=transfer_settings())
 
 
 

@@ -30,25 +30,32 @@ from marac_platform.states import MoveTable
 from marac_platform.vocabulary import REPEAT_WINDOW_MONTHS, add_months
 
 __all__ = [
+    "ACTION_DECISIONS",
     "ALLOWED_TRANSITIONS",
     "CASE_MOVES",
+    "CLOSE",
     "COUNTED_STATES",
     "DASH_DECLINED_NOTE",
     "DASH_MISSING_ANSWER",
     "DASH_UNKNOWN_VERSION",
+    "DECLINE_REASONS",
     "EDITABLE_STATES",
     "GROUND_DOB_EXACT",
     "GROUND_NAME_ALIAS",
     "GROUND_NAME_EXACT",
     "GROUND_NAME_INITIAL",
+    "HAND_OVER",
     "INDEX_DOB",
     "INDEX_INITIAL",
     "INDEX_NAME",
     "MAX_SCREENING_STEPS",
     "OPEN_STATES",
+    "PACKAGE_VERSION",
     "REFERRAL_MOVES",
     "REPEAT_WINDOW_MONTHS",
+    "RETAINED_STATUSES",
     "TERMINAL_STATES",
+    "TRANSFER_MOVES",
     "URGENT_STATES",
     "CaseStatus",
     "ExistingCase",
@@ -64,6 +71,7 @@ __all__ = [
     "ScreeningOutcome",
     "ScreeningProgress",
     "StepDecision",
+    "TransferStatus",
     "VictimIdentity",
     "add_months",
     "can_transition",
@@ -76,8 +84,10 @@ __all__ = [
     "is_repeat",
     "match_victim",
     "merge_draft",
+    "needs_owner_agency",
     "normalise_name",
     "record_step_decision",
+    "repeat_clock",
     "screening_progress",
     "transition",
 ]
@@ -178,15 +188,21 @@ def ensure_state(state: str, allowed: frozenset[ReferralState], refusal: str) ->
 class CaseStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+    # Another area accepted it (inter-MARAC transfer): closed here, linked to that area's case.
+    TRANSFERRED_OUT = "transferred_out"
     ERASED = "erased"  # its key destroyed by an admin or at the end of retention
 
 
 # An erased case goes nowhere: nothing reopens it, whatever arrives late.
 CASE_MOVES: Final = MoveTable("case", {
-    CaseStatus.OPEN: frozenset({CaseStatus.CLOSED, CaseStatus.ERASED}),
+    CaseStatus.OPEN: frozenset({CaseStatus.CLOSED, CaseStatus.TRANSFERRED_OUT,
+                                CaseStatus.ERASED}),
     CaseStatus.CLOSED: frozenset({CaseStatus.ERASED}),
+    CaseStatus.TRANSFERRED_OUT: frozenset({CaseStatus.ERASED}),
     CaseStatus.ERASED: frozenset(),
 })
+# Cases whose retention period runs (closed here, or handed to another area).
+RETAINED_STATUSES: Final = frozenset({CaseStatus.CLOSED, CaseStatus.TRANSFERRED_OUT})
 
 
 def closes_case(case: CaseStatus, referral_states: Iterable[str]) -> bool:
@@ -194,6 +210,52 @@ def closes_case(case: CaseStatus, referral_states: Iterable[str]) -> bool:
     referrals closed or transferred), which starts the area's retention period."""
     return (case is CaseStatus.OPEN
             and all(ReferralState(state) in TERMINAL_STATES for state in referral_states))
+
+
+# --- inter-MARAC transfers ----------------------------------------------------------------
+class TransferStatus(enum.StrEnum):
+    """One transfer, as the sending area's and the receiving area's records see it."""
+
+    REQUESTED = "requested"  # the receiving area has not answered: the case is still A's
+    ACCEPTED = "accepted"  # B opened its case (receiving side: final)
+    DECLINED = "declined"  # the case stays with A
+    COMPLETED = "completed"  # A handed over: its case is transferred out, linked to B's
+    FAILED = "failed"  # another deployment could not be reached after every retry
+
+
+_T = TransferStatus
+TRANSFER_MOVES: Final = MoveTable("transfer", {
+    _T.REQUESTED: frozenset({_T.ACCEPTED, _T.DECLINED, _T.FAILED}),
+    _T.ACCEPTED: frozenset({_T.COMPLETED}),
+    _T.DECLINED: frozenset(),
+    _T.COMPLETED: frozenset(),
+    _T.FAILED: frozenset(),
+})
+
+# What A's coordinator decides for each of the case's open actions.
+HAND_OVER: Final = "hand_over"  # to B, owned by an agency B's coordinator names
+CLOSE: Final = "close"  # closed as "circumstances changed"
+ACTION_DECISIONS: Final = (HAND_OVER, CLOSE)
+# Why B declines: codes (they travel in events); any words go in an encrypted note.
+DECLINE_REASONS: Final = ("not_in_area", "already_known", "insufficient_information", "other")
+# The version of the package a transfer carries (the same inside a deployment and between two).
+PACKAGE_VERSION: Final = 1
+
+
+def needs_owner_agency(default: str, decisions: Mapping[str, str]) -> bool:
+    """Whether B's coordinator must name the agency that takes A's handed-over actions."""
+    return default == HAND_OVER or HAND_OVER in decisions.values()
+
+
+def repeat_clock(own_area: str, referrals: Iterable[tuple[dt.date | None, bool]],
+                 declared: Iterable[tuple[str, dt.date]],
+                 inherited: Iterable[tuple[str, dt.date]]) -> list[tuple[str, dt.date]]:
+    """The victim's earlier MARAC referrals that go with a transfer, oldest first, once each:
+    the case's own referrals that were MARAC cases (date, counted), the ones declared on its
+    forms, and those an earlier transfer brought in."""
+    found = {(own_area, day) for day, counted in referrals if counted and day is not None}
+    found |= set(declared) | set(inherited)
+    return sorted(found, key=lambda item: (item[1], item[0]))
 
 
 # --- screening ---------------------------------------------------------------------------

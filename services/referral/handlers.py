@@ -5,9 +5,18 @@ from __future__ import annotations
 from marac_platform import events
 from marac_platform.consumer import Handler
 from marac_platform.events import Event
-from marac_platform.payloads import CaseErased, CaseHeard, CaseScheduled, RiskAssessed
-from marac_platform.runtime import UnitOfWork
-from services.referral import service
+from marac_platform.payloads import (
+    CaseErased,
+    CaseHeard,
+    CaseScheduled,
+    RiskAssessed,
+    TransferAccepted,
+    TransferDeclined,
+    TransferRequested,
+)
+from marac_platform.runtime import Runtime, UnitOfWork
+from marac_platform.worker import Job
+from services.referral import partners, service, transfers
 
 
 def on_risk_assessed(uow: UnitOfWork, event: Event) -> None:
@@ -28,9 +37,34 @@ def on_case_erased(uow: UnitOfWork, event: Event) -> None:
     service.on_case_erased(uow, event.payload(CaseErased))
 
 
+def on_transfer_requested(uow: UnitOfWork, event: Event) -> None:
+    # To an area served here: offered to its coordinators at once (by transfer id, once).
+    transfers.offer_locally(uow, event.payload(TransferRequested))
+
+
+def on_transfer_accepted(uow: UnitOfWork, event: Event) -> None:
+    transfers.on_answered(uow, event.payload(TransferAccepted))
+
+
+def on_transfer_declined(uow: UnitOfWork, event: Event) -> None:
+    transfers.on_answered(uow, event.payload(TransferDeclined))
+
+
 HANDLERS: dict[str, Handler] = {
     events.RISK_ASSESSED: on_risk_assessed,
     events.CASE_SCHEDULED: on_case_scheduled,
     events.CASE_HEARD: on_case_heard,
     events.CASE_ERASED: on_case_erased,
+    events.TRANSFER_REQUESTED: on_transfer_requested,
+    events.TRANSFER_ACCEPTED: on_transfer_accepted,
+    events.TRANSFER_DECLINED: on_transfer_declined,
 }
+
+
+def deliver_transfers(runtime: Runtime) -> None:
+    partners.deliver(runtime)
+
+
+# Safe with several replicas: each transfer is taken with FOR UPDATE SKIP LOCKED on PostgreSQL,
+# and a package or answer sent twice is the same message to the partner (by transfer id).
+JOBS = [Job("deliver_transfers", 2.0, deliver_transfers)]

@@ -28,6 +28,9 @@ class Case(AreaScoped, Base):
     status: Mapped[str] = mapped_column(String(20))  # domain.CaseStatus
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Transferred out: the area that took the case over and its case there.
+    transferred_to_area: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    transferred_to_case: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Referral(AreaScoped, Base):
@@ -63,6 +66,11 @@ class Referral(AreaScoped, Base):
     monitoring: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The time-to-hearing target scheduling set (case.scheduled): 6 or 4 weeks, or the area's.
     target_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # A referral opened by accepting a transfer: the transfer, the area it came from, and the
+    # victim's earlier MARAC referrals it brought ([{area_id, date}]: the repeat clock).
+    transfer_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    transferred_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    transferred_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class StateChange(AreaScoped, Base):
@@ -108,3 +116,81 @@ class CaseIdentity(AreaScoped, Base):
     kind: Mapped[str] = mapped_column(String(10))  # name | initial | dob
     kid: Mapped[str] = mapped_column(String(32))
     digest: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class TransferOut(AreaScoped, Base):
+    """A transfer the sending area asked for (area_id: the sending area). Until it is
+    answered the case stays the sending area's, with its date."""
+
+    __tablename__ = "transfers_out"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the transfer id
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    to_area: Mapped[str] = mapped_column(String(64))
+    remote: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))
+    heard_in_origin: Mapped[bool] = mapped_column(Boolean)
+    named_on_case_list: Mapped[bool] = mapped_column(Boolean)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext (A's case key)
+    # A's coordinator's decision for the open actions: {"default": d, "actions": {id: d}}.
+    action_plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # domain.TransferStatus
+    requested_by: Mapped[str] = mapped_column(String(256))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decline_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    new_case_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Another deployment: the package's delivery (pending | delivered | failed) and retries.
+    delivery: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a code
+    outbound: Mapped[str | None] = mapped_column(Text, nullable=True)  # the signed body to send
+
+
+class TransferIn(AreaScoped, Base):
+    """A transfer offered to this area (area_id: the receiving area), with its package
+    encrypted under the key of the case it will open here (`new_case_id`, reserved)."""
+
+    __tablename__ = "transfers_in"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the transfer id
+    from_area: Mapped[str] = mapped_column(String(64))
+    origin_case_id: Mapped[str] = mapped_column(String(64))
+    remote: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))
+    heard_in_origin: Mapped[bool] = mapped_column(Boolean)
+    named_on_case_list: Mapped[bool] = mapped_column(Boolean)
+    package: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext (new case key)
+    new_case_id: Mapped[str] = mapped_column(String(64))  # the reserved case (its key)
+    # B's case once accepted: the reserved one, or the victim's case already open here.
+    case_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action_plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # domain.TransferStatus
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decline_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Another deployment: the signed answer still to send back (and its retries).
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_delivery: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    answer_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    answer_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TransferNote(AreaScoped, Base):
+    """A note between the two coordinators on a transfer: one copy per side, each encrypted
+    under that side's case key (area_id: the side's area)."""
+
+    __tablename__ = "transfer_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transfer_id: Mapped[str] = mapped_column(String(64), index=True)
+    side: Mapped[str] = mapped_column(String(8))  # out | in
+    from_area: Mapped[str] = mapped_column(String(64))  # the area whose coordinator wrote it
+    author: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext
+    # Written here on a transfer with another deployment: still to be sent to it.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)

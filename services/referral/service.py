@@ -312,6 +312,11 @@ def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
     # on repeat replaces the provisional flag set at submission.
     referral.repeat = any(c.criterion == "repeat" and c.met for c in assessed.criteria)
     move(uow, referral, S.ASSESSED, "system")
+    if referral.transfer_id is not None:
+        # B's coordinator accepted the transfer: that was its screening. The assessment under
+        # B's rules is kept on the record; the case was a MARAC case in A either way.
+        accept(uow, referral, by="system")
+        return
     if assessed.decision != "meets_criteria":
         return_to_referrer(uow, referral, [c for c in stored["criteria"] if not c["met"]])
         return
@@ -362,6 +367,7 @@ def accept(uow: UnitOfWork, referral: Referral, by: str) -> None:
         "repeat": referral.repeat,
         "referrer_agency": referral.referrer_agency,
         "case_list_entry": case_list_entry(uow.runtime, referral),
+        "transferred_from": referral.transferred_from,
     })
 
 

@@ -14,9 +14,9 @@ from services.referral import commands, config, demo, handlers, models
 
 def blueprints() -> Sequence[Blueprint]:
     # Imported when an app is built: a worker never loads the views.
-    from services.referral import admin, api, api_reports
+    from services.referral import admin, api, api_reports, transfers_api
 
-    return [api.blp, admin.blp, api_reports.blp]
+    return [api.blp, admin.blp, api_reports.blp, transfers_api.blp]
 
 
 SERVICE = ServiceSpec(
@@ -28,5 +28,6 @@ SERVICE = ServiceSpec(
     configure=config.configure,
     blueprints=blueprints,
     handlers=handlers.HANDLERS,
+    jobs=handlers.JOBS,
     commands=[Command(demo.register), Command(commands.register_retention_sweep, group="keys")],
 )

@@ -509,7 +509,7 @@ class HistorySource(StrEnum):
 
     MARAC = "marac"  # this platform's own (referral.submitted), one that met the criteria
     DECLARED = "declared"  # named on a referral form
-    TRANSFER = "transfer"  # from another area's MARAC (not received yet: see service.py)
+    TRANSFER = "transfer"  # from another area's MARAC, brought by an inter-MARAC transfer
 
 
 class KnownReferral(NamedTuple):

@@ -99,7 +99,10 @@ def previous_referrals(
 
 def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) -> None:
     """Keep a referral that met the criteria in the case's history (the latest submission's
-    date); one that did not went back to its referrer and was never a MARAC case."""
+    date); one that did not went back to its referrer and was never a MARAC case. A
+    transferred-in referral was a MARAC case in its old area whatever this area's thresholds
+    say now, so it is kept, with its date there."""
+    meets = meets or submitted.transferred_from is not None
     known = uow.session.scalar(
         select(ReferralHistory).where(ReferralHistory.referral_id == submitted.referral_id)
     )
@@ -125,6 +128,7 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
     history = previous_referrals(uow, submitted.case_id, submitted.referral_id,
                                  submitted.referral_date)
     declared = submitted.previous_referrals
+    transferred = submitted.transferred_history
     assessment = domain.assess(
         domain.scoring_checklist(checklist, submitted.dash_answers),
         submitted.dash_answers,
@@ -135,7 +139,8 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
         police_callout_dates=submitted.police_callout_dates,
         incident_dates=submitted.incident_dates,
         declared_callouts=submitted.police_callouts_last_12_months,
-        previous_referrals=history + [(item.area_id, item.date) for item in declared],
+        previous_referrals=history + [(item.area_id, item.date)
+                                      for item in (*declared, *transferred)],
     )
     payload = assessment_payload(assessment)
     assessment_id = str(uuid.uuid4())
@@ -147,14 +152,16 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
     )
     record_referral(uow, submitted, assessment.decision == "meets_criteria")
     recorded = {(row_area, day) for row_area, day in history}
-    for item in declared:
-        if (item.area_id, item.date) in recorded:
-            continue  # declared again on a resubmission
-        recorded.add((item.area_id, item.date))
-        uow.session.add(
-            ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
-                            referral_date=item.date, source=domain.HistorySource.DECLARED)
-        )
+    for source, items in ((domain.HistorySource.DECLARED, declared),
+                          (domain.HistorySource.TRANSFER, transferred)):
+        for item in items:
+            if (item.area_id, item.date) in recorded:
+                continue  # declared again on a resubmission, or already known
+            recorded.add((item.area_id, item.date))
+            uow.session.add(
+                ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
+                                referral_date=item.date, source=source)
+            )
     uow.publish(
         events.RISK_ASSESSED, subject=submitted.case_id, area=area_id,
         data={"referral_id": submitted.referral_id, "case_id": submitted.case_id,
@@ -177,9 +184,10 @@ def on_referral_returned(uow: UnitOfWork, returned: ReferralReturned, at: dateti
     )
 
 
-# TODO(transfers): an inter-MARAC transfer event (not in the catalog yet) should add the
-# victim's referrals in the old area to referral_history with source "transfer", keyed by the
-# receiving area's case id, so the 12-month repeat clock follows the victim across areas.
+# Transfers: the referral a transfer opens in the receiving area arrives as referral.submitted
+# with the victim's earlier referrals in other areas (`transferred_history`), kept above with
+# source "transfer" under the receiving area's case: the 12-month clock follows the victim.
+# (A transfer event of its own would race the referral it opens: they are different topics.)
 
 
 def latest_assessment(uow: UnitOfWork, referral_id: str) -> Assessment | None:

@@ -15,10 +15,10 @@ from sqlalchemy import delete, select, update
 from marac_platform import events
 from marac_platform.db import utcnow
 from marac_platform.errors import Conflict, InvalidInput
-from marac_platform.payloads import CaseErased, ReferralAccepted
+from marac_platform.payloads import CaseErased, ReferralAccepted, TransferCompleted
 from marac_platform.runtime import Runtime, UnitOfWork
 from services.scheduling import domain
-from services.scheduling.caselists import Addenda, publish_addenda
+from services.scheduling.caselists import Addenda, publish_addenda, publish_transfer_notice
 from services.scheduling.common import (
     SYSTEM,
     calendar,
@@ -140,7 +140,8 @@ def allocate_case(uow: UnitOfWork, accepted: ReferralAccepted,
 
 def _summary(accepted: ReferralAccepted) -> dict[str, Any]:
     return {key: getattr(accepted, key) for key in
-            ("yes_count", "band", "criteria_met", "repeat", "case_list_entry")}
+            ("yes_count", "band", "criteria_met", "repeat", "case_list_entry",
+             "transferred_from")}
 
 
 def _schedule_new(uow: UnitOfWork, record: Allocation, *, reason: str | None,
@@ -501,3 +502,32 @@ def erase_case(uow: UnitOfWork, erased: CaseErased, now: datetime | None = None)
         history(uow, record, C.WITHDRAWN, from_meeting=left, to_meeting=None,
                 reason=erased.reason, actor=SYSTEM, now=now)
     log.info("erased case dropped", extra={"case_id": case_id, "area_id": record.area_id})
+
+
+# --- transfers --------------------------------------------------------------------------------
+
+
+def transfer_out(uow: UnitOfWork, completed: TransferCompleted,
+                 now: datetime | None = None) -> None:
+    """The case went to another area: it gives up its date here (unless heard, or its date
+    has begun), and if a case list already named it, the date's next addendum says it was
+    transferred. Once per transfer: a second delivery finds the case withdrawn."""
+    now = now or utcnow()
+    record = uow.session.scalar(select(Allocation).where(Allocation.case_id == completed.case_id)
+                                .with_for_update())
+    if record is None or record.status == S.WITHDRAWN:
+        return
+    meeting = uow.session.get(Meeting, record.meeting_id) if record.meeting_id else None
+    if not domain.withdrawn_on_erasure(record.status, meeting.starts_at if meeting else None,
+                                       now):
+        return
+    listed = (meeting is not None and record.caselist_edition is not None
+              and meeting.caselist_published_at is not None)
+    give_back_place(uow, record.meeting_id)
+    unassign(record, [], now, status=S.WITHDRAWN)
+    record.previous_meeting_id = meeting.id if meeting else record.previous_meeting_id
+    history(uow, record, C.WITHDRAWN, from_meeting=meeting.id if meeting else None,
+            to_meeting=None, reason="transfer", actor=SYSTEM, now=now)
+    if listed and meeting is not None:
+        publish_transfer_notice(uow, meeting, record, completed.to_area, now)
+    log.info("case transferred out", extra={"case_id": record.case_id, "area_id": record.area_id})

@@ -62,11 +62,13 @@ def case_list_case(record: Allocation) -> dict[str, Any]:
 
 
 def _publish_edition(uow: UnitOfWork, meeting: Meeting, edition: int,
-                     records: Sequence[Allocation], now: datetime) -> CaseList:
+                     records: Sequence[Allocation], now: datetime,
+                     transferred_to: str | None = None) -> CaseList:
     data = {
         "meeting_id": meeting.id, "area_id": meeting.area_id,
         "marac_date": meeting.marac_date.isoformat(), "edition": edition,
-        "cases": [case_list_case(r) for r in records],
+        "cases": [case_list_case(r) | ({"transferred_to": transferred_to, "case_list_entry": {}}
+                                       if transferred_to else {}) for r in records],
         "confidentiality_statement": uow.runtime.area(meeting.area_id).confidentiality_statement,
     }
     event_id = uow.publish(events.CASELIST_PUBLISHED, subject=meeting.id, area=meeting.area_id, data=data)
@@ -74,8 +76,9 @@ def _publish_edition(uow: UnitOfWork, meeting: Meeting, edition: int,
                         marac_date=meeting.marac_date, published_at=now, event_id=event_id,
                         document=data)
     uow.session.add(document)
-    for record in records:
-        record.caselist_edition = edition
+    if transferred_to is None:
+        for record in records:
+            record.caselist_edition = edition
     return document
 
 
@@ -88,6 +91,16 @@ def publish_addenda(uow: UnitOfWork, addenda: Addenda, now: datetime) -> None:
         _publish_edition(uow, meeting, (last or 0) + 1, records, now)
         log.info("case-list addendum published", extra={"meeting_id": meeting.id,
                                                         "count": len(records)})
+
+
+def publish_transfer_notice(uow: UnitOfWork, meeting: Meeting, record: Allocation,
+                            to_area: str, now: datetime) -> None:
+    """An addendum saying a case its list named went to another area (no details of it)."""
+    last = uow.session.scalar(
+        select(func.max(CaseList.edition)).where(CaseList.meeting_id == meeting.id))
+    _publish_edition(uow, meeting, (last or 0) + 1, [record], now, transferred_to=to_area)
+    log.info("case-list addendum published: case transferred",
+             extra={"meeting_id": meeting.id, "case_id": record.case_id})
 
 
 def keys(runtime: Runtime) -> KeyStore:

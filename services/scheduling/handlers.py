@@ -5,7 +5,7 @@ from __future__ import annotations
 from marac_platform import events
 from marac_platform.consumer import Handler
 from marac_platform.events import Event
-from marac_platform.payloads import CaseErased, ReferralAccepted
+from marac_platform.payloads import CaseErased, ReferralAccepted, TransferCompleted
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
 from services.scheduling import service
@@ -17,6 +17,10 @@ def on_referral_accepted(uow: UnitOfWork, event: Event) -> None:
 
 def on_case_erased(uow: UnitOfWork, event: Event) -> None:
     service.erase_case(uow, event.payload(CaseErased))
+
+
+def on_transfer_completed(uow: UnitOfWork, event: Event) -> None:
+    service.transfer_out(uow, event.payload(TransferCompleted))
 
 
 def publish_case_lists(runtime: Runtime) -> None:
@@ -34,6 +38,7 @@ def allocate_waiting(runtime: Runtime) -> None:
 HANDLERS: dict[str, Handler] = {
     events.REFERRAL_ACCEPTED: on_referral_accepted,
     events.CASE_ERASED: on_case_erased,
+    events.TRANSFER_COMPLETED: on_transfer_completed,
 }
 
 # Each is safe with several replicas: a conditional UPDATE claims the meeting (case lists,

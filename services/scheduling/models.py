@@ -97,6 +97,16 @@ class Allocation(AreaScoped, Base):
     # What the case list shows: scores and the encrypted case-list entry.
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
 
+    @property
+    def repeat(self) -> bool:
+        return bool((self.summary or {}).get("repeat"))
+
+    @property
+    def transferred_from(self) -> str | None:
+        """The area a transferred case came from (None: referred here)."""
+        found = (self.summary or {}).get("transferred_from")
+        return str(found) if found else None
+
 
 class AllocationReferral(AreaScoped, Base):
     """Another referral of the victim that joined the case (and so its hearing) after the one

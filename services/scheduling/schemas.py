@@ -48,6 +48,9 @@ class AllocationOut(Schema):
     previous_meeting_id = fields.Str(allow_none=True)
     caselist_edition = fields.Int(allow_none=True)
     outcome_at = fields.DateTime(allow_none=True)
+    repeat = fields.Bool(metadata={"description": "a repeat referral (within 12 months)"})
+    transferred_from = fields.Str(allow_none=True, metadata={
+        "description": "the area a transferred case came from (null: referred here)"})
 
 
 class AllocationChangeOut(Schema):
@@ -123,6 +126,8 @@ class CaseListCaseOut(Schema):
     details = fields.Dict(keys=fields.Str(), values=fields.Raw(), allow_none=True, metadata={
         "description": "incidents and safeguarding in place, decrypted; null if unreadable"})
     details_status = fields.Str(metadata={"description": "available | erased | unreadable"})
+    transferred_to = fields.Str(allow_none=True, metadata={
+        "description": "in an addendum: the case went to this area (transferred)"})
 
 
 class CaseListOut(Schema):

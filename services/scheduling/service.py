@@ -22,6 +22,7 @@ from services.scheduling.allocation import (
     move_case,
     record_outcome,
     referrals_of,
+    transfer_out,
 )
 from services.scheduling.caselists import (
     FAULT_AFTER_CASELIST_CLAIM,
@@ -83,6 +84,7 @@ __all__ = [
     "publish_due_case_lists",
     "record_outcome",
     "referrals_of",
+    "transfer_out",
     "upcoming_meetings",
 ]
 

@@ -50,6 +50,13 @@ class PartnerArea:
     issuer: str
     public_key_file: str | None = None
     jwks_url: str | None = None
+    # Transfers to and from the partner's own deployment: its base URL, its public keys (the
+    # JWKS at `jwks_url`, or `jwk` here: one key or a set; a `sig` key checks what it signs,
+    # an `enc` key is what we encrypt to), and our private keys for it (`keys_file`, a JWK
+    # Set in a mounted secret: our `sig` key signs, our `enc` key decrypts).
+    base_url: str | None = None
+    jwk: Mapping[str, Any] | None = None
+    keys_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,17 @@ class PartnerSchema(Schema):
     issuer = fields.Str(required=True)
     public_key_file = fields.Str(load_default=None)
     jwks_url = fields.Url(load_default=None, require_tld=False)
+    base_url = fields.Url(load_default=None, require_tld=False)
+    jwk = fields.Dict(load_default=None)
+    keys_file = fields.Str(load_default=None)
+
+    @validates_schema
+    def _reachable_partner_has_keys(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("base_url") and not (data.get("jwk") or data.get("jwks_url")):
+            raise ValidationError("A partner with a base_url needs its keys: jwk or jwks_url.",
+                                  "base_url")
+        if data.get("base_url") and not data.get("keys_file"):
+            raise ValidationError("A partner with a base_url needs our keys_file.", "keys_file")
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> PartnerArea:

@@ -51,8 +51,20 @@ def build_verifier(settings: Settings, areas: Areas) -> TokenVerifier:
     return TokenVerifier(settings.jwt_audience, issuers)
 
 
+# Paths whose callers may prove who they are by signing the message itself (a partner area's
+# deployment sending a transfer): the service registers each with the function that checks
+# it (`app.config[SIGNED_PATHS][path]`). It returns False for a body that is no signed message
+# at all (the bearer token is then checked as everywhere); else it sets g.principal (a partner
+# area) and returns True, or sets an unverified one and raises a 401/403 Problem: audited alike.
+SIGNED_PATHS = "MARAC_SIGNED_PATHS"
+
+
 def authenticator(verifier: TokenVerifier) -> Callable[[], None]:
     def authenticate() -> None:
+        signed: dict[str, Callable[[], bool]] = current_app.config.get(SIGNED_PATHS, {})
+        check = signed.get(request.path)
+        if check is not None and check():
+            return
         try:
             g.principal = verifier.authenticate(request.headers.get("Authorization"))
         except AuthenticationError as exc:

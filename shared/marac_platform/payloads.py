@@ -7,7 +7,7 @@ values must be ciphertext tokens made by marac_platform.security.crypto.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -78,6 +78,10 @@ class ReferralSubmitted(Payload):
     previous_referrals: list[PreviousReferral]
     urgent: bool
     resubmission: int
+    # A referral opened by accepting a transfer: the victim's earlier referrals in other areas
+    # that came with it (the repeat clock follows the victim). Empty otherwise.
+    transferred_history: list[PreviousReferral] = field(default_factory=list)
+    transferred_from: str | None = None  # the area it came from (it was a MARAC case there)
 
 
 class ReferralSubmittedSchema(PayloadSchema):
@@ -102,6 +106,9 @@ class ReferralSubmittedSchema(PayloadSchema):
     previous_referrals = fields.List(fields.Nested(PreviousReferralSchema), load_default=list)
     urgent = fields.Bool(load_default=False)
     resubmission = fields.Int(load_default=0, validate=validate.Range(0, 1000))
+    transferred_history = fields.List(fields.Nested(PreviousReferralSchema), load_default=list)
+    transferred_from = fields.Str(load_default=None, allow_none=True,
+                                  validate=validate.Length(1, 64))
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,8 @@ class ReferralAccepted(Payload):
     repeat: bool
     referrer_agency: str
     case_list_entry: dict[str, str]
+    # The area a transferred case came from (None: referred here), shown on the agenda.
+    transferred_from: str | None = None
 
 
 class ReferralAcceptedSchema(PayloadSchema):
@@ -181,6 +190,8 @@ class ReferralAcceptedSchema(PayloadSchema):
     referrer_agency = fields.Str(required=True)
     # Case-list material (incident summary, safeguarding in place), encrypted per case.
     case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
+    transferred_from = fields.Str(load_default=None, allow_none=True,
+                                  validate=validate.Length(1, 64))
 
 
 @dataclass(frozen=True)
@@ -299,6 +310,8 @@ class CaseListCase(Payload):
     criteria_met: list[str]
     repeat: bool
     case_list_entry: dict[str, str]
+    # In an addendum: the case named on an earlier edition went to another area (its id).
+    transferred_to: str | None = None
 
 
 class CaseListCaseSchema(PayloadSchema):
@@ -310,6 +323,8 @@ class CaseListCaseSchema(PayloadSchema):
     criteria_met = fields.List(fields.Str(), required=True)
     repeat = fields.Bool(required=True)
     case_list_entry = fields.Dict(keys=fields.Str(), values=Encrypted(), load_default=dict)
+    transferred_to = fields.Str(load_default=None, allow_none=True,
+                                validate=validate.Length(1, 64))
 
 
 @dataclass(frozen=True)
@@ -761,13 +776,21 @@ class TransferAnsweredSchema(PayloadSchema):
 
 @dataclass(frozen=True)
 class TransferAccepted(TransferAnswered):
-    pass
+    # The agencies of the receiving area that take the actions A hands over: by action id,
+    # else `action_owner_agency` (B's coordinator's choice).
+    action_owner_agency: str | None = None
+    action_owners: dict[str, str] = field(default_factory=dict)
 
 
 class TransferAcceptedSchema(TransferAnsweredSchema):
     """Area B accepted a transfer and opened its own case (`new_case_id`)."""
 
     payload = TransferAccepted
+    action_owner_agency = fields.Str(load_default=None, allow_none=True,
+                                     validate=validate.Length(1, 64))
+    action_owners = fields.Dict(keys=fields.Str(validate=validate.Length(1, 64)),
+                                values=fields.Str(validate=validate.Length(1, 64)),
+                                load_default=dict)
 
 
 @dataclass(frozen=True)
@@ -789,6 +812,17 @@ class TransferCompleted(Payload):
     to_area: str
     new_case_id: str
     completed_at: datetime
+    # What becomes of the sending case's open actions: A's coordinator's decision for each
+    # (`hand_over` or `close`, by action id, else `open_actions`), and the agencies of the
+    # receiving area B's coordinator named to own those handed over (by action id, else
+    # `action_owner_agency`).
+    open_actions: str = "close"
+    action_decisions: dict[str, str] = field(default_factory=dict)
+    action_owner_agency: str | None = None
+    action_owners: dict[str, str] = field(default_factory=dict)
+
+
+TRANSFER_ACTION_DECISIONS = ("hand_over", "close")
 
 
 class TransferCompletedSchema(PayloadSchema):
@@ -801,6 +835,16 @@ class TransferCompletedSchema(PayloadSchema):
     to_area = ID()
     new_case_id = ID()
     completed_at = fields.AwareDateTime(required=True)
+    open_actions = fields.Str(load_default="close",
+                              validate=validate.OneOf(TRANSFER_ACTION_DECISIONS))
+    action_decisions = fields.Dict(
+        keys=fields.Str(validate=validate.Length(1, 64)),
+        values=fields.Str(validate=validate.OneOf(TRANSFER_ACTION_DECISIONS)), load_default=dict)
+    action_owner_agency = fields.Str(load_default=None, allow_none=True,
+                                     validate=validate.Length(1, 64))
+    action_owners = fields.Dict(keys=fields.Str(validate=validate.Length(1, 64)),
+                                values=fields.Str(validate=validate.Length(1, 64)),
+                                load_default=dict)
 
 
 @dataclass(frozen=True)

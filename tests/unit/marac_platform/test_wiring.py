@@ -48,7 +48,8 @@ def test_a_declaration_names_what_its_service_is(name: str) -> None:
 
 
 def test_timed_jobs_are_declared_by_the_services_that_have_them() -> None:
-    assert {name for name, spec in SERVICES.items() if spec.jobs} == {"scheduling", "notify", "actions"}
+    assert {name for name, spec in SERVICES.items() if spec.jobs} == {
+        "referral", "scheduling", "notify", "actions"}
 
 
 def test_the_services_own_commands_join_the_librarys_in_their_places() -> None:

@@ -320,7 +320,11 @@ def test_a_case_closes_with_its_last_open_referral() -> None:
 
 def test_case_moves() -> None:
     assert CASE_MOVES.allows(CaseStatus.OPEN, CaseStatus.CLOSED)
-    assert CASE_MOVES.sources(CaseStatus.ERASED) == {CaseStatus.OPEN, CaseStatus.CLOSED}
+    assert CASE_MOVES.sources(CaseStatus.ERASED) == {
+        CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.TRANSFERRED_OUT}
+    # Only an open case is transferred out, and a transferred-out case only erased.
+    assert CASE_MOVES.sources(CaseStatus.TRANSFERRED_OUT) == {CaseStatus.OPEN}
+    assert CASE_MOVES.moves[CaseStatus.TRANSFERRED_OUT] == {CaseStatus.ERASED}
     for status in CaseStatus:
         assert not CASE_MOVES.allows(CaseStatus.ERASED, status)
     with pytest.raises(IllegalMove):
