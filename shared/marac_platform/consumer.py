@@ -15,6 +15,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from marac_platform import events, telemetry
@@ -38,6 +39,20 @@ def group_id(service: str) -> str:
     return f"{events.kafka_topic('marac')}-{service}"
 
 
+class DatabaseUnavailable(Exception):
+    """The service's database could not be used (down, restarting, connection lost): an
+    outage to wait out, never a reason to dead-letter the event."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A connection-level failure of the database, not of the event: OperationalError (a lost
+    or refused connection, a server shutting down, a lock or serialization conflict),
+    InterfaceError, or any driver error that invalidated its connection."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
 def error_summary(exc: BaseException) -> str:
     """What went wrong, safe for headers and logs: our own messages are value-free, others are not."""
     if isinstance(exc, MalformedEvent):
@@ -59,6 +74,7 @@ class EventConsumer:
         self.producer = producer
         self.max_attempts = runtime.settings.consumer_max_attempts
         self.backoff_s = runtime.settings.consumer_backoff_s
+        self.database_backoff = Backoff("database")
 
     @staticmethod
     def topics_for(handlers: Mapping[str, Handler]) -> list[str]:
@@ -93,6 +109,14 @@ class EventConsumer:
                     self.consumer.seek(partition, record.offset)
                 backoff.wait(stop, exc)
                 return
+            except DatabaseUnavailable as exc:
+                # Nothing of it was kept (the transaction rolled back): read it again once the
+                # database answers, however long that takes. Dead-lettering it would lose it.
+                with contextlib.suppress(KafkaError):
+                    self.consumer.seek(partition, record.offset)
+                self.database_backoff.wait(stop, exc.__cause__ or exc)
+                return
+            self.database_backoff.succeeded()
             try:
                 self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)},
                                      timeout_ms=COMMIT_TIMEOUT_MS)
@@ -132,6 +156,9 @@ class EventConsumer:
                     self._handle_once(record, headers, span)
                     return
                 except Exception as exc:
+                    if database_unavailable(exc):
+                        span.set_status(Status(StatusCode.ERROR, "database unavailable"))
+                        raise DatabaseUnavailable(type(exc).__name__) from exc
                     error = exc
                     log.warning(
                         "event handling failed",
