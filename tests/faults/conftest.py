@@ -14,12 +14,11 @@ import pytest
 
 from marac_devinfra.kafka import LocalKafka, ensure_kafka_jars
 from marac_devinfra.postgres import PASSWORD, ROLE, LocalPostgres
-from marac_platform.launcher import Platform
 from marac_platform.ports import free_port
 from marac_platform.settings import SERVICES, settings_for
 from services.registry import PROGRAM
 from tests.conftest import make_platform_env
-from tests.faults.stack import Stack, supervise
+from tests.faults.stack import ShiftedPlatform, Stack, supervise
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
 from tests.support.smtp import SmtpServer
@@ -73,8 +72,9 @@ def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
         })
         for service in SERVICES:
             env[f"MARAC_{service.upper()}_PORT"] = str(free_port())
-        platform = Platform(env=env, log_dir=data_dir / "logs", program=PROGRAM,
-                            restart_delay_s=0.5, progress=print)
+        platform = ShiftedPlatform(env=env, log_dir=data_dir / "logs", program=PROGRAM,
+                                   restart_delay_s=0.5, progress=print,
+                                   clock_start=DEFAULT_INSTANT)
         stop = threading.Event()
         built = Stack(platform=platform, smtp=smtp, env=env, today=DEFAULT_INSTANT.date())
         watcher = threading.Thread(target=supervise, args=(built, stop), daemon=True)

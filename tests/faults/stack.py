@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -18,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,23 @@ from tests.support.smtp import SmtpServer
 BURST = int(os.environ.get("MARAC_FAULT_BURST", "60"))
 CLIENTS = 6  # requests in flight at once
 CLIENT_GIVE_UP_S = 180.0  # a client retries this long before the referral counts as refused
+
+
+@dataclass
+class ShiftedPlatform(Platform):
+    """The launcher, with every process (a restarted one too) on one shifted clock: each starts
+    at `clock_start` plus the wall time since the platform began. A restart with the same
+    MARAC_CLOCK_START would wind its clock back, and its acceptances would look earlier than
+    ones stamped minutes before (taking their places, and moving them, for nothing)."""
+
+    clock_start: datetime | None = None
+    began: float = field(default_factory=time.time)
+
+    def _popen(self, log_path: Path, argv: list[str]) -> subprocess.Popen[bytes]:
+        if self.clock_start is not None:
+            instant = self.clock_start + timedelta(seconds=time.time() - self.began)
+            self.env = {**self.env, "MARAC_CLOCK_START": instant.isoformat()}
+        return super()._popen(log_path, argv)
 
 
 @dataclass
