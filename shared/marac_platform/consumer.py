@@ -96,11 +96,34 @@ class EventConsumer:
 
     def _run_batch(self, partition: TopicPartition, records: list[ConsumerRecord],
                    stop: threading.Event, backoff: Backoff) -> None:
-        """Handle and commit one partition's records in order; stop early where the rest will be
-        read again (a seek back, a rebalance, or a restart from the last commit)."""
+        """Handle one partition's records in order, then commit the offset once: all of them in
+        one transaction when they all succeed (their order is the partition's, so each case's
+        events keep theirs), else one at a time, each failing one retried and dead-lettered on
+        its own. Stop early where the rest will be read again (a seek back, a rebalance, or a
+        restart from the last commit)."""
+        if stop.is_set():
+            return
+        if len(records) > 1:
+            try:
+                self.process_together(records)
+            except DatabaseUnavailable as exc:
+                with contextlib.suppress(KafkaError):
+                    self.consumer.seek(partition, records[0].offset)
+                self.database_backoff.wait(stop, exc.__cause__ or exc)
+                return
+            except Exception as exc:
+                # Nothing of the batch was kept: each record again on its own.
+                log.info("batch rolled back; handling its records one at a time",
+                         extra={"topic": partition.topic, "partition": partition.partition,
+                                "count": len(records), "reason_code": error_summary(exc)})
+            else:
+                self.database_backoff.succeeded()
+                self._commit(partition, records[-1], stop, backoff)
+                return
+        done: ConsumerRecord | None = None
         for record in records:
             if stop.is_set():
-                return
+                break
             try:
                 self.process(record)
             except KafkaError as exc:
@@ -108,37 +131,56 @@ class EventConsumer:
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, record.offset)
                 backoff.wait(stop, exc)
-                return
+                break
             except DatabaseUnavailable as exc:
                 # Nothing of it was kept (the transaction rolled back): read it again once the
                 # database answers, however long that takes. Dead-lettering it would lose it.
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, record.offset)
                 self.database_backoff.wait(stop, exc.__cause__ or exc)
-                return
+                break
             self.database_backoff.succeeded()
-            try:
-                self.consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "", -1)},
-                                     timeout_ms=COMMIT_TIMEOUT_MS)
-            except CommitFailedError:
-                # The partition moved to another consumer during a rebalance; it will
-                # redeliver from the last commit and the inbox makes that a no-op.
-                log.warning("offset commit failed after a rebalance",
-                            extra={"topic": record.topic, "partition": record.partition})
-                return
-            except KafkaError as exc:
-                # Handled but not committed: a later commit covers it, and a redelivery after
-                # the outage is a no-op (the inbox).
-                backoff.wait(stop, exc)
-                continue
-            backoff.succeeded()
+            done = record
+        if done is not None:
+            self._commit(partition, done, stop, backoff)
 
-    def process(self, record: ConsumerRecord) -> None:
-        headers = events.header_map(record.headers)
-        parent = telemetry.extract_context(headers)
-        with tracer.start_as_current_span(
+    def _commit(self, partition: TopicPartition, last: ConsumerRecord, stop: threading.Event,
+                backoff: Backoff) -> None:
+        """One offset commit for everything handled up to `last` (a synchronous commit per
+        record was the consumer's bottleneck)."""
+        try:
+            self.consumer.commit({partition: OffsetAndMetadata(last.offset + 1, "", -1)},
+                                 timeout_ms=COMMIT_TIMEOUT_MS)
+        except CommitFailedError:
+            # The partition moved to another consumer during a rebalance; it will
+            # redeliver from the last commit and the inbox makes that a no-op.
+            log.warning("offset commit failed after a rebalance",
+                        extra={"topic": last.topic, "partition": last.partition})
+            return
+        except KafkaError as exc:
+            # Handled but not committed: a later commit covers it, and a redelivery after
+            # the outage is a no-op (the inbox).
+            backoff.wait(stop, exc)
+            return
+        backoff.succeeded()
+
+    def process_together(self, records: list[ConsumerRecord]) -> None:
+        """Every record in one unit of work (each with its span); any failure rolls back all."""
+        try:
+            with self.runtime.unit_of_work() as uow:
+                for record in records:
+                    headers = events.header_map(record.headers)
+                    with self._span(record, headers) as span:
+                        self._apply(uow, record, headers, span)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise DatabaseUnavailable(type(exc).__name__) from exc
+            raise
+
+    def _span(self, record: ConsumerRecord, headers: dict[str, bytes]) -> Any:
+        return tracer.start_as_current_span(
             f"{record.topic} process",
-            context=parent,
+            context=telemetry.extract_context(headers),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -149,7 +191,11 @@ class EventConsumer:
                 "messaging.kafka.message.key": (record.key or b"").decode("utf-8", "replace"),
                 "messaging.consumer.group.name": group_id(self.runtime.service),
             },
-        ) as span:
+        )
+
+    def process(self, record: ConsumerRecord) -> None:
+        headers = events.header_map(record.headers)
+        with self._span(record, headers) as span:
             error: BaseException | None = None
             for attempt in range(1, self.max_attempts + 1):
                 try:
@@ -173,6 +219,12 @@ class EventConsumer:
             self.dead_letter(record, error)
 
     def _handle_once(self, record: ConsumerRecord, headers: dict[str, bytes], span: Any) -> None:
+        with self.runtime.unit_of_work() as uow:
+            self._apply(uow, record, headers, span)
+
+    def _apply(self, uow: UnitOfWork, record: ConsumerRecord, headers: dict[str, bytes],
+               span: Any) -> None:
+        """Decode, dedupe by the inbox and handle one record in `uow`."""
         event = events.decode(headers, record.key, record.value)
         span.set_attribute("messaging.message.id", event.id)
         span.set_attribute("cloudevents.event_type", event.type)
@@ -180,18 +232,17 @@ class EventConsumer:
         if handler is None:
             return  # another version or type on a shared topic: not ours
         inbox = self.runtime.tables.inbox
-        with self.runtime.unit_of_work() as uow:
-            seen = uow.session.execute(
-                select(inbox.c.event_id).where(inbox.c.event_id == event.id)
-            ).first()
-            if seen is not None:
-                span.set_attribute("marac.duplicate", True)
-                return
-            uow.session.execute(
-                inbox.insert().values(event_id=event.id, event_type=event.type,
-                                      topic=record.topic, received_at=utcnow())
-            )
-            handler(uow, event)
+        seen = uow.session.execute(
+            select(inbox.c.event_id).where(inbox.c.event_id == event.id)
+        ).first()
+        if seen is not None:
+            span.set_attribute("marac.duplicate", True)
+            return
+        uow.session.execute(
+            inbox.insert().values(event_id=event.id, event_type=event.type,
+                                  topic=record.topic, received_at=utcnow())
+        )
+        handler(uow, event)
 
     def dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
         original = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from marac_devinfra.kafka import LocalKafka, ensure_kafka_jars
 from marac_devinfra.postgres import PASSWORD, ROLE, LocalPostgres
 from marac_platform.ports import free_port
 from marac_platform.settings import SERVICES, settings_for
 from services.registry import PROGRAM
-from tests.conftest import make_platform_env
+from tests.conftest import REPO, make_platform_env
 from tests.faults.stack import ShiftedPlatform, Stack, supervise
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
@@ -52,6 +53,20 @@ def fault_postgres() -> Iterator[LocalPostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+AREAS = tuple(f"northshire{n}" for n in range(1, 5))
+
+
+def region_areas(folder: Path) -> Path:
+    """Four copies of northshire: every scenario's cases must find a date within the 180-day
+    calendar (18 places a week an area), at the issue's 200 a burst too."""
+    example = yaml.safe_load((REPO / "deploy" / "areas.yaml").read_text())
+    north = next(a for a in example["areas"] if a["id"] == "northshire")
+    region = [{**north, "id": name, "name": f"{name} MARAC", "partners": []} for name in AREAS]
+    path = folder / "areas.yaml"
+    path.write_text(yaml.safe_dump({"areas": region}))
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -63,6 +78,7 @@ def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
     with SmtpServer() as smtp:
         env = dict(created.env)
         env.update({
+            "MARAC_AREAS_FILE": str(region_areas(data_dir)),
             "MARAC_SMTP_HOST": "127.0.0.1",
             "MARAC_SMTP_PORT": str(smtp.port),
             # The broker's minimum: a killed worker's partitions move on within seconds.
@@ -76,7 +92,8 @@ def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
                                    restart_delay_s=0.5, progress=print,
                                    clock_start=DEFAULT_INSTANT)
         stop = threading.Event()
-        built = Stack(platform=platform, smtp=smtp, env=env, today=DEFAULT_INSTANT.date())
+        built = Stack(platform=platform, smtp=smtp, env=env, today=DEFAULT_INSTANT.date(),
+                      areas=AREAS)
         watcher = threading.Thread(target=supervise, args=(built, stop), daemon=True)
         try:
             platform.start(timeout_s=180)

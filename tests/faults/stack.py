@@ -64,6 +64,7 @@ class Stack:
     smtp: SmtpServer
     env: dict[str, str]
     today: date
+    areas: tuple[str, ...]
     engines: dict[str, Engine] = field(default_factory=dict)
     accepted: dict[str, Accepted] = field(default_factory=dict)  # every scenario's, by key
     supervisor_error: list[BaseException] = field(default_factory=list)
@@ -103,7 +104,7 @@ class Stack:
     def token(self) -> str:
         private = (Path(self.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
         return mint_token(private, subject="fault-referrer", agency="police", role="referrer",
-                          areas=["northshire"], audience="marac", issuer="marac-dev",
+                          areas=list(self.areas), audience="marac", issuer="marac-dev",
                           issued_at=int(time.time()))
 
 
@@ -143,10 +144,11 @@ class Burst:
     def start(self) -> Burst:
         ids = list(get_checklist(PARTNER_CHECKLIST).question_ids)
         work: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        for _ in range(self.size):
+        for n in range(self.size):
             tag = uuid.uuid4().hex[:12]  # a victim of its own: no referral joins another's case
+            area = self.stack.areas[n % len(self.stack.areas)]
             work.put((str(uuid.uuid4()), sample_referral(
-                ids, "northshire", yes_answers=16, victim_given=f"Given{tag}",
+                ids, area, yes_answers=16, victim_given=f"Given{tag}",
                 victim_family=f"Family{tag}", today=self.stack.today)))
         token = self.stack.token()
         self.started = time.monotonic()

@@ -100,7 +100,7 @@ def poison(stack: Stack, topic: str, event_type: str) -> str:
     """A record that cannot be read (its value is not JSON); returns its key."""
     key = f"poison-{uuid.uuid4().hex[:8]}"
     headers = {"ce_id": str(uuid.uuid4()), "ce_type": event_type, "ce_source": "/fault-test",
-               "ce_specversion": "1.0", "ce_subject": key, "ce_maracarea": "northshire",
+               "ce_specversion": "1.0", "ce_subject": key, "ce_maracarea": stack.areas[0],
                "content-type": "application/json"}
     produce(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic, b"{not json", key.encode(),
             [(k, v.encode()) for k, v in headers.items()])
