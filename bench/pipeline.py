@@ -420,7 +420,9 @@ def one_at_a_time(stack: Stack, count: int) -> None:
     lat = latencies(stack, since)
     if lat:
         print(f"  latency one at a time ({len(lat)}): p50 {ms(statistics.median(lat))}, "
-              f"p99 {ms(percentile(lat, 0.99))}")
+              f"p99 {ms(percentile(lat, 0.99))}; per hop (mean):")
+        print("    " + ", ".join(f"{hop} {name} {ms(statistics.mean(values))}" for (hop, _, name), values
+                                 in sorted(hops(stack, since).items())))
 
 
 def intake(stack: Stack, requests: int, concurrency: int, folder: Path) -> None:

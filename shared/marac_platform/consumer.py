@@ -31,6 +31,9 @@ Handler = Callable[[UnitOfWork, Event], None]
 
 # An outage shows in the log within seconds; the uncommitted record is redelivered harmlessly.
 COMMIT_TIMEOUT_MS = 10_000
+# Records handled in one transaction: fewer commits, yet a short hold of SQLite's one write
+# lock (the relay and the web write to the same file).
+TRANSACTION_RECORDS = 20
 DLQ_HEADERS = ("dlq_error", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_attempts", "dlq_service")
 
 
@@ -96,13 +99,27 @@ class EventConsumer:
 
     def _run_batch(self, partition: TopicPartition, records: list[ConsumerRecord],
                    stop: threading.Event, backoff: Backoff) -> None:
-        """Handle one partition's records in order, then commit the offset once: all of them in
-        one transaction when they all succeed (their order is the partition's, so each case's
-        events keep theirs), else one at a time, each failing one retried and dead-lettered on
-        its own. Stop early where the rest will be read again (a seek back, a rebalance, or a
+        """Handle one partition's records in order, then commit the offset once. They go in
+        transactions of up to TRANSACTION_RECORDS (their order is the partition's, so each
+        case's events keep theirs); a transaction in which any record fails is rolled back and
+        its records handled one at a time, each failing one retried and dead-lettered on its
+        own. Stop early where the rest will be read again (a seek back, a rebalance, or a
         restart from the last commit)."""
-        if stop.is_set():
-            return
+        done: ConsumerRecord | None = None
+        for start in range(0, len(records), TRANSACTION_RECORDS):
+            if stop.is_set():
+                break
+            last, going = self._run_chunk(partition, records[start:start + TRANSACTION_RECORDS],
+                                          stop, backoff)
+            done = last or done
+            if not going:
+                break
+        if done is not None:
+            self._commit(partition, done, stop, backoff)
+
+    def _run_chunk(self, partition: TopicPartition, records: list[ConsumerRecord],
+                   stop: threading.Event, backoff: Backoff) -> tuple[ConsumerRecord | None, bool]:
+        """(the last record handled, whether to go on with the batch)."""
         if len(records) > 1:
             try:
                 self.process_together(records)
@@ -110,20 +127,19 @@ class EventConsumer:
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, records[0].offset)
                 self.database_backoff.wait(stop, exc.__cause__ or exc)
-                return
+                return None, False
             except Exception as exc:
-                # Nothing of the batch was kept: each record again on its own.
+                # Nothing of them was kept: each record again on its own.
                 log.info("batch rolled back; handling its records one at a time",
                          extra={"topic": partition.topic, "partition": partition.partition,
                                 "count": len(records), "reason_code": error_summary(exc)})
             else:
                 self.database_backoff.succeeded()
-                self._commit(partition, records[-1], stop, backoff)
-                return
+                return records[-1], True
         done: ConsumerRecord | None = None
         for record in records:
             if stop.is_set():
-                break
+                return done, False
             try:
                 self.process(record)
             except KafkaError as exc:
@@ -131,18 +147,17 @@ class EventConsumer:
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, record.offset)
                 backoff.wait(stop, exc)
-                break
+                return done, False
             except DatabaseUnavailable as exc:
                 # Nothing of it was kept (the transaction rolled back): read it again once the
                 # database answers, however long that takes. Dead-lettering it would lose it.
                 with contextlib.suppress(KafkaError):
                     self.consumer.seek(partition, record.offset)
                 self.database_backoff.wait(stop, exc.__cause__ or exc)
-                break
+                return done, False
             self.database_backoff.succeeded()
             done = record
-        if done is not None:
-            self._commit(partition, done, stop, backoff)
+        return done, True
 
     def _commit(self, partition: TopicPartition, last: ConsumerRecord, stop: threading.Event,
                 backoff: Backoff) -> None:
