@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -360,12 +359,3 @@ def report(name: str, burst: Burst, counts: Tally, extra: str = "") -> str:
     print(line)
     return line
 
-
-@contextlib.contextmanager
-def quiet_engines(stack: Stack) -> Iterator[None]:
-    """Drop pooled connections (e.g. around a database restart)."""
-    try:
-        yield
-    finally:
-        for engine in stack.engines.values():
-            engine.dispose()
