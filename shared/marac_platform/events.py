@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import uuid
@@ -157,6 +158,17 @@ def spec_for(event_type: str) -> EventSpec:
         raise MalformedEvent(f"unknown event type {event_type!r}") from None
 
 
+@functools.cache
+def _schema(kind: builtins.type[payloads.PayloadSchema]) -> payloads.PayloadSchema:
+    return kind()
+
+
+def schema_of(spec: EventSpec) -> payloads.PayloadSchema:
+    """The payload schema's one instance: building a marshmallow schema per event (it deep-
+    copies its declared fields) cost more than loading the event."""
+    return _schema(spec.schema)
+
+
 def topics() -> list[str]:
     """The event families, e.g. `referral.submitted` (without any deployment prefix)."""
     return sorted({spec.topic for spec in CATALOG.values()})
@@ -217,7 +229,7 @@ def new_message(
     """Validate `data` (its dataclass, or a mapping of its fields) against the type's schema
     and encode it in binary mode."""
     spec = spec_for(event_type)
-    schema = spec.schema()
+    schema = schema_of(spec)
     raw = schema.dump(data) if isinstance(data, payloads.Payload) else dict(data)
     try:
         loaded = schema.load(raw)
@@ -275,7 +287,7 @@ def decode(headers: Mapping[str, bytes], key: bytes | None, value: bytes | None)
     except Exception as exc:  # the SDK raises several types for bad attributes
         raise MalformedEvent(f"invalid CloudEvents attributes ({type(exc).__name__})") from None
     try:
-        data = spec.schema().load(raw)
+        data = schema_of(spec).load(raw)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid data fields {sorted(exc.messages)}") from None
     time = cloud_event.get_time() or clock.now()

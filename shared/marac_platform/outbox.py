@@ -8,10 +8,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import psycopg
 from kafka import KafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from marac_platform import metrics, telemetry
@@ -27,6 +29,11 @@ tracer = trace.get_tracer("marac_platform.outbox")
 # Test-only fault injection: the relay process exits after reading committed rows and before
 # publishing them, as a crash or a kill would.
 FAULT_RELAY_BEFORE_PUBLISH = "relay.before_publish"
+
+# PostgreSQL: a transaction that queued an event notifies this channel at its commit (never
+# if it rolls back), so the relay of another process (the worker, for the web's rows) wakes
+# at once instead of at its next poll.
+NOTIFY_CHANNEL = "marac_outbox"
 
 
 def add(session: Session, tables: PlatformTables, message: Message) -> None:
@@ -44,6 +51,8 @@ def add(session: Session, tables: PlatformTables, message: Message) -> None:
             sent_at=None,
         )
     )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # one per transaction reaches LISTEN
 
 
 def publish(
@@ -159,12 +168,18 @@ class OutboxRelay:
                 headers=[(k, v.encode("utf-8")) for k, v in wire_headers.items()],
             )
 
-    def run(self, stop: threading.Event, poll_s: float) -> None:
+    def run(self, stop: threading.Event, poll_s: float,
+            wake: threading.Event | None = None) -> None:
         """Relay until `stop`; an unreachable broker (or database) is retried with capped
-        backoff, so the relay resumes by itself when it is back. Unsent rows stay queued."""
+        backoff, so the relay resumes by itself when it is back. Unsent rows stay queued.
+        `wake` (set when this process commits outbox rows) ends an idle wait at once; rows
+        written by another process (the web's) are found at the next poll."""
         backoff = Backoff("outbox relay")
+        wake = wake or stop
         while not stop.is_set():
             self.beat()
+            if wake is not stop:
+                wake.clear()  # before reading: a commit from now on wakes the next wait
             try:
                 sent = self.run_once()
             except Exception as exc:
@@ -172,4 +187,22 @@ class OutboxRelay:
                 continue
             backoff.succeeded()
             if sent == 0:
-                stop.wait(poll_s)
+                wake.wait(poll_s)
+
+    def listen(self, stop: threading.Event, wake: threading.Event) -> None:
+        """On PostgreSQL: set `wake` whenever any process commits outbox rows to this database
+        (LISTEN/NOTIFY). A lost connection is retried with backoff; the relay polls meanwhile."""
+        conninfo = make_url(self.db.url).set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        backoff = Backoff("outbox listener")
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as connection:
+                    connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    backoff.succeeded()
+                    wake.set()  # whatever was committed while nobody listened
+                    while not stop.is_set():
+                        for _ in connection.notifies(timeout=1.0):
+                            wake.set()
+            except psycopg.Error as exc:
+                backoff.wait(stop, exc)

@@ -183,10 +183,16 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
         observe_outbox(relay)
         if handlers:
             observe_dead_letters(runtime, EventConsumer.topics_for(handlers))
-        relay_thread = threading.Thread(target=relay.run, args=(stop, runtime.settings.outbox_poll_s),
-                                        name="outbox-relay", daemon=True)
+        relay_thread = threading.Thread(
+            target=relay.run, args=(stop, runtime.settings.outbox_poll_s, runtime.outbox_written),
+            name="outbox-relay", daemon=True)
         relay_thread.start()
         threads.append(relay_thread)
+        if runtime.db.is_postgres:
+            listener = threading.Thread(target=relay.listen, args=(stop, runtime.outbox_written),
+                                        name="outbox-listener", daemon=True)
+            listener.start()
+            threads.append(listener)
         if handlers:
             consume(runtime, handlers, producer, stop, heartbeats)
         else:

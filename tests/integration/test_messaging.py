@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from marac_platform import events
 from marac_platform import kafka as platform_kafka
@@ -178,3 +180,49 @@ def test_unknown_dlq_topic_is_a_clear_error(platform_env: PlatformEnv) -> None:
     assert result.returncode == 2
     assert "unknown event family" in result.stderr
     assert os.environ.get("MARAC_TOPIC_PREFIX") == platform_env.prefix
+
+
+def test_event_waits_out_a_database_outage_instead_of_being_dead_lettered(
+    platform_env: PlatformEnv, actions_runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handler's database refuses connections for longer than every retry takes (the
+    consumer used to dead-letter the event, losing it): it is handled once it answers again."""
+    bootstrap = platform_env.env["KAFKA_BOOTSTRAP_SERVERS"]
+    database = make_url(platform_env.database_url("actions")).database
+    server = platform_env.postgres
+    admin = psycopg.connect(host=server.host, port=server.port, user=server.user,
+                            password=server.password, dbname="postgres", autocommit=True)
+    topic = events.kafka_topic("case.scheduled")
+    good = events.new_message(events.CASE_SCHEDULED, source="/test", subject="case-4",
+                              area="northshire", data=scheduled_data("case-4"))
+    value, key, headers = wire(good)
+    outage = {"on": True}
+    try:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+        actions_runtime.db.engine.dispose()
+        produce(bootstrap, topic, value, key, headers)
+
+        def retried() -> int:
+            return sum("database unavailable; retrying" in r.getMessage() for r in caplog.records)
+
+        def handled_or_lost() -> bool:
+            if outage["on"] and retried() >= 2:  # longer than the 3 attempts' backoff
+                admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+                outage["on"] = False
+            if read_all(bootstrap, events.dlq_topic(topic), idle_s=0.2):
+                return True
+            if outage["on"]:
+                return False
+            with actions_runtime.unit_of_work() as uow:
+                return uow.session.get(CaseRecord, "case-4") is not None
+
+        with caplog.at_level("WARNING"):
+            run_consumer(actions_runtime, handled_or_lost)
+    finally:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        admin.close()
+    assert read_all(bootstrap, events.dlq_topic(topic)) == []
+    with actions_runtime.unit_of_work() as uow:
+        assert uow.session.get(CaseRecord, "case-4") is not None
