@@ -10,6 +10,7 @@
 #   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
 #   (or: docker pull python:3.11-slim && docker inspect --format '{{index .RepoDigests 0}}' python:3.11-slim)
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+# By tag: this stage only runs `npm ci`, whose output the lock's integrity hashes pin.
 ARG NODE_IMAGE=node:20-slim
 
 # The console's GOV.UK Frontend assets, from the npm registry as the lock pins them.
