@@ -1,7 +1,7 @@
 """inter-MARAC transfers
 
 Revision ID: caf517969037
-Revises: 3c344d30376e
+Revises: 4b33dff15a76
 Create Date: 2026-12-01 22:44:52.310301
 """
 from alembic import op
@@ -10,7 +10,7 @@ import marac_platform.db
 
 
 revision = 'caf517969037'
-down_revision = '3c344d30376e'
+down_revision = '4b33dff15a76'
 branch_labels = None
 depends_on = None
 
