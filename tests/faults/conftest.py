@@ -79,8 +79,7 @@ def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
         env = dict(created.env)
         env.update({
             "MARAC_AREAS_FILE": str(region_areas(data_dir)),
-            "MARAC_SMTP_HOST": "127.0.0.1",
-            "MARAC_SMTP_PORT": str(smtp.port),
+            **smtp.env(),  # STARTTLS and AUTH, as a deployment's relay
             # The broker's minimum: a killed worker's partitions move on within seconds.
             "MARAC_KAFKA_SESSION_TIMEOUT_MS": "6000",
             # A delivery whose worker died mid-send is sent again (same Message-ID) soon.
