@@ -11,9 +11,12 @@ from services.notify.notices import NOTICES
 
 
 def deliver(runtime: Runtime) -> None:
-    service.deliver_due(runtime)
+    # A full batch means more are due: go on (a few rounds, then the loop beats its heartbeat).
+    for _ in range(10):
+        if service.deliver_due(runtime) < service.BATCH:
+            return
 
 
 HANDLERS: dict[str, Handler] = {event_type: service.on_event for event_type in NOTICES}
 
-JOBS = [Job("deliver", 0.5, deliver)]
+JOBS = [Job(service.DELIVER_JOB, 0.5, deliver)]

@@ -29,6 +29,7 @@ from services.notify.models import Delivery
 from services.notify.notices import EVERY_AGENCY, NOTICES, Notice
 
 BATCH = 20
+DELIVER_JOB = "deliver"  # the timed job (services/notify/handlers.py) that sends queued rows
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("services.notify")
 
@@ -76,6 +77,10 @@ def queue(uow: UnitOfWork, event: Event, notice: Notice) -> int:
 
     for recipient in chosen:
         uow.session.add(row(recipient.id, recipient.channel, Status.QUEUED, None))
+    if chosen:
+        # The delivery job sends them once this commits, not at its next half-second round.
+        runtime = uow.runtime
+        uow.after_commit(lambda: runtime.wake_job(DELIVER_JOB))
     for refusal in refused:
         uow.session.add(row(refusal.id, domain.NONE, Status.REFUSED, refusal.reason))
         metrics.DELIVERIES.add(1, {"channel": domain.NONE, "outcome": "refused"})

@@ -10,7 +10,7 @@ from marac_platform.keystore import KeyStore
 from marac_platform.runtime import Runtime
 from services.referral.config import ReferralConfig
 from services.referral.models import Referral
-from services.referral.schemas import ReferralDraftSchema, merge_personal, split_personal
+from services.referral.schemas import DRAFT, merge_personal, split_personal
 
 PERSONAL_FIELD = "referral.personal"
 
@@ -22,7 +22,7 @@ def key_store(runtime: Runtime) -> KeyStore:
 
 def store_form(runtime: Runtime, referral: Referral, form: Mapping[str, Any]) -> None:
     """Keep a loaded form: its personal part as one ciphertext under the case's key."""
-    public, personal = split_personal(ReferralDraftSchema().dump(form))
+    public, personal = split_personal(DRAFT.dump(form))
     referral.form_public = public
     referral.form_personal = key_store(runtime).encrypt(referral.case_id, PERSONAL_FIELD, personal)
 
@@ -43,5 +43,5 @@ def loaded_form(runtime: Runtime, referral: Referral) -> dict[str, Any]:
     What was stored passed the draft schema, and its only moving rule (no date in the future)
     only gets easier, so this load does not fail on what the service wrote.
     """
-    form: dict[str, Any] = ReferralDraftSchema().load(read_form(runtime, referral))
+    form: dict[str, Any] = DRAFT.load(read_form(runtime, referral))
     return form

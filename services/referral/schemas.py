@@ -30,11 +30,13 @@ __all__ = [
     "CONSENT_STATUSES",
     "CRITERIA",
     "DASH_ANSWERS",
+    "DRAFT",
     "ETHNICITIES",
     "GENDERS",
     "PERSONAL_FIELDS",
     "PREFER_NOT_TO_SAY",
     "RELATIONSHIPS_TO_VICTIM",
+    "SUBMIT",
     "YES_NO",
     "ReferralDraftSchema",
     "ReferralSubmitSchema",
@@ -444,6 +446,11 @@ def _build(submit: bool, prefix: str) -> type[Schema]:
 
 ReferralDraftSchema: Final[type[Schema]] = _build(submit=False, prefix="Draft")
 ReferralSubmitSchema: Final[type[Schema]] = _build(submit=True, prefix="Submit")
+
+# One instance of each, shared: building one deep-copies every declared field, which cost a
+# referral request more than loading its form (marshmallow 4 schemas hold no per-call state).
+DRAFT: Final[Schema] = ReferralDraftSchema()
+SUBMIT: Final[Schema] = ReferralSubmitSchema()
 
 
 # --- personal data -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from services.referral import domain, identity, quarterly
 from services.referral.config import ReferralConfig
 from services.referral.forms import key_store, loaded_form, read_form, store_form
 from services.referral.models import Case, Referral, ScreeningDecision, StateChange
-from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
+from services.referral.schemas import DRAFT, SUBMIT
 
 SCREENING_REASON_FIELD = "referral.screening_reason"
 CASE_LIST_FIELDS = ("incidents", "safeguarding_in_place")
@@ -77,7 +77,7 @@ def move(uow: UnitOfWork, referral: Referral, target: domain.ReferralState, by: 
 def check_form(body: Any, *, submit: bool) -> dict[str, Any]:
     """The form loaded with the draft or the full submit schema, its DASH answers checked
     against their checklist; else a 422 naming every field (nothing is stored)."""
-    schema = ReferralSubmitSchema() if submit else ReferralDraftSchema()
+    schema = SUBMIT if submit else DRAFT
     try:
         form: dict[str, Any] = schema.load(body)
     except ValidationError as exc:

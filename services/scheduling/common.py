@@ -8,12 +8,13 @@ the rows too, and meetings' own use cases (cancelling, adding a date) place case
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -86,8 +87,19 @@ def _insert_missing(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
         uow.session.execute(sqlite_insert(Meeting).values(rows).on_conflict_do_nothing())
 
 
+# Per database engine, the (area, start, end) spans whose meeting rows this process has seen
+# committed: meetings are never deleted, so an allocation need not rebuild the 180-day
+# calendar and compare it with the rows again (it did, once per case).
+_ENSURED: weakref.WeakKeyDictionary[Engine, set[tuple[str, date, date]]] = (
+    weakref.WeakKeyDictionary())
+
+
 def ensure_meetings(uow: UnitOfWork, area_id: str, start: date, end: date) -> None:
     """Write the area's calendar dates between start and end as meeting rows, once."""
+    ensured = _ENSURED.setdefault(uow.runtime.db.engine, set())
+    span = (area_id, start, end)
+    if span in ensured:
+        return
     config = calendar(uow.runtime, area_id)
     existing = set(uow.session.scalars(
         select(Meeting.marac_date).where(Meeting.area_id == area_id,
@@ -95,6 +107,9 @@ def ensure_meetings(uow: UnitOfWork, area_id: str, start: date, end: date) -> No
     _insert_missing(uow, [meeting_row(area_id, config, occurrence)
                           for occurrence in domain.meeting_dates(config, start, end)
                           if occurrence.date not in existing])
+    if len(ensured) > 10_000:  # a long-lived process: days and areas go by
+        ensured.clear()
+    uow.after_commit(lambda: ensured.add(span))
 
 
 def occurrence_of(meeting: Meeting) -> domain.MeetingOccurrence:

@@ -172,8 +172,9 @@ class OutboxRelay:
             wake: threading.Event | None = None) -> None:
         """Relay until `stop`; an unreachable broker (or database) is retried with capped
         backoff, so the relay resumes by itself when it is back. Unsent rows stay queued.
-        `wake` (set when this process commits outbox rows) ends an idle wait at once; rows
-        written by another process (the web's) are found at the next poll."""
+        `wake` (set when this process commits outbox rows, or another process's commit is
+        signalled: LISTEN/NOTIFY, marac_platform.outbox_wake) ends an idle wait at once; the
+        poll is the fallback."""
         backoff = Backoff("outbox relay")
         wake = wake or stop
         while not stop.is_set():

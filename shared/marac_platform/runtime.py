@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from marac_platform import clock, outbox
+from marac_platform import clock, outbox, outbox_wake
 from marac_platform.areas import Area, Areas, load_areas
 from marac_platform.db import Database, PlatformTables
 from marac_platform.errors import InvalidInput
@@ -35,6 +35,9 @@ class UnitOfWork:
         self.committed_hooks.append(hook)
 
     def run_committed_hooks(self) -> None:
+        if self.published:
+            self.published = False
+            self.runtime.outbox_committed()
         hooks, self.committed_hooks = self.committed_hooks, []
         for hook in hooks:
             hook()
@@ -70,6 +73,24 @@ class Runtime:
         # Set when a unit of work of this process committed outbox rows: the worker's relay
         # publishes them at once instead of at its next poll.
         self.outbox_written = threading.Event()
+        self._wake_sender = outbox_wake.WakeSender(outbox_wake.address(self.db.url))
+        # Per timed job: set when this process committed work for it (notify's consumer queued
+        # deliveries), so the job runs at once instead of at its next interval.
+        self.job_wakes: dict[str, threading.Event] = {job.name: threading.Event()
+                                                      for job in spec.jobs}
+
+    def outbox_committed(self) -> None:
+        """A unit of work committed outbox rows: wake this process's relay (the worker's) and,
+        on SQLite, the worker's relay from another process (the web's); PostgreSQL's commit
+        notifies every listener itself (marac_platform.outbox)."""
+        self.outbox_written.set()
+        self._wake_sender.send()
+
+    def wake_job(self, name: str) -> None:
+        """Run the timed job `name` now (if this process runs it), not at its next interval."""
+        wake = self.job_wakes.get(name)
+        if wake is not None:
+            wake.set()
 
     def config_as(self, kind: type[Config]) -> Config:
         """The service's configuration, checked to be of the type its code expects."""
@@ -93,8 +114,6 @@ class Runtime:
         with self.db.unit_of_work(areas) as session:
             uow = UnitOfWork(session=session, runtime=self)
             yield uow
-        if uow.published:
-            self.outbox_written.set()
         uow.run_committed_hooks()
 
     def open_unit_of_work(self, areas: frozenset[str] | None = None) -> UnitOfWork:

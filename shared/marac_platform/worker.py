@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
-from marac_platform import faults, metrics, telemetry
+from marac_platform import faults, metrics, outbox_wake, telemetry
 from marac_platform import kafka as platform_kafka
 from marac_platform.backoff import Backoff
 from marac_platform.consumer import EventConsumer, Handler, group_id
@@ -44,7 +44,10 @@ def _job_loop(job: Job, runtime: Runtime, stop: threading.Event,
     # No span per run: an idle poll every half second would flood the trace viewer; jobs open
     # spans themselves, continuing the trace of the work they pick up.
     labels = {"job": job.name}
+    wake = runtime.job_wakes.get(job.name) or stop
     while not stop.is_set():
+        if wake is not stop:
+            wake.clear()  # before running: work committed from now on wakes the next wait
         heartbeats.beat(f"job {job.name}")
         started = time.monotonic()
         try:
@@ -55,7 +58,28 @@ def _job_loop(job: Job, runtime: Runtime, stop: threading.Event,
             metrics.JOB_RUNS.add(1, {**labels, "outcome": "failed"})
             log.error("timed job failed", extra={"reason_code": type(exc).__name__, "path": job.name})
         metrics.JOB_DURATION.record(time.monotonic() - started, labels)
-        stop.wait(job.interval_s)
+        wake.wait(job.interval_s)
+
+
+def _wake_jobs_at_stop(runtime: Runtime, stop: threading.Event) -> None:
+    stop.wait()
+    for wake in runtime.job_wakes.values():
+        wake.set()
+
+
+def outbox_listener(runtime: Runtime, relay: OutboxRelay,
+                    stop: threading.Event) -> threading.Thread | None:
+    """What wakes the relay when another process (the web) commits outbox rows: LISTEN on
+    PostgreSQL, the wake socket on SQLite (marac_platform.outbox_wake); else it polls."""
+    if runtime.db.is_postgres:
+        return threading.Thread(target=relay.listen, args=(stop, runtime.outbox_written),
+                                name="outbox-listener", daemon=True)
+    wake_socket = outbox_wake.address(runtime.db.url)
+    if wake_socket is None:
+        return None
+    return threading.Thread(target=outbox_wake.listen,
+                            args=(wake_socket, stop, runtime.outbox_written),
+                            name="outbox-listener", daemon=True)
 
 
 def connect(what: str, stop: threading.Event, make: Callable[[], Client]) -> Client | None:
@@ -163,6 +187,9 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
         signal.signal(signal.SIGINT, _stop)
 
     # Timed jobs need only the database: they run while the broker is still unreachable.
+    # A job waits on its wake event; stopping sets them all, so none waits out its interval.
+    threading.Thread(target=_wake_jobs_at_stop, args=(runtime, stop), name="job-stop",
+                     daemon=True).start()
     threads = [
         threading.Thread(target=_job_loop, args=(job, runtime, stop, heartbeats),
                          name=f"job-{job.name}", daemon=True)
@@ -188,9 +215,8 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
             name="outbox-relay", daemon=True)
         relay_thread.start()
         threads.append(relay_thread)
-        if runtime.db.is_postgres:
-            listener = threading.Thread(target=relay.listen, args=(stop, runtime.outbox_written),
-                                        name="outbox-listener", daemon=True)
+        listener = outbox_listener(runtime, relay, stop)
+        if listener is not None:
             listener.start()
             threads.append(listener)
         if handlers:
