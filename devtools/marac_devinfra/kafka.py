@@ -214,6 +214,9 @@ def render_server_properties(*, port: int, controller_port: int, log_dirs: Path)
         ("share.coordinator.state.topic.replication.factor", 1),
         ("share.coordinator.state.topic.min.isr", 1),
         ("group.initial.rebalance.delay.ms", 0),
+        # The broker heartbeats to its own controller; on a starved machine a 9 s gap (the
+        # default) fenced it, and every client then saw no leader until it caught up.
+        ("broker.session.timeout.ms", 30_000),
         ("num.network.threads", 2),
         ("num.io.threads", 4),
         ("num.recovery.threads.per.data.dir", 1),

@@ -46,7 +46,10 @@ class OtlpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                receiver._accept(body)
+                if self.path.rstrip("/").endswith("/v1/traces"):
+                    receiver._accept(body)
+                else:  # metrics (and logs) share the endpoint: kept raw for the canary scan
+                    receiver._keep(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.end_headers()
@@ -69,6 +72,10 @@ class OtlpReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def _keep(self, body: bytes) -> None:
+        with self._lock:
+            self.raw.append(body)
 
     def _accept(self, body: bytes) -> None:
         request = ExportTraceServiceRequest()
