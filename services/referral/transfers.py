@@ -308,7 +308,7 @@ def on_packed(uow: UnitOfWork, packed: payloads.TransferPacked) -> None:
     once, as it came: ciphertext under A's case key). The package is then complete: to an
     area served here it is offered at once; to another deployment it is due to be sent."""
     transfer = uow.session.get(TransferOut, packed.transfer_id)
-    if transfer is None or transfer.status != T.REQUESTED:
+    if transfer is None or transfer.status != T.REQUESTED or transfer.case_id != packed.case_id:
         return  # not ours, or answered (or failed) already
     if transfer.record is None:
         transfer.record = packed.record
