@@ -13,6 +13,7 @@ from marac_platform.payloads import (
     CaseScheduled,
     MeetingCancelled,
     TransferCompleted,
+    TransferRequested,
 )
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
@@ -45,6 +46,10 @@ def on_case_erased(uow: UnitOfWork, event: Event) -> None:
     service.erase_case(uow, event.payload(CaseErased))
 
 
+def on_transfer_requested(uow: UnitOfWork, event: Event) -> None:
+    transfers.pack(uow, event.payload(TransferRequested))
+
+
 def on_transfer_completed(uow: UnitOfWork, event: Event) -> None:
     transfers.transfer_out(uow, event.payload(TransferCompleted))
 
@@ -56,6 +61,7 @@ HANDLERS: dict[str, Handler] = {
     events.CASE_RESCHEDULED: on_case_rescheduled,
     events.MEETING_CANCELLED: on_meeting_cancelled,
     events.CASE_ERASED: on_case_erased,
+    events.TRANSFER_REQUESTED: on_transfer_requested,
     events.TRANSFER_COMPLETED: on_transfer_completed,
 }
 

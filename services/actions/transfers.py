@@ -1,21 +1,34 @@
-"""A case transferred to another area: each of its open actions is handed over to the new
-area's case (owned by the agency its coordinator named) or closed as "circumstances changed",
-as the sending area's coordinator decided; research still owed on it is withdrawn."""
+"""A case transferred to another area. Asked for: the case's information-and-updates documents
+and its actions (open and closed) go with the package, encrypted under the case's key
+(`transfer.packed`; the referral service re-wraps them for the receiving area). Completed:
+each of its open actions is handed over to the new area's case (owned by the agency its
+coordinator named) or closed as "circumstances changed", as the sending area's coordinator
+decided; research still owed on it is withdrawn."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 
 from marac_platform import events
 from marac_platform.db import utcnow
-from marac_platform.payloads import ActionCreated, ActionStatusChanged, TransferCompleted
+from marac_platform.payloads import (
+    ActionCreated,
+    ActionStatusChanged,
+    TransferCompleted,
+    TransferPacked,
+    TransferRequested,
+)
 from marac_platform.runtime import UnitOfWork
-from services.actions import domain, research, service
+from marac_platform.security.crypto import KeyErased
+from services.actions import domain, research, service, smart, updates
 from services.actions.domain import ActionStatus
-from services.actions.models import Action, ActionChange, ListedCase
+from services.actions.models import Action, ActionChange, ListedCase, UpdatesVersion
 from services.actions.smart import DETAILS_FIELD, NOTE_FIELD
 
 log = logging.getLogger(__name__)
@@ -23,6 +36,8 @@ log = logging.getLogger(__name__)
 SYSTEM = "system"
 TRANSFERRED = "transferred"  # a listing whose case went to another area
 HAND_OVER, CLOSE = "hand_over", "close"
+# The field the packed record is encrypted as, under the sending case's key (referral reads it).
+RECORD_FIELD = "transfer.case_record"
 CLOSED_NOTE = "Circumstances changed: the case was transferred to another area."
 HANDED_NOTE = "Handed over to the area the case was transferred to."
 
@@ -105,3 +120,54 @@ def transfer_out(uow: UnitOfWork, completed: TransferCompleted) -> None:
             _close(uow, action, CLOSED_NOTE)
     log.info("actions of a transferred case settled",
              extra={"case_id": completed.case_id, "transfer_id": completed.transfer_id})
+
+
+# --- the package's part from here -------------------------------------------------------------
+def case_record(uow: UnitOfWork, case_id: str) -> dict[str, Any]:
+    """The case's information-and-updates documents (every version, what each says) and its
+    actions, open and closed, each with its history, oldest first."""
+    documents = [{
+        "updates_id": found.id, "meeting_id": found.meeting_id, "marac_date": found.marac_date,
+        "version": found.version, "reason": found.reason, "compiled_at": found.compiled_at,
+        "content": updates.one_version(uow, found.id)[1] if found.content else None,
+    } for found in uow.session.scalars(select(UpdatesVersion).where(
+        UpdatesVersion.case_id == case_id).order_by(
+        UpdatesVersion.marac_date, UpdatesVersion.version))]
+    actions = [{
+        "action_id": action.id, "meeting_id": action.meeting_id,
+        "owner_agency": action.owner_agency, "asked_by_agency": action.asked_by_agency,
+        "catalogue_code": action.catalogue_code, **smart.details_of(uow, action),
+        "for_whom": action.for_whom, "due_by": action.due_by, "status": action.status,
+        "done_on": action.done_on, "open": action.status in domain.OPEN_ACTIONS,
+        "created_at": action.created_at, "history": smart.history_of(uow, action),
+    } for action in uow.session.scalars(select(Action).where(
+        Action.case_id == case_id, Action.erased_at.is_(None)).order_by(
+        Action.created_at, Action.id))]
+    # As JSON: dates as ISO text, as the package carries them.
+    plain: dict[str, Any] = json.loads(json.dumps(
+        {"updates": documents, "actions": actions},
+        default=lambda v: v.isoformat() if isinstance(v, date) else str(v)))
+    return plain
+
+
+def pack(uow: UnitOfWork, requested: TransferRequested) -> None:
+    """Handler of transfer.requested in the sending area's deployment: this service's part of
+    the package, encrypted under the case's key, for the referral service (once per transfer:
+    it keeps the first). A request told here by another deployment is not ours to pack."""
+    if uow.runtime.areas.get(requested.from_area) is None:
+        return
+    try:
+        record = case_record(uow, requested.case_id)
+        sealed = service.keys(uow.runtime).encrypt(requested.case_id, RECORD_FIELD, record)
+    except KeyErased:  # erased meanwhile: there is no package to make
+        log.warning("transfer record not packed: the case is erased",
+                    extra={"transfer_id": requested.transfer_id})
+        return
+    uow.publish(events.TRANSFER_PACKED, subject=requested.case_id, area=requested.from_area,
+                data=TransferPacked(
+                    transfer_id=requested.transfer_id, case_id=requested.case_id,
+                    from_area=requested.from_area, to_area=requested.to_area, record=sealed,
+                    packed_at=utcnow()))
+    log.info("transfer record packed", extra={
+        "transfer_id": requested.transfer_id, "documents": len(record["updates"]),
+        "actions": len(record["actions"])})

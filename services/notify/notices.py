@@ -26,6 +26,7 @@ from marac_platform.payloads import (
     ResearchOwed,
     ResearchReminder,
     TransferAnswered,
+    TransferFailed,
     TransferRequested,
     UpdatesPublished,
 )
@@ -41,6 +42,7 @@ KINDS: Final = (
     "caselist_published", "caselist_addendum", "meeting_cancelled", "research_owed",
     "research_reminder", "action_assigned", "action_due_soon", "action_overdue",
     "action_escalated", "transfer_requested", "transfer_accepted", "transfer_declined",
+    "transfer_failed",
 )
 
 
@@ -167,6 +169,15 @@ def transfer_answered(event: Event) -> list[Notice]:
         {"to_area": data.to_area, "decline_reason": data.decline_reason or ""})]
 
 
+def transfer_failed(event: Event) -> list[Notice]:
+    # The sending area's: its package never reached the other deployment, the case is still its.
+    data = event.payload(TransferFailed)
+    return [Notice(
+        "transfer_failed", data.from_area, (COORDINATORS,), data.transfer_id, data.case_id,
+        f"/transfers/{data.transfer_id}",
+        {"to_area": data.to_area, "attempts": data.attempts, "reason_code": data.reason_code})]
+
+
 NOTICES: Mapping[str, Callable[[Event], list[Notice]]] = {
     events.CASE_SCHEDULED: case_scheduled,
     events.REFERRAL_RETURNED: referral_returned,
@@ -183,4 +194,5 @@ NOTICES: Mapping[str, Callable[[Event], list[Notice]]] = {
     events.TRANSFER_REQUESTED: transfer_requested,
     events.TRANSFER_ACCEPTED: transfer_answered,
     events.TRANSFER_DECLINED: transfer_answered,
+    events.TRANSFER_FAILED: transfer_failed,
 }

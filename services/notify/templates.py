@@ -46,6 +46,7 @@ SAMPLE_FACTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "transfer_requested": {"from_area": "northshire", "reason": "moved_permanently"},
     "transfer_accepted": {"to_area": "southshire", "decline_reason": ""},
     "transfer_declined": {"to_area": "southshire", "decline_reason": "not_resident"},
+    "transfer_failed": {"to_area": "westshire", "attempts": 8, "reason_code": "unreachable"},
 }
 
 

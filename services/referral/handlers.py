@@ -12,7 +12,7 @@ from marac_platform.payloads import (
     RiskAssessed,
     TransferAccepted,
     TransferDeclined,
-    TransferRequested,
+    TransferPacked,
 )
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.worker import Job
@@ -37,9 +37,10 @@ def on_case_erased(uow: UnitOfWork, event: Event) -> None:
     service.on_case_erased(uow, event.payload(CaseErased))
 
 
-def on_transfer_requested(uow: UnitOfWork, event: Event) -> None:
-    # To an area served here: offered to its coordinators at once (by transfer id, once).
-    transfers.offer_locally(uow, event.payload(TransferRequested))
+def on_transfer_packed(uow: UnitOfWork, event: Event) -> None:
+    # The actions service's part of the package: the package is complete; to an area served
+    # here it is offered at once, to another deployment sent by the delivery job (once).
+    transfers.on_packed(uow, event.payload(TransferPacked))
 
 
 def on_transfer_accepted(uow: UnitOfWork, event: Event) -> None:
@@ -55,7 +56,7 @@ HANDLERS: dict[str, Handler] = {
     events.CASE_SCHEDULED: on_case_scheduled,
     events.CASE_HEARD: on_case_heard,
     events.CASE_ERASED: on_case_erased,
-    events.TRANSFER_REQUESTED: on_transfer_requested,
+    events.TRANSFER_PACKED: on_transfer_packed,
     events.TRANSFER_ACCEPTED: on_transfer_accepted,
     events.TRANSFER_DECLINED: on_transfer_declined,
 }

@@ -140,7 +140,12 @@ class TransferOut(AreaScoped, Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decline_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     new_case_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # Another deployment: the package's delivery (pending | delivered | failed) and retries.
+    # The actions service's part of the package (transfer.packed: the information-and-updates
+    # documents and the actions), ciphertext under A's case key; the package waits for it.
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)
+    packed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Another deployment: the package's delivery (packing | pending | delivered | answered |
+    # failed) and retries.
     delivery: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -368,6 +368,14 @@ def deliver_packages(runtime: Runtime, now: datetime | None = None) -> int:
             elif result == "failed":
                 transfer.delivery = "failed"
                 transfer.status = domain.TRANSFER_MOVES.move(T(transfer.status), T.FAILED).value
+                # Once: the move to failed happens once, in this transaction with the event.
+                uow.publish(events.TRANSFER_FAILED, subject=transfer.case_id,
+                            area=transfer.area_id, data=payloads.TransferFailed(
+                                transfer_id=transfer.id, case_id=transfer.case_id,
+                                from_area=transfer.area_id, to_area=transfer.to_area,
+                                attempts=transfer.attempts,
+                                reason_code=transfer.last_error or "failed",
+                                failed_at=utcnow()))
                 log.error("transfer package finally not delivered", extra={
                     "transfer_id": transfer.id, "reason_code": transfer.last_error})
             else:

@@ -96,7 +96,8 @@ class TransferView(Schema):
     new_case_id = fields.Str(allow_none=True)
     referral_id = fields.Str(allow_none=True)
     delivery = fields.Str(allow_none=True, metadata={
-        "description": "to another deployment: pending, delivered or failed"})
+        "description": "to another deployment: packing (waiting for the case's documents "
+                       "and actions), pending, delivered, answered or failed"})
     attempts = fields.Int()
     last_error = fields.Str(allow_none=True)
     package = fields.Dict(allow_none=True, metadata={
@@ -105,4 +106,5 @@ class TransferView(Schema):
 
 class InboundOut(Schema):
     transfer_id = fields.Str()
+    area_id = fields.Str(metadata={"description": "our area the message was for"})
     status = fields.Str(metadata={"description": "the transfer's status here"})

@@ -35,6 +35,8 @@ from services.referral.models import Case, Referral, TransferIn, TransferNote, T
 log = logging.getLogger(__name__)
 
 ADDRESS_FIELD = "transfer.address"
+# The actions service's part, as it encrypted it under A's case key (services/actions/transfers.py).
+RECORD_FIELD = "transfer.case_record"
 PACKAGE_FIELD = "transfer.package"
 NOTE_FIELD = "transfer.note"
 T = domain.TransferStatus
@@ -47,6 +49,10 @@ class TransferConflict(Conflict):
 
 
 # --- the package (the same schema inside one deployment and between two) --------------------
+MAX_DOCUMENTS = 200  # versions of the information-and-updates document a package may carry
+MAX_PACKED_ACTIONS = 2000
+
+
 class PackageReferralSchema(Schema):
     referral_id = fields.Str(required=True, validate=validate.Length(1, 64))
     state = fields.Str(required=True, validate=validate.OneOf([s.value for s in S]))
@@ -94,6 +100,12 @@ class PackageSchema(Schema):
     action_plan = fields.Dict(load_default=dict)
     # The coordinators' notes so far (free text, as personal as the form).
     notes = fields.List(fields.Nested(PackageNoteSchema), load_default=list)
+    # From the actions service: every version of the case's information-and-updates document
+    # (what each says), and the case's actions, open and closed, each with its history.
+    updates = fields.List(fields.Dict(), load_default=list,
+                          validate=validate.Length(max=MAX_DOCUMENTS))
+    actions = fields.List(fields.Dict(), load_default=list,
+                          validate=validate.Length(max=MAX_PACKED_ACTIONS))
 
 
 def check_package(document: Any) -> dict[str, Any]:
@@ -193,8 +205,7 @@ def request_transfer(uow: UnitOfWork, who: Principal, case_id: str,
         address=(key_store(uow.runtime).encrypt(case.id, ADDRESS_FIELD, address)
                  if address else None),
         action_plan=body["open_actions"], status=T.REQUESTED.value, requested_by=who.subject,
-        requested_at=now, attempts=0, delivery="pending" if remote else None,
-        next_attempt_at=now if remote else None)
+        requested_at=now, attempts=0, delivery="packing" if remote else None)
     uow.session.add(transfer)
     uow.session.flush()
     if body.get("note"):  # goes with the package
@@ -209,7 +220,8 @@ def request_transfer(uow: UnitOfWork, who: Principal, case_id: str,
 
 def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
     """Everything relevant the sending area holds on the case, for the receiving area: the
-    current referral's form, every referral with its assessment, the repeat clock."""
+    current referral's form, every referral with its assessment, the repeat clock, and the
+    actions service's part (the information-and-updates documents, the actions)."""
     referrals = list(uow.session.scalars(
         select(Referral).where(Referral.case_id == transfer.case_id,
                                Referral.state != S.DRAFT.value)
@@ -230,6 +242,8 @@ def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
                for r in referrals if r.id != current.id]
     history = domain.repeat_clock(transfer.area_id, earlier, declared, inherited)
     current_date = current.referral_date or utcnow().date()
+    record = (store.decrypt(transfer.case_id, RECORD_FIELD, transfer.record)
+              if transfer.record else {})
     return {
         "version": domain.PACKAGE_VERSION, "transfer_id": transfer.id,
         "from_area": transfer.area_id, "to_area": transfer.to_area,
@@ -248,6 +262,8 @@ def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
         "action_plan": dict(transfer.action_plan),
         "notes": [note for note in side_notes(uow, transfer.id, "out", transfer.case_id)
                   if note["text"] is not None],
+        "updates": list(record.get("updates") or []),
+        "actions": list(record.get("actions") or []),
     }
 
 
@@ -287,12 +303,27 @@ def receive(uow: UnitOfWork, package: Mapping[str, Any], *, remote: bool) -> Tra
     return offer
 
 
-def offer_locally(uow: UnitOfWork, requested: payloads.TransferRequested) -> None:
-    """Handler of transfer.requested: a transfer to an area served here is offered at once."""
-    if requested.remote or uow.runtime.areas.get(requested.to_area) is None:
+def on_packed(uow: UnitOfWork, packed: payloads.TransferPacked) -> None:
+    """Handler of transfer.packed: the actions service's part of the package arrived (kept
+    once, as it came: ciphertext under A's case key). The package is then complete: to an
+    area served here it is offered at once; to another deployment it is due to be sent."""
+    transfer = uow.session.get(TransferOut, packed.transfer_id)
+    if transfer is None or transfer.status != T.REQUESTED or transfer.case_id != packed.case_id:
+        return  # not ours, or answered (or failed) already
+    if transfer.record is None:
+        transfer.record = packed.record
+        transfer.packed_at = packed.packed_at
+    if transfer.remote:
+        if transfer.delivery == "packing":
+            transfer.delivery = "pending"
+            transfer.next_attempt_at = utcnow()
         return
-    transfer = uow.session.get(TransferOut, requested.transfer_id)
-    if transfer is None or transfer.status != T.REQUESTED:
+    offer_locally(uow, transfer)
+
+
+def offer_locally(uow: UnitOfWork, transfer: TransferOut) -> None:
+    """A transfer to an area served here, offered to its coordinators (once per transfer id)."""
+    if uow.runtime.areas.get(transfer.to_area) is None:
         return
     receive(uow, check_package(package_json(build_package(uow, transfer))), remote=False)
 

@@ -151,9 +151,12 @@ class Notes(MethodView):
 
 
 # --- another deployment ---------------------------------------------------------------------------
-def _partner(subject: str, area: str | None) -> Principal:
-    return Principal(subject=subject, agency=area or "unknown", role=Role.PARTNER_AREA,
-                     areas=frozenset({area}) if area else frozenset(),
+def _partner(subject: str, sender: str | None, target: str | None = None) -> Principal:
+    """The caller of a signed call: the sending partner area (its agency, in the audit trail's
+    terms), acting on our area the message is for (its one area: the trail records the call
+    under the receiving area, whose auditors must see it)."""
+    return Principal(subject=subject, agency=sender or "unknown", role=Role.PARTNER_AREA,
+                     areas=frozenset({target}) if target else frozenset(),
                      issuer="transfer-signature", kind="partner_area")
 
 
@@ -172,8 +175,9 @@ def check_signed_message() -> bool:
         raise Problem(refused.status, "Authentication required" if refused.status == 401
                       else "Not allowed", refused.detail, slug=refused.reason,
                       errors=[{"field": "(signature)", "reason": refused.reason}]) from None
-    area = message.sender if is_area_id(message.sender) else None
-    g.principal = _partner(f"partner:{message.sender}", area)
+    sender = message.sender if is_area_id(message.sender) else None
+    g.principal = _partner(f"partner:{message.sender}", sender,
+                           message.target if is_area_id(message.target) else None)
     g.transfer_message = message
     return True
 
@@ -205,13 +209,18 @@ class Inbound(MethodView):
                                f"version {domain.PACKAGE_VERSION}.",
                                slug="invalid-transfer-package")
         audit.hold(current_runtime().open_unit_of_work(frozenset({message.target})))
+        # On the audit trail under our area it was for (the receiving one), not the sender's
+        # the caller's principal names: the response's `area_id` says which.
+        area = {"area_id": message.target}
         with request_unit_of_work() as uow:
             if payload.get("kind") == partners.ANSWER:
                 transfer = partners.answer_received(uow, message)
-                return {"transfer_id": transfer.id, "status": transfer.status}
+                audit.note(transfer.case_id, message.target)
+                return {"transfer_id": transfer.id, "status": transfer.status, **area}
             if payload.get("kind") == partners.NOTE:
                 status = partners.notes_received(uow, message)
-                return {"transfer_id": str(payload.get("transfer_id")), "status": status}
+                return {"transfer_id": str(payload.get("transfer_id")), "status": status,
+                        **area}
             if payload.get("kind") != partners.PACKAGE:
                 raise InvalidInput("kind", "Must be package, answer or note.")
             package = transfers.check_package(message.personal)
@@ -220,4 +229,4 @@ class Inbound(MethodView):
                 raise InvalidInput("transfer_id", "The package does not match its signed "
                                    "envelope.", slug="invalid-transfer-package")
             offer = transfers.receive(uow, package, remote=True)
-            return {"transfer_id": offer.id, "status": offer.status}
+            return {"transfer_id": offer.id, "status": offer.status, **area}

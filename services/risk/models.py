@@ -45,6 +45,9 @@ class ReferralHistory(AreaScoped, Base):
     referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     referral_date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(20))  # domain.HistorySource
+    # The MARAC the referral was made to when it is not this row's area (`area_id`, whose case
+    # it is kept for): a declared one's, or the sending area of a transferred-in one.
+    referral_area: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # When the MARAC heard it (from case.heard). Repeats count from the referral, not the
     # hearing; the hearing date is kept for time-to-hearing and the case's history.
     heard_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -93,8 +93,19 @@ def previous_referrals(
         select(ReferralHistory).where(ReferralHistory.case_id == case_id)
     ).all()
     return domain.earlier_referrals(referral_date, (
-        domain.KnownReferral(domain.HistorySource(row.source), row.area_id, row.referral_date)
+        domain.KnownReferral(domain.HistorySource(row.source), area_of(row), row.referral_date)
         for row in rows if row.referral_id != before_referral))
+
+
+def area_of(row: ReferralHistory) -> str:
+    """The MARAC a known referral was made to (a declared or transferred one's own area)."""
+    return row.referral_area or row.area_id
+
+
+def known_referrals(uow: UnitOfWork, case_id: str) -> set[tuple[str, date]]:
+    """(area, date) of every referral the case's history holds, whatever its source."""
+    return {(area_of(row), row.referral_date) for row in uow.session.scalars(
+        select(ReferralHistory).where(ReferralHistory.case_id == case_id))}
 
 
 def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) -> None:
@@ -117,7 +128,8 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
         ReferralHistory(area_id=submitted.area_id, case_id=submitted.case_id,
                         referral_id=submitted.referral_id,
                         referral_date=submitted.referral_date,
-                        source=domain.HistorySource.MARAC)
+                        source=domain.HistorySource.MARAC,
+                        referral_area=submitted.transferred_from)
     )
 
 
@@ -151,7 +163,10 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
         )
     )
     record_referral(uow, submitted, assessment.decision == "meets_criteria")
-    recorded = {(row_area, day) for row_area, day in history}
+    uow.session.flush()
+    # Compared by the area the referral was made to (not the row's own, whose case it is):
+    # one declared again on a resubmission, or brought again by a transfer, is kept once.
+    recorded = known_referrals(uow, submitted.case_id)
     for source, items in ((domain.HistorySource.DECLARED, declared),
                           (domain.HistorySource.TRANSFER, transferred)):
         for item in items:
@@ -160,7 +175,8 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
             recorded.add((item.area_id, item.date))
             uow.session.add(
                 ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
-                                referral_date=item.date, source=source)
+                                referral_date=item.date, source=source,
+                                referral_area=item.area_id)
             )
     uow.publish(
         events.RISK_ASSESSED, subject=submitted.case_id, area=area_id,

@@ -71,6 +71,8 @@ TRANSFER_REQUESTED: Final = "marac.transfer.requested.v1"
 TRANSFER_ACCEPTED: Final = "marac.transfer.accepted.v1"
 TRANSFER_DECLINED: Final = "marac.transfer.declined.v1"
 TRANSFER_COMPLETED: Final = "marac.transfer.completed.v1"
+TRANSFER_FAILED: Final = "marac.transfer.failed.v1"
+TRANSFER_PACKED: Final = "marac.transfer.packed.v1"
 NOTIFICATION_SENT: Final = "marac.notification.sent.v1"
 NOTIFICATION_FAILED: Final = "marac.notification.failed.v1"
 
@@ -143,6 +145,12 @@ CATALOG: Mapping[str, EventSpec] = {
               "The receiving area declined a transfer; the case stays with the sending area."),
         _spec(TRANSFER_COMPLETED, payloads.TransferCompletedSchema,
               "The sending area handed the case over and marked it transferred out."),
+        _spec(TRANSFER_FAILED, payloads.TransferFailedSchema,
+              "A transfer package to another deployment was finally not delivered (after its "
+              "retries, or refused); the case stays with the sending area."),
+        _spec(TRANSFER_PACKED, payloads.TransferPackedSchema,
+              "The actions service's part of a transfer package (the case's information-and-"
+              "updates documents and actions), encrypted under the case's key."),
         _spec(NOTIFICATION_SENT, payloads.NotificationSentSchema,
               "A notification reached its channel (e-mail, webhook, record)."),
         _spec(NOTIFICATION_FAILED, payloads.NotificationFailedSchema,

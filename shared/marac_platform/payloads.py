@@ -848,6 +848,55 @@ class TransferCompletedSchema(PayloadSchema):
 
 
 @dataclass(frozen=True)
+class TransferFailed(Payload):
+    transfer_id: str
+    case_id: str  # the sending area's case: it stays that area's
+    from_area: str
+    to_area: str
+    attempts: int
+    reason_code: str  # `unreachable` or `http-<status>`: no body of the partner's answer
+    failed_at: datetime
+
+
+class TransferFailedSchema(PayloadSchema):
+    """A transfer package to another deployment was finally not delivered (after its retries,
+    or refused): the sending area's coordinators must hear. Once per transfer."""
+
+    payload = TransferFailed
+    transfer_id = ID()
+    case_id = ID()
+    from_area = ID()
+    to_area = ID()
+    attempts = fields.Int(required=True, validate=validate.Range(min=0))
+    reason_code = fields.Str(required=True, validate=validate.Length(1, 64))
+    failed_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
+class TransferPacked(Payload):
+    transfer_id: str
+    case_id: str  # the sending area's case, whose key `record` is under
+    from_area: str
+    to_area: str
+    record: str  # ciphertext: the case's information-and-updates documents and its actions
+    packed_at: datetime
+
+
+class TransferPackedSchema(PayloadSchema):
+    """The actions service's part of a transfer package (the case's information-and-updates
+    documents and its actions, open and closed), encrypted under the sending case's key, for
+    the referral service to send with the package. Once per transfer."""
+
+    payload = TransferPacked
+    transfer_id = ID()
+    case_id = ID()
+    from_area = ID()
+    to_area = ID()
+    record = fields.Str(required=True, validate=validate.Regexp(r"^enc1:[A-Za-z0-9_\-]+=*$"))
+    packed_at = fields.AwareDateTime(required=True)
+
+
+@dataclass(frozen=True)
 class ResearchReminder(Payload):
     return_id: str
     case_id: str

@@ -206,6 +206,11 @@ def test_each_kind_reaches_exactly_its_recipients_once(
                                    transfer_id="trf-1", case_id="case-1", from_area="northshire",
                                    to_area="southshire", decision="declined", new_case_id=None,
                                    decline_reason="not_resident", answered_at=AT)).decode()
+    sent["failed"] = publish(env, events.TRANSFER_FAILED, "case-2", "northshire",
+                             payloads.TransferFailed(
+                                 transfer_id="trf-2", case_id="case-2", from_area="northshire",
+                                 to_area="westshire", attempts=8, reason_code="unreachable",
+                                 failed_at=AT)).decode()
 
     isa = {"police", "idva", "health", "childrens-services"}
     expected: dict[str, set[tuple[str, str, str, str | None]]] = {
@@ -226,6 +231,7 @@ def test_each_kind_reaches_exactly_its_recipients_once(
         "overdue": {("idva", "email", "sent", None)},
         "transfer": {("coordinators", "email", "sent", None)},
         "declined": {("coordinators", "email", "sent", None)},
+        "failed": {("coordinators", "email", "sent", None)},
     }
     total = sum(len(v) for v in expected.values())
     found = wait_for(lambda: settled(runtime, total), timeout_s=90, interval_s=0.5)
@@ -235,6 +241,10 @@ def test_each_kind_reaches_exactly_its_recipients_once(
     # The transfer request is the receiving area's to see, the answer the sending area's.
     assert {d.area_id for d in found if d.cause_event_id == sent["transfer"]} == {"southshire"}
     assert {d.area_id for d in found if d.cause_event_id == sent["declined"]} == {"northshire"}
+    # A package finally not delivered to another deployment: the sending area's to hear.
+    [failed] = [d for d in found if d.cause_event_id == sent["failed"]]
+    assert (failed.area_id, failed.template, failed.reference) == (
+        "northshire", "transfer_failed", "trf-2")
 
     # The delivery log: each coordinator sees their own area's, refusals with the reason.
     client = app.test_client()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from marac_platform import clock, payloads
 from marac_platform.runtime import Runtime
@@ -112,3 +113,43 @@ def test_the_preview_counts_the_declared_count_and_incident_dates(platform_env: 
         assert "police_callouts_last_12_months" in [e["field"] for e in wrong.get_json()["errors"]]
     finally:
         app.extensions["marac_runtime"].db.dispose()
+
+
+# --- declared and transferred-in referrals: kept once, under the area they were made to -------
+def test_a_resubmitted_transferred_referral_keeps_each_earlier_referral_once(
+    platform_env: PlatformEnv,
+) -> None:
+    runtime = Runtime(RISK, settings=load_settings("risk"))
+    today = clock.uk_today()
+    in_a, declared = today - timedelta(days=200), today - timedelta(days=300)
+    body = {"area_id": "southshire", "case_id": "case-moved", "transferred_from": "northshire",
+            "referral_date": in_a.isoformat(),
+            "previous_referrals": [{"area_id": "eastshire", "date": declared.isoformat()}],
+            "transferred_history": [{"area_id": "northshire",
+                                     "date": (in_a - timedelta(days=30)).isoformat()},
+                                    {"area_id": "eastshire", "date": declared.isoformat()}]}
+    try:
+        for resubmission in (0, 1):  # the same referral sent again, declaring the same
+            with runtime.unit_of_work() as uow:
+                service.assess_referral(uow, submitted(
+                    "ref-moved", **body, resubmission=resubmission))
+        with runtime.unit_of_work() as uow:
+            rows = uow.session.scalars(select(ReferralHistory).where(
+                ReferralHistory.case_id == "case-moved")).all()
+            kept = sorted((row.source, service.area_of(row), row.referral_date) for row in rows)
+        assert kept == sorted([
+            ("marac", "northshire", in_a),  # the transferred referral: made in northshire
+            ("declared", "eastshire", declared),
+            ("transfer", "northshire", in_a - timedelta(days=30))])
+        assert all(row.area_id == "southshire" for row in rows)  # the receiving area's case
+
+        # A new referral in B: its repeat names the area the last referral was made to.
+        with runtime.unit_of_work() as uow:
+            service.assess_referral(uow, submitted("ref-new", **{
+                **body, "referral_date": today.isoformat(), "transferred_from": None,
+                "previous_referrals": [], "transferred_history": []}))
+            found = service.latest_assessment(uow, "ref-new")
+            assert found is not None
+            assert found.repeat_of == {"area_id": "northshire", "date": in_a.isoformat()}
+    finally:
+        runtime.db.dispose()

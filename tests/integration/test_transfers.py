@@ -23,10 +23,11 @@ from sqlalchemy import func, select, update
 from marac_platform import clock, events
 from marac_platform.checklists import get_checklist
 from marac_platform.clock import UK
-from marac_platform.payloads import TransferAccepted, TransferRequested
+from marac_platform.payloads import TransferAccepted, TransferPacked
 from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import settings_for
+from services.actions import updates
 from services.referral import transfers
 from services.referral.models import Case, Referral, TransferIn, TransferOut
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
@@ -238,17 +239,31 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
                          if doc["edition"] > 0 for c in doc["cases"]), TIMEOUT_S)
     wait_state(apps, env, referral["id"], "scheduled")
 
-    # Two open actions: one to hand over, one to close.
+    # Two open actions: one to hand over, one to close; and one done already (it goes in the
+    # package, not to B's case).
     wait_for(lambda: apps.actions.get(f"/v1/cases/{case_a}", headers=a_coord).status_code == 200,
              TIMEOUT_S)
     made = {}
-    for code, owner in (("alarm", "police"), ("housing_options", "housing")):
+    for code, owner in (("alarm", "police"), ("housing_options", "housing"),
+                        ("police_flag", "police")):
         response = apps.actions.post(f"/v1/cases/{case_a}/actions", headers=a_coord, json={
             "catalogue_code": code, "owner_agency": owner, "asked_by_agency": "idva",
             "for_whom": "victim", "due_by": (clock.uk_today() + timedelta(days=20)).isoformat(),
             "status": "agreed"})
         assert response.status_code == 201, response.get_json()
         made[code] = response.get_json()["id"]
+    done_action = apps.actions.post(f"/v1/actions/{made['police_flag']}/status", headers=a_coord,
+                                    json={"status": "completed", "note": "Flag placed."})
+    assert done_action.status_code == 200, done_action.get_json()
+    # Its information-and-updates document (compiled as the outcome would compile it, once the
+    # actions service has the case list's listing).
+    actions_runtime: Runtime = apps.actions.application.extensions["marac_runtime"]
+
+    def compiled() -> bool:
+        with actions_runtime.unit_of_work() as uow:
+            return updates.compile_first(uow, case_a, LISTED_DATE) is not None
+
+    wait_for(compiled, TIMEOUT_S)
 
     asked = ask(apps, env, case_a, named_on_case_list=True, note="She moved to her sister's.",
                 open_actions={"default": "hand_over",
@@ -266,6 +281,18 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
     assert full["package"]["address"] == ADDRESS
     assert full["package"]["referral_form"]["victim"]["name"]["family"] == family
     assert full["package"]["referrals"][0]["assessment"]["checklist_version"] == PARTNER_CHECKLIST
+    # The information-and-updates documents and the actions, open and closed, came too
+    # (re-encrypted under B's key with the rest of the package).
+    (document,) = full["package"]["updates"]
+    assert (document["version"], document["marac_date"]) == (1, "2026-12-15")
+    assert document["content"]
+    packed = {a["action_id"]: a for a in full["package"]["actions"]}
+    assert {k: (a["status"], a["open"]) for k, a in packed.items()} == {
+        made["alarm"]: ("agreed", True), made["housing_options"]: ("agreed", True),
+        made["police_flag"]: ("completed", False)}
+    assert packed[made["alarm"]]["what"] == "Personal or panic alarm installed"
+    assert packed[made["police_flag"]]["history"][-1]["note"] == "Flag placed."
+    assert len(events_of(env, "transfer.packed", transfer["id"])) == 1
     still = read(apps, env, referral["id"], A)
     assert (still["state"], still["marac_date"]) == ("scheduled", "2026-12-15")
     assert apps.referral.get(f"/v1/transfers/incoming/{transfer['id']}",
@@ -313,7 +340,8 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
         return statuses if "agreed" not in statuses.values() else None
 
     statuses = wait_for(settled, TIMEOUT_S)
-    assert statuses == {made["alarm"]: "not_possible", made["housing_options"]: "not_possible"}
+    assert statuses == {made["alarm"]: "not_possible", made["housing_options"]: "not_possible",
+                        made["police_flag"]: "completed"}
     handed = wait_for(lambda: get_json(apps.actions, f"/v1/cases/{case_b}/actions",
                                        coordinator(env, B)), TIMEOUT_S)
     assert [(a["owner_agency"], a["status"], a["catalogue_code"]) for a in handed] == [
@@ -407,11 +435,10 @@ def test_events_are_idempotent_by_transfer_id(apps: Apps, env: PlatformEnv) -> N
     transfer_id = asked.get_json()["id"]
     offered(apps, env, transfer_id)
     runtime = apps.referral_runtime
-    requested = TransferRequested(transfer_id=transfer_id, case_id=referral["case_id"],
-                                  from_area=A, to_area=B, reason="moved_permanently",
-                                  remote=False, requested_at=clock.now())
-    with runtime.unit_of_work() as uow:  # the same request again, as a second event would
-        transfers.offer_locally(uow, requested)
+    packed = TransferPacked(transfer_id=transfer_id, case_id=referral["case_id"], from_area=A,
+                            to_area=B, record="enc1:another", packed_at=clock.now())
+    with runtime.unit_of_work() as uow:  # the package completed again, as a second event would
+        transfers.on_packed(uow, packed)
     with runtime.unit_of_work() as uow:
         assert uow.session.scalar(select(func.count()).select_from(TransferIn).where(
             TransferIn.id == transfer_id)) == 1

@@ -1,7 +1,7 @@
 """Transfers between two deployments over real HTTP on 127.0.0.1: each deployment is its own
-set of service processes (referral web and workers, risk, and scheduling on the receiving
-side) with its own databases, data folder, keys and areas file, on one Kafka cluster (its own
-topic prefix) and one PostgreSQL server (its own databases).
+set of service processes (referral web and workers, risk, actions on the sending side, and
+scheduling on the receiving side) with its own databases, data folder, keys and areas file,
+on one Kafka cluster (its own topic prefix) and one PostgreSQL server (its own databases).
 
 Deployment A serves northshire, whose partner westshire is served by deployment B; B also
 serves eastshire, which has no partner. Messages are JWS-signed and carry personal data as a
@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,16 @@ from sqlalchemy import create_engine, func, select, text, update
 from marac_platform import clock
 from marac_platform.checklists import get_checklist
 from marac_platform.ports import free_port
+from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
+from marac_platform.settings import load_settings, settings_for
+from services.actions import service as actions_service
+from services.actions.models import Action
+from services.actions.smart import DETAILS_FIELD
+from services.actions.wiring import SERVICE as ACTIONS
 from services.referral.models import TransferIn, TransferOut
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
-from tests.conftest import REPO, PlatformEnv, make_platform_env
+from tests.conftest import REPO, PlatformEnv, in_process, make_platform_env
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
 from tests.support.kafka_tools import read_all, wait_for
@@ -147,7 +154,8 @@ def deployments(kafka_bootstrap: str, postgres: PostgresServer, keys: dict[str, 
                 "eastshire": {"base": "southshire", "partners": []}}),
         }
         started: dict[str, Deployment] = {}
-        services = {"a": ("referral", "risk"), "b": ("referral", "risk", "scheduling")}
+        # A's actions service packs the case's documents and actions for the package.
+        services = {"a": ("referral", "risk", "actions"), "b": ("referral", "risk", "scheduling")}
         try:
             for name in ("a", "b"):
                 platform = make_platform_env(kafka_bootstrap, postgres, folders[name] / "data",
@@ -185,6 +193,32 @@ def _healthy(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def seed_action(deployment: Deployment, case_id: str) -> str:
+    """An open action on the case in the deployment's actions database, its details under the
+    case's key, as its actions service keeps one (its API is not served in these tests)."""
+    patch = pytest.MonkeyPatch()
+    for key, value in in_process(deployment.env.env).items():
+        patch.setenv(key, value)
+    settings_for.cache_clear()
+    runtime = Runtime(ACTIONS, settings=load_settings("actions"))
+    action_id = f"act-{uuid.uuid4().hex[:12]}"
+    try:
+        with runtime.unit_of_work() as uow:
+            now = clock.now()
+            uow.session.add(Action(
+                id=action_id, case_id=case_id, area_id="northshire", meeting_id=None,
+                owner_agency="police", asked_by_agency="idva", catalogue_code="alarm",
+                details=actions_service.keys(runtime).encrypt(
+                    case_id, DETAILS_FIELD, {"what": "Alarm fitted", "risk": "Ex-partner"}),
+                for_whom="victim", due_by=clock.uk_today() + timedelta(days=14),
+                status="agreed", created_at=now, created_by="test", updated_at=now))
+    finally:
+        runtime.db.dispose()
+        patch.undo()
+        settings_for.cache_clear()
+    return action_id
 
 
 def count_offers(deployment: Deployment) -> int:
@@ -234,6 +268,7 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
         return str(found["state"])
 
     wait_for(lambda: state_in_a() == "accepted", TIMEOUT_S)
+    action_id = seed_action(a, created["case_id"])
     status, transfer = call("POST", f"{a.url}/v1/cases/{created['case_id']}/transfers",
                             coordinator_a, {"to_area": "westshire", "reason": "fled_to_refuge",
                                             "address": "Refuge, Westshire",
@@ -242,7 +277,8 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                                             "note": "She left at night.",
                                             "open_actions": {"default": "close"}})
     assert status == 201, transfer
-    assert (transfer["remote"], transfer["delivery"]) == (True, "pending")
+    # Waiting for A's actions service's part (transfer.packed), then sent.
+    assert (transfer["remote"], transfer["delivery"]) == (True, "packing")
 
     def outgoing() -> dict[str, Any]:
         code, found = call("GET", f"{a.url}/v1/transfers/outgoing/{transfer['id']}",
@@ -261,6 +297,17 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     assert code == 200, full
     assert full["package"]["referral_form"]["victim"]["name"]["family"] == family
     assert full["package"]["address"] == "Refuge, Westshire"
+    # A's actions (open and closed) and information-and-updates documents came, encrypted to B.
+    (packed,) = full["package"]["actions"]
+    assert (packed["action_id"], packed["what"], packed["open"]) == (action_id, "Alarm fitted",
+                                                                     True)
+    assert full["package"]["updates"] == []  # never heard in A: no document yet
+    # The partner's calls are on B's audit trail under B's area (the one they were for).
+    code, trail = call("GET", f"{b.url}/v1/audit?subject=partner:northshire",
+                       b.token("auditor", "westshire"))
+    assert code == 200, trail
+    assert {(r["area_id"], r["outcome"]) for r in trail["items"]
+            if r["resource"] == INBOUND} == {("westshire", "2xx:200")}
 
     # B's own deployment says a transfer was requested (for its notify to tell its coordinators).
     requested = wait_for(lambda: [
@@ -320,6 +367,12 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     done = wait_for(lambda: (found := outgoing())["status"] == "completed" and found, TIMEOUT_S)
     assert done["new_case_id"] == answered["new_case_id"]
     wait_for(lambda: state_in_a() == "transferred", TIMEOUT_S)
+    # B's answer is on A's trail under A's area, naming A's case.
+    code, trail = call("GET", f"{a.url}/v1/audit?subject=partner:westshire",
+                       a.token("auditor", "northshire"))
+    assert code == 200, trail
+    assert {(r["area_id"], r["case_id"]) for r in trail["items"]
+            if r["resource"] == INBOUND and r["case_id"]} == {("northshire", created["case_id"])}
 
 
 def test_unknown_signing_key_is_refused_and_nothing_stored(
@@ -400,3 +453,9 @@ def test_a_partner_never_reached_finally_fails_visibly(deployments: dict[str, De
     found = wait_for(failed, TIMEOUT_S)
     assert (found["delivery"], found["attempts"], found["last_error"]) == (
         "failed", 3, "unreachable")
+    # transfer.failed, once, for notify to tell A's coordinators (tests/integration/test_notify.py).
+    told = [json.loads(r.value) for r in read_all(a.env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                                                  f"{a.env.prefix}transfer.failed")]
+    assert [(t["case_id"], t["to_area"], t["attempts"], t["reason_code"]) for t in told
+            if t["transfer_id"] == transfer["id"]] == [
+        (created["case_id"], "deadshire", 3, "unreachable")]

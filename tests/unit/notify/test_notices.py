@@ -94,6 +94,10 @@ SAMPLES: dict[str, list[tuple[payloads.Payload, str, tuple[str, ...], str]]] = {
                                 "transfer_accepted", (COORDINATORS,), "/transfers/trf-1")],
     events.TRANSFER_DECLINED: [(answered(payloads.TransferDeclined, "declined"),
                                 "transfer_declined", (COORDINATORS,), "/transfers/trf-1")],
+    events.TRANSFER_FAILED: [(payloads.TransferFailed(
+        transfer_id="trf-1", case_id="case-1", from_area="northshire", to_area="westshire",
+        attempts=8, reason_code="unreachable", failed_at=AT), "transfer_failed",
+        (COORDINATORS,), "/transfers/trf-1")],
 }
 
 
