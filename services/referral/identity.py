@@ -50,17 +50,29 @@ def find_open_case(
     submitted referrals are then decrypted and matched, which also gives the grounds.
     """
     runtime = uow.runtime
-    wanted: set[str] = set()
+    names: set[str] = set()
+    births: set[str] = set()
     for kid in key_store(runtime).keyring.kids(area_id):
         secret = identity_secret(runtime, area_id, kid)
-        wanted |= {digest for _, digest in domain.identity_digests(identity, secret)}
-    if not wanted:
+        for kind, digest in domain.identity_digests(identity, secret):
+            (births if kind == domain.INDEX_DOB else names).add(digest)
+    if not names or not births:
         return None
-    hits = uow.session.execute(
+    # Names first, then dates of birth among those cases only: a date of birth alone is
+    # shared by many cases of a busy area, and fetching them all grew with every referral.
+    named = uow.session.execute(
         select(CaseIdentity.case_id, CaseIdentity.kind)
-        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(wanted)))
+        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(names)))
     ).all()
-    candidates = domain.cases_sharing_name_and_dob((row.case_id, row.kind) for row in hits)
+    if not named:
+        return None
+    born = uow.session.execute(
+        select(CaseIdentity.case_id, CaseIdentity.kind)
+        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(births)),
+               CaseIdentity.case_id.in_(sorted({row.case_id for row in named})))
+    ).all()
+    candidates = domain.cases_sharing_name_and_dob(
+        (row.case_id, row.kind) for row in (*named, *born))
     candidates -= {exclude} if exclude else set()
     if not candidates:
         return None
