@@ -57,13 +57,15 @@ def create_app(config: ConsoleSettings | None = None) -> Flask:
     app.extensions["marac_console"] = config
     app.extensions["marac_areas"] = load_areas(config.areas_file)
 
-    from services.console import pages, signin, work
+    from services.console import pages, reports, signin, transfers, work
 
     signin.init_oidc(app, config)
     app.register_blueprint(signin.bp)
     app.register_blueprint(pages.home_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(work.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(transfers.bp)
     _install(app)
     return app
 
@@ -204,8 +206,8 @@ def navigation(person: who.Person | None) -> list[dict[str, str]]:
     items: list[tuple[str, str]] = []
     if person.manages:
         items += [("Home", "/home"), ("Referrals", "/referrals"), ("MARAC dates", "/meetings"),
-                  ("Actions", "/actions"), ("Deliveries", "/deliveries"),
-                  ("Quarterly return", "/returns/quarterly")]
+                  ("Actions", "/actions"), ("Transfers", "/transfers"),
+                  ("Deliveries", "/deliveries")]
     elif person.agency_member:
         items += [("Case lists", "/meetings"), ("Research owed", "/research"),
                   ("Actions", "/actions")]
@@ -213,6 +215,8 @@ def navigation(person: who.Person | None) -> list[dict[str, str]]:
             items.insert(0, ("Referrals", "/referrals"))
     elif person.role == "referrer":
         items += [("Your referrals", "/referrals"), ("New referral", "/referrals/new")]
+    if person.reads_reports:
+        items += [("Quarterly return", "/returns/quarterly")]
     if person.audits:
         items += [("Audit trail", "/audit")]
     current = request.path

@@ -10,7 +10,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from services.console import forms
+from marac_platform import clock
+from services.console import forms, targets
 from services.console.backend import Api, Refused, Unavailable
 from services.console.session import Person, api, person
 
@@ -69,16 +70,21 @@ def coordinator_home(who: Person) -> str:
     calendar = part(client.get, "scheduling", f"/v1/areas/{area}/calendar", count=6) or []
     cutoffs = {c["marac_date"]: c["cutoff_at"] for c in calendar}
     at_risk = part(client.get, "scheduling", f"/v1/areas/{area}/at-risk") or []
+    breaches, at_risk = targets.split(at_risk, clock.uk_today())
     screening = part(client.get, "referral", "/v1/referrals", state="in_screening") or {}
-    submitted = part(client.get, "referral", "/v1/referrals", limit=20) or {}
-    duplicates = [r for r in submitted.get("items", []) if r.get("linked_case_grounds")]
+    # Referrals that joined the victim's open case on a name and date-of-birth match: the
+    # possible duplicates for the coordinator to confirm (open the referral) or raise.
+    linked = part(client.get, "referral", "/v1/referrals", linked="true", limit=20) or {}
+    incoming = part(client.get, "referral", "/v1/transfers/incoming", status="requested") or []
     report = part(client.get, "actions", f"/v1/areas/{area}/action-report")
     refused = part(client.get, "notify", "/v1/deliveries", status="refused", limit=20) or []
     return render_template(
         "coordinator_home.html", title=f"{area}: MARAC coordination", area=area,
-        meetings=meetings, cutoffs=cutoffs, at_risk=at_risk,
+        meetings=meetings, cutoffs=cutoffs, at_risk=at_risk, breaches=breaches,
         screening=[r for r in screening.get("items", []) if r["area_id"] == area],
-        duplicates=duplicates, report=report, refused=refused, down=down)
+        duplicates=[r for r in linked.get("items", []) if r["area_id"] == area],
+        incoming=[t for t in incoming if t["to_area"] == area],
+        report=report, refused=refused, down=down, reads_reports=who.reads_reports)
 
 
 # --- the referrer's pages -------------------------------------------------------------------

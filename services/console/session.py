@@ -11,6 +11,7 @@ from typing import Any
 from flask import abort, current_app, g, request, session
 
 from marac_platform import clock
+from marac_platform.security.roles import PERMISSIONS, Permission, Role
 from services.console.backend import Api
 from services.console.config import ConsoleSettings
 
@@ -41,6 +42,17 @@ class Person:
     @property
     def audits(self) -> bool:
         return self.role in AUDITORS
+
+    def may(self, permission: Permission) -> bool:
+        """Whether the role holds `permission` (for what the console offers; the services decide)."""
+        try:
+            return permission in PERMISSIONS[Role(self.role)]
+        except ValueError:
+            return False
+
+    @property
+    def reads_reports(self) -> bool:
+        return self.may(Permission.REPORT_READ)
 
 
 def settings() -> ConsoleSettings:

@@ -306,7 +306,7 @@ def updates_file(updates_id: str, kind: str) -> Response:
     return response
 
 
-# --- deliveries, audit, transfers --------------------------------------------------------------
+# --- deliveries and audit --------------------------------------------------------------------
 
 @bp.get("/deliveries")
 def deliveries() -> str:
@@ -333,10 +333,3 @@ def audit() -> str:
             checks.append({"service": name, "unavailable": True})
     return render_template("audit.html", title="Audit trail", service=service, trail=trail,
                            checks=checks, services=AUDITED)
-
-
-@bp.get("/transfers/<transfer_id>")
-def transfer(transfer_id: str) -> tuple[str, int]:
-    return render_template("error.html", title="Transfers are not available yet",
-                           message=f"Transfer {transfer_id} cannot be shown in the console "
-                                   "yet. Your MARAC coordinator can tell you about it."), 200

@@ -141,11 +141,17 @@ class Referrals(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Referrals the caller may see, newest first: exactly those GET /referrals/{id}
         answers (their own; with referral.read_area, as coordinators, chairs and IDVAs have,
-        also every submitted one of their areas)."""
+        also every submitted one of their areas). linked=true: only those that joined the
+        victim's open case, the possible duplicates a coordinator confirms."""
+        who = principal()
+        if query["linked"] and not allowed(who, Permission.REFERRAL_READ_AREA):
+            # Whether a referral joined another case is the coordinators' to know.
+            raise Problem(403, "Not allowed", "Only coordinators may list linked referrals.",
+                          slug="forbidden")
         with request_unit_of_work() as uow:
             rows, has_more = service.readable_page(
-                uow, principal(), state=query.get("state"), offset=query["offset"],
-                limit=query["limit"])
+                uow, who, state=query.get("state"), offset=query["offset"],
+                limit=query["limit"], linked=query["linked"])
             items = [referral_out(uow, r, with_form=False) for r in rows]
         audit.note_all(items)
         return {"items": items, "offset": query["offset"], "limit": query["limit"],

@@ -72,12 +72,13 @@ def svg(report: Mapping[str, Any], area_name: str) -> str:
                      f'text-anchor="middle" fill="#0b0c0c">{value}</text>')
         parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{base + 18}" text-anchor="middle" '
                      f'fill="#0b0c0c" font-size="12">{escape(label)}</text>')
-    legend_y = HEIGHT - 22
-    for name, level, colour, dash, x in (
-            ("Recommended", recommended, RECOMMENDED, "8 4", LEFT),
-            ("National", national, NATIONAL, "2 3", LEFT + 330)):
+    # One legend line each: side by side, "(245.0 per date)" ran into the next one.
+    for name, level, colour, dash, legend_y in (
+            ("Recommended", recommended, RECOMMENDED, "8 4", HEIGHT - 32),
+            ("National", national, NATIONAL, "2 3", HEIGHT - 10)):
         if level is None:
             continue
+        x = LEFT
         y = base - level * scale
         rate = report["recommended_per_10k" if name == "Recommended" else "national_per_10k"]
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '

@@ -69,6 +69,10 @@ class ReferralOut(Schema):
 
 class ListQuery(Schema):
     state = fields.Str(load_default=None, validate=validate.OneOf([s.value for s in ReferralState]))
+    linked = fields.Bool(load_default=False, metadata={
+        "description": "true: only referrals that joined the victim's existing open case "
+                       "(possible duplicate victims for a coordinator to confirm; needs "
+                       "referral.read_area)"})
     offset = fields.Int(load_default=0, validate=validate.Range(0, 1_000_000))
     limit = fields.Int(load_default=50, validate=validate.Range(1, 200))
 

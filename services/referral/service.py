@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import ColumnElement, delete, event, false, or_, select, update
+from sqlalchemy import ColumnElement, String, cast, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import checklists, clock, events, payloads
@@ -262,12 +262,17 @@ def readable_by(who: Principal) -> ColumnElement[bool]:
 
 
 def readable_page(uow: UnitOfWork, who: Principal, *, state: str | None, offset: int,
-                  limit: int) -> tuple[list[Referral], bool]:
-    """A page of the referrals `who` may read, newest first, and whether more follow."""
+                  limit: int, linked: bool = False) -> tuple[list[Referral], bool]:
+    """A page of the referrals `who` may read, newest first, and whether more follow;
+    `linked`: only those that joined the victim's existing open case."""
     statement = (select(Referral).where(readable_by(who))
                  .order_by(Referral.created_at.desc(), Referral.id))
     if state:
         statement = statement.where(Referral.state == state)
+    if linked:
+        # None is stored as JSON null (SQLAlchemy's JSON default), or as SQL NULL.
+        statement = statement.where(Referral.linked_case_grounds.is_not(None),
+                                    cast(Referral.linked_case_grounds, String) != "null")
     rows = uow.session.scalars(statement.offset(offset).limit(limit + 1)).all()
     return list(rows[:limit]), len(rows) > limit
 

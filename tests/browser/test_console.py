@@ -1,12 +1,15 @@
 """The console in a real browser (Debian's Chromium driven by Playwright) over the whole platform
 as real processes, Kafka and PostgreSQL: a referrer saves a draft, resumes it and submits; the
 coordinator sees it scheduled; once the case list is out an agency representative reads it and
-returns research; the coordinator records an action; the agency completes it. axe-core checks
-every page (no violation) and each page's screenshot is kept under .artefacts/console/.
+returns research; the coordinator records an action; the agency completes it; on the day the
+coordinator records the case heard and the SafeLives quarterly return shows it (counts, the
+chart, the CSV). axe-core checks every page (no violation) and each page's screenshot is kept
+under .artefacts/console/.
 
-The platform is started twice: on Wed 2 Dec 2026 (the referral; northshire's next open date is
-Tue 15 Dec), then on Fri 11 Dec 2026 10:00, after that date's case list is due (09:00), so the
-research round is open without waiting for a clock.
+The platform is started three times: on Wed 2 Dec 2026 (the referral; northshire's next open
+date is Tue 15 Dec), then on Fri 11 Dec 2026 10:00, after that date's case list is due (09:00),
+so the research round is open without waiting for a clock, then on Tue 15 Dec 10:30, once that
+date's 10:00 meeting has begun.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ AXE = REPO / "services" / "console" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = REPO / ".artefacts" / "console"
 REFERRAL_DAY = datetime.fromisoformat("2026-12-02T11:00:00+00:00")
 RESEARCH_DAY = datetime.fromisoformat("2026-12-11T10:00:00+00:00")
+HEARING_DAY = datetime.fromisoformat("2026-12-15T10:30:00+00:00")
 MARAC_DATE = "15 December 2026"
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -240,7 +244,13 @@ def test_referral_to_completed_action_in_the_console(
         coordinator.sign_in("coordinator", "marac")
         page = coordinator.page
         page.wait_for_url("**/home")
+        home = page.locator("main").inner_text()
+        assert "Cases past the hearing target" in home and "Possible duplicate victims" in home
         coordinator.check("home")
+        page.click("text=Transfers in and out")
+        assert "No transfer has been offered to your areas." in page.locator("main").inner_text()
+        coordinator.check("transfers")
+        page.goto("/home")
         page.click(f"text={MARAC_DATE}")
         assert case_id in page.locator("main").inner_text()
         meeting_url = page.url
@@ -319,6 +329,46 @@ def test_referral_to_completed_action_in_the_console(
         assert auditor.page.locator("text=intact").count() == len(SERVICES)
         auditor.check("audit")
         auditor.close()
+    finally:
+        platform.stop()
+
+    # --- the MARAC date: the case is heard, and the quarterly return counts it ---------------
+    platform = start(platform_env, tmp_path / "logs-3", HEARING_DAY, ports)
+    try:
+        coordinator = Visitor(browser, base, "coordinator", shots)
+        coordinator.sign_in("coordinator", "marac")
+        cpage = coordinator.page
+        cpage.wait_for_url("**/home")
+        cpage.goto(meeting_url)
+        cpage.locator("tr", has_text=case_id).locator("button", has_text="Heard").click()
+        assert f"Case {case_id}: heard." in cpage.locator("main").inner_text()
+        cpage.goto("/home")
+        cpage.click("text=The SafeLives quarterly return for northshire")
+        cpage.wait_for_url(re.compile(r"/returns/quarterly\?area=northshire$"))
+        assert cpage.title().startswith("Quarterly return: northshire, 2026-Q4")
+
+        def counted() -> bool:
+            cpage.reload()
+            return cpage.locator("svg[role=img] rect").count() == 1
+
+        poll(counted, "the heard case in the return's chart")
+        chart = cpage.locator("svg[role=img]")
+        assert "2026-12-15: 1 case" in (chart.locator("desc").text_content() or "")
+        rows = cpage.locator("table", has_text="Cases and referrals").locator("tbody tr")
+        assert rows.count() == 2  # 15 December, and the quarter's total
+        assert rows.nth(0).inner_text().startswith(MARAC_DATE)
+        assert "fewer than 5" in rows.nth(0).inner_text()  # one case: never shown as 1
+        summary = cpage.locator(".govuk-summary-list").inner_text()
+        assert "below the recommended 40" in summary and "245,000" in summary
+        actions = cpage.locator("table", has_text="Actions agreed").inner_text()
+        assert MARAC_DATE in actions
+        coordinator.check("quarterly-return")
+        csv = cpage.request.get("/returns/quarterly.csv?area=northshire&quarter=2026-Q4")
+        assert csv.ok and csv.headers["content-type"].startswith("text/csv")
+        lines = csv.text().splitlines()
+        assert lines[1].startswith("northshire,2026-Q4,2026-12-15,1,")  # exact counts
+        assert any(line.startswith("northshire,2026-Q4,Total,1,") for line in lines)
+        coordinator.close()
     finally:
         platform.stop()
     for log_file in sorted((tmp_path).glob("logs-*/console-web.log")):

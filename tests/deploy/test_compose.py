@@ -78,6 +78,18 @@ def test_each_service_of_the_platform_has_a_web_and_a_worker(compose: dict[str, 
     assert services["setup"]["command"] == ["marac topics create && marac migrate --create-database"]
 
 
+def test_the_console_calls_each_services_web_container(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    console = platform_services(compose)["console-web"]
+    assert console["command"][:2] == ["web", "console"]
+    assert console["ports"] == [f"127.0.0.1:{dotenv()['CONSOLE_PORT']}:8000"]
+    assert console["environment"]["MARAC_PUBLIC_URL"] == f"http://127.0.0.1:{dotenv()['CONSOLE_PORT']}"
+    for name in DECLARED:
+        url = urlsplit(console["environment"][f"MARAC_{name.upper()}_URL"])
+        assert url.hostname == f"{name}-web" and url.hostname in services, name
+        assert services[url.hostname]["command"][-1] == str(url.port), name
+
+
 def test_the_platform_environment_is_what_the_code_reads(compose: dict[str, Any]) -> None:
     reads = settings_the_code_reads()
     for name, service in platform_services(compose).items():

@@ -78,7 +78,9 @@ def pod_templates(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any
 def test_every_kustomization_is_built(builds: Builds) -> None:
     assert {"base", "components/hpa", "overlays/example-region"} <= set(builds)
     for name, objects in builds.items():
-        assert len(of_kind(objects, "Deployment")) == 2 * len(DECLARED), name
+        # A web and a worker per service, and the console's web.
+        assert len(of_kind(objects, "Deployment")) == 2 * len(DECLARED) + 1, name
+        assert any(d["metadata"]["name"] == "console-web" for d in of_kind(objects, "Deployment"))
 
 
 def test_every_object_is_valid_against_the_kubernetes_schemas(builds: Builds) -> None:
@@ -205,4 +207,4 @@ def test_the_ingress_is_tls_and_admitted_by_the_network_policies(builds: Builds)
                     assert any(admits(policy, labels, INGRESS_NAMESPACE, container_port)
                                for policy in policies), f"no NetworkPolicy admits {backend['name']}"
                 served.add(backend["name"])
-    assert served == set(DECLARED)  # every service's API, none forgotten
+    assert served == {*DECLARED, "console"}  # every service's API and the console

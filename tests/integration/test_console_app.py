@@ -64,6 +64,9 @@ def test_a_service_that_is_down_is_named_and_the_rest_of_the_home_page_shows(app
     assert home.status_code == 200
     assert "Not available at the moment" in text and "MARAC dates" in text
     assert "Traceback" not in text
+    assert "The SafeLives quarterly return for northshire" in text
+    page = client.get("/returns/quarterly?quarter=2026-Q4")
+    assert page.status_code == 503 and "which keeps referrals" in page.get_data(True)
     page = client.get("/referrals")
     assert page.status_code == 503
     assert "The referral service, which keeps referrals, is not answering" in page.get_data(True)
@@ -76,7 +79,8 @@ def test_an_idle_session_is_signed_out(app: Flask) -> None:
     with time_machine.travel(clock.now(), tick=False) as traveller:
         sign_in(client, "auditor")
         traveller.shift(timedelta(minutes=4))
-        assert client.get("/transfers/tr-1").status_code == 200  # activity moves it on
+        # Activity moves it on (an auditor may not read transfers: the console says so).
+        assert client.get("/transfers/tr-1").status_code == 403
         traveller.shift(timedelta(minutes=6))
         answer = client.get("/transfers/tr-1")
         assert answer.headers["Location"] == "/sign-in?timed_out=1"

@@ -393,6 +393,15 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
     assert namesake["case_id"] != first["case_id"]
     assert read(client, env, namesake["id"])["linked_case_grounds"] is None
 
+    # The coordinator's list of possible duplicates to confirm: the linked ones, never the rest.
+    listed = client.get("/v1/referrals?linked=true&limit=200", headers=coordinator(env))
+    assert listed.status_code == 200, listed.get_json()
+    ids = {item["id"] for item in listed.get_json()["items"]}
+    assert {draft["id"], third["id"], initial["id"]} <= ids
+    assert not ids & {first["id"], namesake["id"]}
+    assert all(item["linked_case_grounds"] for item in listed.get_json()["items"])
+    assert client.get("/v1/referrals?linked=true", headers=other).status_code == 403
+
 
 def test_repeat_within_12_months_of_the_cases_last_referral_is_flagged(
     client: FlaskClient, env: PlatformEnv, risk_runtime: Runtime

@@ -1,6 +1,7 @@
 """Inter-MARAC transfers inside one deployment (northshire to southshire), over real Kafka and
 PostgreSQL: the referral, risk, scheduling and actions workers run as real processes; the
-referral, scheduling and actions web apps run in this process.
+referral, scheduling and actions web apps run in this process (and the console's transfer
+pages, calling that referral app through an httpx WSGI transport).
 
 The module stands on Saturday 12 December 2026: northshire's 15 December case list is out
 (a case moved onto that date goes out in an addendum), new cases go to 22 December.
@@ -9,12 +10,15 @@ The module stands on Saturday 12 December 2026: northshire's 15 December case li
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import time_machine
 from flask.testing import FlaskClient
@@ -28,6 +32,9 @@ from marac_platform.runtime import Runtime
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import settings_for
 from services.actions import updates
+from services.console import backend
+from services.console.app import create_app as console_app
+from services.console.config import load_console_settings
 from services.referral import transfers
 from services.referral.models import Case, Referral, TransferIn, TransferOut
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
@@ -470,3 +477,60 @@ def test_erasure_in_a_after_transfer_leaves_b_readable(apps: Apps, env: Platform
     assert in_a.status_code in (200, 410)
     assert "victim" not in (in_a.get_json().get("form") or {})
     assert outgoing(apps, env, transfer_id)["address"] is None
+
+
+# --- in the console ----------------------------------------------------------------------------
+def console_as(apps: Apps, area: str, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+    """The console signed in as the area's coordinator, calling the in-process referral app."""
+    config = load_console_settings({**os.environ, "MARAC_CONSOLE_DEV_SIGN_IN": "1"})
+    wsgi = httpx.Client(transport=httpx.WSGITransport(app=apps.referral.application))
+    monkeypatch.setitem(backend._clients, config.service_timeout_s, wsgi)
+    client = console_app(config).test_client()
+    signed = client.post("/sign-in", data={
+        "csrf_token": form_token(client.get("/sign-in").get_data(True)), "role": "coordinator",
+        "area": area, "agency": "marac"})
+    assert signed.status_code == 302
+    return client
+
+
+def form_token(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+def test_the_console_shows_a_transfer_both_ways_and_the_receiver_declines_it(
+        apps: Apps, env: PlatformEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    referral = scheduled_in_a(apps, env, unique_family())
+    asked = ask(apps, env, referral["case_id"])
+    assert asked.status_code == 201, asked.get_json()
+    transfer_id = asked.get_json()["id"]
+    offered(apps, env, transfer_id)
+
+    b = console_as(apps, B, monkeypatch)
+    listing = b.get("/transfers").get_data(True)
+    assert transfer_id in listing and "The victim moved permanently" in listing
+    page = b.get(f"/transfers/{transfer_id}")
+    text = page.get_data(True)
+    assert page.status_code == 200 and ADDRESS in text and "Will this area take the case over?" in text
+    # Declining needs a reason: the console's own error, beside the field.
+    refused = b.post(f"/transfers/{transfer_id}/answer",
+                     data={"csrf_token": form_token(text), "decision": "decline"})
+    assert refused.status_code == 422
+    assert 'href="#answer-decline_reason"' in refused.get_data(True)
+    noted = b.post(f"/transfers/{transfer_id}/notes",
+                   data={"csrf_token": form_token(text), "text": "Is she still at the refuge?"})
+    assert noted.status_code == 302
+    answered = b.post(f"/transfers/{transfer_id}/answer",
+                      data={"csrf_token": form_token(text), "decision": "decline",
+                            "decline_reason": "not_in_area", "note": "Not known here."})
+    assert answered.status_code == 302, answered.get_data(True)
+    after = b.get(f"/transfers/{transfer_id}").get_data(True)
+    assert "The victim does not live in this area" in after
+    assert "Will this area take the case over?" not in after  # answered once
+
+    a = console_as(apps, A, monkeypatch)
+    sent = a.get(f"/transfers/{transfer_id}").get_data(True)
+    assert f"Asked for by {A}" in sent and "declined" in sent
+    assert "Is she still at the refuge?" in sent and "Not known here." in sent
+    assert transfer_id in a.get("/transfers").get_data(True)
