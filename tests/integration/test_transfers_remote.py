@@ -51,6 +51,8 @@ pytestmark = pytest.mark.integration
 QUESTIONS = list(get_checklist(PARTNER_CHECKLIST).question_ids)
 TIMEOUT_S = 90.0
 INBOUND = "/v1/transfers/inbound"
+SAFEGUARDING = "Refuge warden checks in daily; police marker on the refuge."
+IDVA = {"name": "Sam Okafor", "agency": "Northshire IDVA Service", "contact": "0161 496 0000"}
 
 
 def ec_key(kid: str, use: str) -> jwk.JWK:
@@ -275,8 +277,11 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                                             "heard_in_origin": False,
                                             "named_on_case_list": False,
                                             "note": "She left at night.",
+                                            "safeguarding_in_place": SAFEGUARDING,
+                                            "idva": IDVA,
                                             "open_actions": {"default": "close"}})
     assert status == 201, transfer
+    assert (transfer["safeguarding_in_place"], transfer["idva"]) == (SAFEGUARDING, IDVA)
     # Waiting for A's actions service's part (transfer.packed), then sent.
     assert (transfer["remote"], transfer["delivery"]) == (True, "packing")
 
@@ -302,6 +307,11 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     assert (packed["action_id"], packed["what"], packed["open"]) == (action_id, "Alarm fitted",
                                                                      True)
     assert full["package"]["updates"] == []  # never heard in A: no document yet
+    assert full["actions_part"] == "included"
+    # What A's coordinator handed over, inside the JWE to B: the safeguarding and A's IDVA.
+    assert (full["safeguarding_in_place"], full["idva"]) == (SAFEGUARDING, IDVA)
+    assert (full["package"]["safeguarding_in_place"], full["package"]["idva"]) == (
+        SAFEGUARDING, IDVA)
     # The partner's calls are on B's audit trail under B's area (the one they were for).
     code, trail = call("GET", f"{b.url}/v1/audit?subject=partner:northshire",
                        b.token("auditor", "westshire"))
@@ -315,6 +325,15 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                             f"{b.env.prefix}transfer.requested")
         if json.loads(r.value).get("transfer_id") == transfer["id"]], TIMEOUT_S)
     assert len(requested) == 1
+    # Never in clear on a topic of either deployment, nor in their logs.
+    for deployment in (a, b):
+        for topic in ("transfer.requested", "transfer.packed"):
+            for record in read_all(deployment.env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                                   f"{deployment.env.prefix}{topic}"):
+                assert IDVA["name"].encode() not in record.value
+                assert b"Refuge warden" not in record.value
+        for log_file in deployment.folder.rglob("*.log"):
+            assert IDVA["name"] not in log_file.read_text(errors="replace")
 
     # Sent again (as after a lost response): still one offer.
     before = count_offers(b)
