@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from marac_platform import events
+from marac_platform import events, transfer_record
 from marac_platform.db import utcnow
 from marac_platform.payloads import (
     ActionCreated,
@@ -158,7 +158,11 @@ def pack(uow: UnitOfWork, requested: TransferRequested) -> None:
         return
     try:
         record = case_record(uow, requested.case_id)
-        sealed = service.keys(uow.runtime).encrypt(requested.case_id, RECORD_FIELD, record)
+        keys = service.keys(uow.runtime)
+        # Compressed before it is encrypted; too large for one event even so, only a marker
+        # goes (the package is then sent without this part, marked so on both sides).
+        sealed, part = transfer_record.seal(
+            lambda value: keys.encrypt(requested.case_id, RECORD_FIELD, value), record)
     except KeyErased:  # erased meanwhile: there is no package to make
         log.warning("transfer record not packed: the case is erased",
                     extra={"transfer_id": requested.transfer_id})
@@ -168,6 +172,8 @@ def pack(uow: UnitOfWork, requested: TransferRequested) -> None:
                     transfer_id=requested.transfer_id, case_id=requested.case_id,
                     from_area=requested.from_area, to_area=requested.to_area, record=sealed,
                     packed_at=utcnow()))
-    log.info("transfer record packed", extra={
-        "transfer_id": requested.transfer_id, "documents": len(record["updates"]),
-        "actions": len(record["actions"])})
+    log.log(logging.INFO if part == transfer_record.INCLUDED else logging.ERROR,
+            "transfer record packed" if part == transfer_record.INCLUDED
+            else "transfer record too large for one event: sent without it", extra={
+                "transfer_id": requested.transfer_id,
+                "count": len(record["actions"]), "reason_code": part})

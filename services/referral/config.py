@@ -23,6 +23,8 @@ class TransferSettings:
     window_s: float = 300.0  # a message signed further from our time is refused (replay)
     max_attempts: int = 8  # sends of a package or answer before it finally fails
     retry_s: float = 5.0  # the first retry's delay, doubling (capped at an hour)
+    # How long a package waits for the actions service's part before it goes without it.
+    packing_timeout_s: float = 900.0
 
 
 def _number(name: str, default: float, minimum: float) -> float:
@@ -42,7 +44,8 @@ def transfer_settings() -> TransferSettings:
     return TransferSettings(
         window_s=_number("MARAC_TRANSFER_WINDOW_S", 300.0, 1.0),
         max_attempts=int(_number("MARAC_TRANSFER_MAX_ATTEMPTS", 8, 1)),
-        retry_s=_number("MARAC_TRANSFER_RETRY_S", 5.0, 0.1))
+        retry_s=_number("MARAC_TRANSFER_RETRY_S", 5.0, 0.1),
+        packing_timeout_s=_number("MARAC_TRANSFER_PACKING_TIMEOUT_S", 900.0, 1.0))
 
 
 def check_partner_keys(areas: Areas) -> None:

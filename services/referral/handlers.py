@@ -63,6 +63,8 @@ HANDLERS: dict[str, Handler] = {
 
 
 def deliver_transfers(runtime: Runtime) -> None:
+    # A package whose actions part never came goes without it (marked so), then is sent.
+    transfers.packing_overdue(runtime)
     partners.deliver(runtime)
 
 

@@ -132,6 +132,9 @@ class TransferOut(AreaScoped, Base):
     heard_in_origin: Mapped[bool] = mapped_column(Boolean)
     named_on_case_list: Mapped[bool] = mapped_column(Boolean)
     address: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext (A's case key)
+    # What A's coordinator hands over: the safeguarding in place and A's IDVA (name, agency,
+    # contact), one ciphertext under A's case key.
+    handover: Mapped[str | None] = mapped_column(Text, nullable=True)
     # A's coordinator's decision for the open actions: {"default": d, "actions": {id: d}}.
     action_plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), index=True)  # domain.TransferStatus
@@ -144,6 +147,9 @@ class TransferOut(AreaScoped, Base):
     # documents and the actions), ciphertext under A's case key; the package waits for it.
     record: Mapped[str | None] = mapped_column(Text, nullable=True)
     packed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The package's actions part: None while waiting for it, then included, too_large (the
+    # actions service could not put it on one event) or missing (it never answered in time).
+    actions_part: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Another deployment: the package's delivery (packing | pending | delivered | answered |
     # failed) and retries.
     delivery: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)

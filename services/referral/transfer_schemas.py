@@ -6,7 +6,12 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from marac_platform.payloads import TRANSFER_REASONS
 from services.referral import domain
-from services.referral.transfers import MAX_ACTIONS, ActionPlanSchema
+from services.referral.transfers import (
+    MAX_ACTIONS,
+    ActionPlanSchema,
+    IdvaSchema,
+    safeguarding_field,
+)
 
 NOTE_MAX = 5_000
 
@@ -32,6 +37,12 @@ class TransferRequestIn(Schema):
                        "(`hand_over`) or closed as circumstances changed (`close`), by action "
                        "id, else `default`"})
     note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(1, NOTE_MAX))
+    # Personal, kept encrypted under the case's key and sent only inside the package.
+    safeguarding_in_place = safeguarding_field(
+        "the safeguarding in place for the victim now (free text, kept encrypted)")
+    idva = fields.Nested(IdvaSchema, load_default=None, allow_none=True, metadata={
+        "description": "this area's IDVA, for the receiving area's to hand over from "
+                       "(kept encrypted)"})
 
 
 class AcceptIn(Schema):
@@ -100,6 +111,14 @@ class TransferView(Schema):
                        "and actions), pending, delivered, answered or failed"})
     attempts = fields.Int()
     last_error = fields.Str(allow_none=True)
+    actions_part = fields.Str(allow_none=True, metadata={
+        "description": "the case's documents and actions in the package: included, too_large "
+                       "(sent without them: too large for one event) or missing (sent "
+                       "without them: the actions service did not answer in time); None while "
+                       "waiting for them"})
+    safeguarding_in_place = fields.Str(allow_none=True)
+    idva = fields.Dict(allow_none=True, metadata={
+        "description": "the sending area's IDVA to hand over from: name, agency, contact"})
     package = fields.Dict(allow_none=True, metadata={
         "description": "incoming: everything the sending area sent (None once declined)"})
 

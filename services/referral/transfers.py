@@ -14,27 +14,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from marac_platform import events, payloads
+from marac_platform import events, payloads, transfer_record
 from marac_platform.db import new_id, utcnow
 from marac_platform.errors import Conflict, InvalidInput, NotFound
 from marac_platform.problems import flatten_messages
-from marac_platform.runtime import UnitOfWork
+from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
 from marac_platform.security.tokens import Principal
-from services.referral import domain, identity, service
+from services.referral import domain, identity, schemas, service
 from services.referral.forms import key_store, read_form, store_form
 from services.referral.models import Case, Referral, TransferIn, TransferNote, TransferOut
 
 log = logging.getLogger(__name__)
 
 ADDRESS_FIELD = "transfer.address"
+HANDOVER_FIELD = "transfer.handover"  # the safeguarding in place and A's IDVA
 # The actions service's part, as it encrypted it under A's case key (services/actions/transfers.py).
 RECORD_FIELD = "transfer.case_record"
 PACKAGE_FIELD = "transfer.package"
@@ -62,6 +63,25 @@ class PackageReferralSchema(Schema):
     repeat = fields.Bool(load_default=False)
     # Risk's assessment with its checklist version and every criterion's decision and reason.
     assessment = fields.Dict(allow_none=True, load_default=None)
+
+
+class IdvaSchema(Schema):
+    """A's IDVA for B's to hand over from (personal: encrypted like the address)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.Str(required=True, validate=validate.Length(1, schemas.NAME_MAX))
+    agency = fields.Str(required=True, validate=validate.Length(1, schemas.NAME_MAX))
+    contact = fields.Str(load_default=None, allow_none=True,
+                         validate=validate.Length(1, schemas.EMAIL_MAX), metadata={
+                             "description": "a phone number or secure email"})
+
+
+def safeguarding_field(description: str = "the safeguarding in place") -> fields.Str:
+    return fields.Str(load_default=None, allow_none=True,
+                      validate=validate.Length(1, schemas.NARRATIVE_MAX),
+                      metadata={"description": description})
 
 
 class PackageNoteSchema(Schema):
@@ -106,6 +126,13 @@ class PackageSchema(Schema):
                           validate=validate.Length(max=MAX_DOCUMENTS))
     actions = fields.List(fields.Dict(), load_default=list,
                           validate=validate.Length(max=MAX_PACKED_ACTIONS))
+    # Whether the actions service's part (`updates`, `actions`) is in: `too_large` for one
+    # event, or `missing` (it did not answer within MARAC_TRANSFER_PACKING_TIMEOUT_S).
+    actions_part = fields.Str(load_default=transfer_record.INCLUDED,
+                              validate=validate.OneOf(transfer_record.ACTIONS_PARTS))
+    # A's coordinator's handover: the safeguarding in place now, and A's IDVA.
+    safeguarding_in_place = safeguarding_field()
+    idva = fields.Nested(IdvaSchema, load_default=None, allow_none=True)
 
 
 def check_package(document: Any) -> dict[str, Any]:
@@ -198,12 +225,16 @@ def request_transfer(uow: UnitOfWork, who: Principal, case_id: str,
         raise TransferConflict("the case already has a transfer waiting for an answer")
     now = utcnow()
     address = body.get("address")
+    store = key_store(uow.runtime)
+    handover = {"safeguarding_in_place": body.get("safeguarding_in_place"),
+                "idva": body.get("idva")}
     transfer = TransferOut(
         id=new_id("trf"), area_id=case.area_id, case_id=case.id, to_area=body["to_area"],
         remote=remote, reason=body["reason"], heard_in_origin=body["heard_in_origin"],
         named_on_case_list=body["named_on_case_list"],
-        address=(key_store(uow.runtime).encrypt(case.id, ADDRESS_FIELD, address)
-                 if address else None),
+        address=store.encrypt(case.id, ADDRESS_FIELD, address) if address else None,
+        handover=(store.encrypt(case.id, HANDOVER_FIELD, handover)
+                  if any(handover.values()) else None),
         action_plan=body["open_actions"], status=T.REQUESTED.value, requested_by=who.subject,
         requested_at=now, attempts=0, delivery="packing" if remote else None)
     uow.session.add(transfer)
@@ -242,8 +273,11 @@ def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
                for r in referrals if r.id != current.id]
     history = domain.repeat_clock(transfer.area_id, earlier, declared, inherited)
     current_date = current.referral_date or utcnow().date()
-    record = (store.decrypt(transfer.case_id, RECORD_FIELD, transfer.record)
-              if transfer.record else {})
+    record, part = ((transfer_record.read(store.decrypt(transfer.case_id, RECORD_FIELD,
+                                                       transfer.record)))
+                    if transfer.record else ({}, transfer_record.MISSING))
+    handover = (store.decrypt(transfer.case_id, HANDOVER_FIELD, transfer.handover)
+                if transfer.handover else {})
     return {
         "version": domain.PACKAGE_VERSION, "transfer_id": transfer.id,
         "from_area": transfer.area_id, "to_area": transfer.to_area,
@@ -264,6 +298,9 @@ def build_package(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
                   if note["text"] is not None],
         "updates": list(record.get("updates") or []),
         "actions": list(record.get("actions") or []),
+        "actions_part": part,
+        "safeguarding_in_place": handover.get("safeguarding_in_place"),
+        "idva": handover.get("idva"),
     }
 
 
@@ -310,15 +347,62 @@ def on_packed(uow: UnitOfWork, packed: payloads.TransferPacked) -> None:
     transfer = uow.session.get(TransferOut, packed.transfer_id)
     if transfer is None or transfer.status != T.REQUESTED or transfer.case_id != packed.case_id:
         return  # not ours, or answered (or failed) already
+    if transfer.actions_part == transfer_record.MISSING:
+        return  # too late: the package went without it (packing_overdue), and says so
     if transfer.record is None:
+        try:
+            _, part = transfer_record.read(key_store(uow.runtime).decrypt(
+                transfer.case_id, RECORD_FIELD, packed.record))
+        except KeyErased:
+            return  # the case was erased meanwhile: there is no package to make
         transfer.record = packed.record
         transfer.packed_at = packed.packed_at
+        transfer.actions_part = part
+    complete(uow, transfer)
+
+
+def complete(uow: UnitOfWork, transfer: TransferOut) -> None:
+    """The package is complete: to an area served here it is offered at once; to another
+    deployment it is due to be sent."""
     if transfer.remote:
         if transfer.delivery == "packing":
             transfer.delivery = "pending"
             transfer.next_attempt_at = utcnow()
         return
     offer_locally(uow, transfer)
+
+
+def packing_overdue(runtime: Runtime, now: datetime | None = None) -> int:
+    """The timed job: a transfer whose actions part has not come within
+    MARAC_TRANSFER_PACKING_TIMEOUT_S of its request (the actions service never answered) is
+    not left waiting: its package goes without that part, marked `actions_part: missing` for
+    both coordinators (a late transfer.packed is then ignored). The number completed so."""
+    from services.referral.partners import settings
+
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=settings(runtime).packing_timeout_s)
+    with runtime.unit_of_work() as uow:
+        waiting = list(uow.session.scalars(select(TransferOut.id).where(
+            TransferOut.status == T.REQUESTED.value, TransferOut.record.is_(None),
+            TransferOut.actions_part.is_(None), TransferOut.requested_at <= cutoff)
+            .order_by(TransferOut.requested_at).limit(20)))
+    done = 0
+    for transfer_id in waiting:
+        with runtime.unit_of_work() as uow:
+            statement = select(TransferOut).where(TransferOut.id == transfer_id)
+            if runtime.db.is_postgres:
+                statement = statement.with_for_update(skip_locked=True)
+            transfer = uow.session.scalar(statement)
+            if (transfer is None or transfer.status != T.REQUESTED
+                    or transfer.record is not None or transfer.actions_part is not None):
+                continue
+            transfer.actions_part = transfer_record.MISSING
+            complete(uow, transfer)
+            done += 1
+            log.warning("transfer package sent without its actions part: none came in time",
+                        extra={"case_id": transfer.case_id, "area_id": transfer.area_id,
+                               "reason_code": "actions-part-missing"})
+    return done
 
 
 def offer_locally(uow: UnitOfWork, transfer: TransferOut) -> None:
@@ -615,14 +699,19 @@ def notes(uow: UnitOfWork, transfer_id: str) -> list[dict[str, Any]]:
 
 
 # --- what coordinators read ------------------------------------------------------------------
+def _readable(uow: UnitOfWork, case_id: str, field: str, token: str | None) -> Any:
+    """A's copy of one encrypted value; None when there is none or its key is erased."""
+    if not token:
+        return None
+    try:
+        return key_store(uow.runtime).decrypt(case_id, field, token)
+    except KeyErased:
+        return None
+
+
 def outgoing_view(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
-    address = None
-    if transfer.address:
-        try:
-            address = key_store(uow.runtime).decrypt(transfer.case_id, ADDRESS_FIELD,
-                                                     transfer.address)
-        except KeyErased:
-            address = None
+    address = _readable(uow, transfer.case_id, ADDRESS_FIELD, transfer.address)
+    handover = _readable(uow, transfer.case_id, HANDOVER_FIELD, transfer.handover) or {}
     return {
         "id": transfer.id, "direction": "outgoing", "case_id": transfer.case_id,
         "from_area": transfer.area_id, "to_area": transfer.to_area, "remote": transfer.remote,
@@ -632,7 +721,9 @@ def outgoing_view(uow: UnitOfWork, transfer: TransferOut) -> dict[str, Any]:
         "requested_at": transfer.requested_at, "answered_at": transfer.answered_at,
         "decline_reason": transfer.decline_reason, "new_case_id": transfer.new_case_id,
         "delivery": transfer.delivery, "attempts": transfer.attempts,
-        "last_error": transfer.last_error,
+        "last_error": transfer.last_error, "actions_part": transfer.actions_part,
+        "safeguarding_in_place": handover.get("safeguarding_in_place"),
+        "idva": handover.get("idva"),
     }
 
 
@@ -649,7 +740,10 @@ def incoming_view(uow: UnitOfWork, offer: TransferIn, *, with_package: bool) -> 
         "open_actions": offer.action_plan,
     }
     if with_package:
-        body["package"] = read_package(uow, offer)
+        package = body["package"] = read_package(uow, offer)
+        # What B's coordinator hands over from, and whether the actions part came.
+        for key in ("actions_part", "safeguarding_in_place", "idva"):
+            body[key] = (package or {}).get(key)
     return body
 
 

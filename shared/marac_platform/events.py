@@ -150,7 +150,8 @@ CATALOG: Mapping[str, EventSpec] = {
               "retries, or refused); the case stays with the sending area."),
         _spec(TRANSFER_PACKED, payloads.TransferPackedSchema,
               "The actions service's part of a transfer package (the case's information-and-"
-              "updates documents and actions), encrypted under the case's key."),
+              "updates documents and actions), compressed then encrypted under the case's "
+              "key; over 900 KB even so, only a marker saying it was too large."),
         _spec(NOTIFICATION_SENT, payloads.NotificationSentSchema,
               "A notification reached its channel (e-mail, webhook, record)."),
         _spec(NOTIFICATION_FAILED, payloads.NotificationFailedSchema,

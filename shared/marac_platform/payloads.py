@@ -884,8 +884,10 @@ class TransferPacked(Payload):
 
 class TransferPackedSchema(PayloadSchema):
     """The actions service's part of a transfer package (the case's information-and-updates
-    documents and its actions, open and closed), encrypted under the sending case's key, for
-    the referral service to send with the package. Once per transfer."""
+    documents and its actions, open and closed), compressed (zlib) then encrypted under the
+    sending case's key, for the referral service to send with the package; a record still
+    over 900 KB is only a sealed marker saying so (marac_platform/transfer_record.py). Once
+    per transfer."""
 
     payload = TransferPacked
     transfer_id = ID()

@@ -50,6 +50,9 @@ QUESTIONS = list(get_checklist(PARTNER_CHECKLIST).question_ids)
 A, B = "northshire", "southshire"
 LISTED_DATE = "northshire-2026-12-15"  # its case list went out on 11 December
 ADDRESS = "14 Canary Wharf Road, Southshire"
+SAFEGUARDING = "Panic alarm fitted; Clare's Law disclosure made; sister's address flagged."
+IDVA = {"name": "Jo Whitfield", "agency": "Northshire IDVA Service",
+        "contact": "jo.whitfield@idva.example.gov.uk"}
 TIMEOUT_S = 90.0
 
 
@@ -272,13 +275,23 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
 
     wait_for(compiled, TIMEOUT_S)
 
+    # A's IDVA's contact malformed: a 422 naming the field, nothing asked.
+    refused = ask(apps, env, case_a, idva={"name": "Jo Whitfield"})
+    assert refused.status_code == 422, refused.get_json()
+    assert [e["field"] for e in refused.get_json()["errors"]] == ["idva.agency"]
     asked = ask(apps, env, case_a, named_on_case_list=True, note="She moved to her sister's.",
+                safeguarding_in_place=SAFEGUARDING, idva=IDVA,
                 open_actions={"default": "hand_over",
                               "actions": {made["housing_options"]: "close"}})
     assert asked.status_code == 201, asked.get_json()
     transfer = asked.get_json()
     assert transfer["status"] == "requested"
     assert transfer["address"] == ADDRESS
+    assert (transfer["safeguarding_in_place"], transfer["idva"]) == (SAFEGUARDING, IDVA)
+    with apps.referral_runtime.unit_of_work() as uow:  # kept encrypted under A's case key
+        row = uow.session.get(TransferOut, transfer["id"])
+        assert row is not None and row.handover is not None
+        assert row.handover.startswith("enc1:") and "Whitfield" not in row.handover
 
     # B sees the offer with its origin and package; A keeps the case and its date meanwhile.
     offer = offered(apps, env, transfer["id"])
@@ -300,6 +313,16 @@ def test_accepted_transfer_opens_the_case_in_b_and_hands_over(apps: Apps,
     assert packed[made["alarm"]]["what"] == "Personal or panic alarm installed"
     assert packed[made["police_flag"]]["history"][-1]["note"] == "Flag placed."
     assert len(events_of(env, "transfer.packed", transfer["id"])) == 1
+    assert full["actions_part"] == "included"
+    # What A's coordinator handed over: the safeguarding in place and A's IDVA, re-wrapped
+    # for B with the rest of the package; never in clear on a topic.
+    assert (full["safeguarding_in_place"], full["idva"]) == (SAFEGUARDING, IDVA)
+    assert (full["package"]["safeguarding_in_place"], full["package"]["idva"]) == (
+        SAFEGUARDING, IDVA)
+    for family_name in ("transfer.requested", "transfer.packed"):
+        for record in read_all(env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                               events.kafka_topic(family_name)):
+            assert b"Whitfield" not in record.value and b"Clare's Law" not in record.value
     still = read(apps, env, referral["id"], A)
     assert (still["state"], still["marac_date"]) == ("scheduled", "2026-12-15")
     assert apps.referral.get(f"/v1/transfers/incoming/{transfer['id']}",
@@ -458,6 +481,41 @@ def test_events_are_idempotent_by_transfer_id(apps: Apps, env: PlatformEnv) -> N
             answered_at=clock.now()))
     assert len(wait_for(lambda: events_of(env, "transfer.completed", transfer_id),
                         TIMEOUT_S)) == 1
+
+
+def test_a_package_whose_actions_part_never_comes_goes_without_it(apps: Apps,
+                                                                  env: PlatformEnv) -> None:
+    referral = scheduled_in_a(apps, env, unique_family())
+    runtime = apps.referral_runtime
+    transfer_id = f"trf-{uuid.uuid4().hex[:16]}"
+    with runtime.unit_of_work() as uow:  # as a request leaves it, its transfer.requested unheard
+        uow.session.add(TransferOut(
+            id=transfer_id, area_id=A, case_id=referral["case_id"], to_area=B, remote=False,
+            reason="moved_permanently", heard_in_origin=False, named_on_case_list=False,
+            action_plan={"default": "hand_over", "actions": {}}, status="requested",
+            requested_by="coordinator-northshire", requested_at=clock.now(), attempts=0))
+
+    # Within the timeout (15 minutes by default) it waits for the actions service.
+    with time_machine.travel(clock.now() + timedelta(minutes=14), tick=False):
+        assert transfers.packing_overdue(runtime) == 0
+        assert outgoing(apps, env, transfer_id)["actions_part"] is None
+    # Past it, the package goes without that part, marked so for both coordinators.
+    with time_machine.travel(clock.now() + timedelta(minutes=16), tick=False):
+        assert transfers.packing_overdue(runtime) == 1
+        assert transfers.packing_overdue(runtime) == 0  # once
+        assert outgoing(apps, env, transfer_id)["actions_part"] == "missing"
+    offered(apps, env, transfer_id)
+    full = get_json(apps.referral, f"/v1/transfers/incoming/{transfer_id}", coordinator(env, B))
+    assert full["actions_part"] == full["package"]["actions_part"] == "missing"
+    assert (full["package"]["updates"], full["package"]["actions"]) == ([], [])
+    # The part arriving late changes nothing: the package B holds says it went without.
+    with runtime.unit_of_work() as uow:
+        transfers.on_packed(uow, TransferPacked(
+            transfer_id=transfer_id, case_id=referral["case_id"], from_area=A, to_area=B,
+            record="enc1:late", packed_at=clock.now()))
+    assert outgoing(apps, env, transfer_id)["actions_part"] == "missing"
+    again = get_json(apps.referral, f"/v1/transfers/incoming/{transfer_id}", coordinator(env, B))
+    assert again["package"]["actions_part"] == "missing"
 
 
 def test_erasure_in_a_after_transfer_leaves_b_readable(apps: Apps, env: PlatformEnv) -> None:

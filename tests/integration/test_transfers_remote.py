@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +39,10 @@ from services.actions import service as actions_service
 from services.actions.models import Action
 from services.actions.smart import DETAILS_FIELD
 from services.actions.wiring import SERVICE as ACTIONS
+from services.referral import transfers
 from services.referral.models import TransferIn, TransferOut
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
+from services.referral.wiring import SERVICE as REFERRAL
 from tests.conftest import REPO, PlatformEnv, in_process, make_platform_env
 from tests.support.clock import DEFAULT_INSTANT
 from tests.support.infra import PostgresServer
@@ -51,6 +54,8 @@ pytestmark = pytest.mark.integration
 QUESTIONS = list(get_checklist(PARTNER_CHECKLIST).question_ids)
 TIMEOUT_S = 90.0
 INBOUND = "/v1/transfers/inbound"
+SAFEGUARDING = "Refuge warden checks in daily; police marker on the refuge."
+IDVA = {"name": "Sam Okafor", "agency": "Northshire IDVA Service", "contact": "0161 496 0000"}
 
 
 def ec_key(kid: str, use: str) -> jwk.JWK:
@@ -195,29 +200,35 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def seed_action(deployment: Deployment, case_id: str) -> str:
-    """An open action on the case in the deployment's actions database, its details under the
-    case's key, as its actions service keeps one (its API is not served in these tests)."""
+@contextmanager
+def runtime_of(deployment: Deployment, service: Any) -> Iterator[Runtime]:
+    """A runtime of one of the deployment's services in this process (its databases, keys)."""
     patch = pytest.MonkeyPatch()
     for key, value in in_process(deployment.env.env).items():
         patch.setenv(key, value)
     settings_for.cache_clear()
-    runtime = Runtime(ACTIONS, settings=load_settings("actions"))
-    action_id = f"act-{uuid.uuid4().hex[:12]}"
+    runtime = Runtime(service, settings=load_settings(service.name))
     try:
-        with runtime.unit_of_work() as uow:
-            now = clock.now()
-            uow.session.add(Action(
-                id=action_id, case_id=case_id, area_id="northshire", meeting_id=None,
-                owner_agency="police", asked_by_agency="idva", catalogue_code="alarm",
-                details=actions_service.keys(runtime).encrypt(
-                    case_id, DETAILS_FIELD, {"what": "Alarm fitted", "risk": "Ex-partner"}),
-                for_whom="victim", due_by=clock.uk_today() + timedelta(days=14),
-                status="agreed", created_at=now, created_by="test", updated_at=now))
+        yield runtime
     finally:
         runtime.db.dispose()
         patch.undo()
         settings_for.cache_clear()
+
+
+def seed_action(deployment: Deployment, case_id: str) -> str:
+    """An open action on the case in the deployment's actions database, its details under the
+    case's key, as its actions service keeps one (its API is not served in these tests)."""
+    action_id = f"act-{uuid.uuid4().hex[:12]}"
+    with runtime_of(deployment, ACTIONS) as runtime, runtime.unit_of_work() as uow:
+        now = clock.now()
+        uow.session.add(Action(
+            id=action_id, case_id=case_id, area_id="northshire", meeting_id=None,
+            owner_agency="police", asked_by_agency="idva", catalogue_code="alarm",
+            details=actions_service.keys(runtime).encrypt(
+                case_id, DETAILS_FIELD, {"what": "Alarm fitted", "risk": "Ex-partner"}),
+            for_whom="victim", due_by=clock.uk_today() + timedelta(days=14),
+            status="agreed", created_at=now, created_by="test", updated_at=now))
     return action_id
 
 
@@ -275,8 +286,11 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                                             "heard_in_origin": False,
                                             "named_on_case_list": False,
                                             "note": "She left at night.",
+                                            "safeguarding_in_place": SAFEGUARDING,
+                                            "idva": IDVA,
                                             "open_actions": {"default": "close"}})
     assert status == 201, transfer
+    assert (transfer["safeguarding_in_place"], transfer["idva"]) == (SAFEGUARDING, IDVA)
     # Waiting for A's actions service's part (transfer.packed), then sent.
     assert (transfer["remote"], transfer["delivery"]) == (True, "packing")
 
@@ -302,6 +316,11 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     assert (packed["action_id"], packed["what"], packed["open"]) == (action_id, "Alarm fitted",
                                                                      True)
     assert full["package"]["updates"] == []  # never heard in A: no document yet
+    assert full["actions_part"] == "included"
+    # What A's coordinator handed over, inside the JWE to B: the safeguarding and A's IDVA.
+    assert (full["safeguarding_in_place"], full["idva"]) == (SAFEGUARDING, IDVA)
+    assert (full["package"]["safeguarding_in_place"], full["package"]["idva"]) == (
+        SAFEGUARDING, IDVA)
     # The partner's calls are on B's audit trail under B's area (the one they were for).
     code, trail = call("GET", f"{b.url}/v1/audit?subject=partner:northshire",
                        b.token("auditor", "westshire"))
@@ -315,6 +334,15 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
                             f"{b.env.prefix}transfer.requested")
         if json.loads(r.value).get("transfer_id") == transfer["id"]], TIMEOUT_S)
     assert len(requested) == 1
+    # Never in clear on a topic of either deployment, nor in their logs.
+    for deployment in (a, b):
+        for topic in ("transfer.requested", "transfer.packed"):
+            for record in read_all(deployment.env.env["KAFKA_BOOTSTRAP_SERVERS"],
+                                   f"{deployment.env.prefix}{topic}"):
+                assert IDVA["name"].encode() not in record.value
+                assert b"Refuge warden" not in record.value
+        for log_file in deployment.folder.rglob("*.log"):
+            assert IDVA["name"] not in log_file.read_text(errors="replace")
 
     # Sent again (as after a lost response): still one offer.
     before = count_offers(b)
@@ -459,3 +487,41 @@ def test_a_partner_never_reached_finally_fails_visibly(deployments: dict[str, De
     assert [(t["case_id"], t["to_area"], t["attempts"], t["reason_code"]) for t in told
             if t["transfer_id"] == transfer["id"]] == [
         (created["case_id"], "deadshire", 3, "unreachable")]
+
+
+def test_a_package_whose_actions_part_never_comes_is_sent_without_it(
+        deployments: dict[str, Deployment]) -> None:
+    a, b = deployments["a"], deployments["b"]
+    form = sample_referral(QUESTIONS, "northshire", yes_answers=16, victim_given="Robin",
+                           victim_family="Fam" + uuid.uuid4().hex[:8], today=clock.uk_today())
+    status, created = call("POST", f"{a.url}/v1/referrals?submit=true",
+                           a.token("referrer", "northshire"), form)
+    assert status == 201, created
+    transfer_id = f"trf-{uuid.uuid4().hex[:16]}"
+    with runtime_of(a, REFERRAL) as runtime:
+        with runtime.unit_of_work() as uow:  # as a request leaves it, its transfer.requested unheard
+            uow.session.add(TransferOut(
+                id=transfer_id, area_id="northshire", case_id=created["case_id"],
+                to_area="westshire", remote=True, reason="moved_permanently",
+                heard_in_origin=False, named_on_case_list=False,
+                action_plan={"default": "close", "actions": {}}, status="requested",
+                requested_by="coordinator-northshire", requested_at=clock.now(), attempts=0,
+                delivery="packing"))
+        # The referral worker's job, as it runs past the timeout (the clock given, not waited).
+        assert transfers.packing_overdue(runtime, clock.now() + timedelta(minutes=5)) == 0
+        assert transfers.packing_overdue(runtime, clock.now() + timedelta(minutes=16)) == 1
+
+    coordinator_a = a.token("coordinator", "northshire")
+
+    def outgoing() -> dict[str, Any]:
+        code, found = call("GET", f"{a.url}/v1/transfers/outgoing/{transfer_id}", coordinator_a)
+        assert code == 200, found
+        return dict(found)
+
+    sent = wait_for(lambda: (found := outgoing())["delivery"] == "delivered" and found, TIMEOUT_S)
+    assert sent["actions_part"] == "missing"
+    code, full = call("GET", f"{b.url}/v1/transfers/incoming/{transfer_id}",
+                      b.token("coordinator", "westshire"))
+    assert code == 200, full
+    assert full["actions_part"] == full["package"]["actions_part"] == "missing"
+    assert (full["package"]["updates"], full["package"]["actions"]) == ([], [])

@@ -53,6 +53,14 @@ def test_package_fields_are_checked() -> None:
     assert {"transfer_id", "from_area", "to_area", "referral_form", "reason"} <= fields
 
 
+def test_the_handover_and_actions_part_are_checked() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        transfers.check_package({"version": 1, "actions_part": "lost",
+                                 "idva": {"name": "Jo", "phone": "0161"}})
+    fields = {e["field"] for e in caught.value.errors}
+    assert {"actions_part", "idva.agency", "idva.phone"} <= fields
+
+
 # --- another deployment ------------------------------------------------------------------------
 def test_a_refusal_is_final_and_an_outage_is_retried() -> None:
     from services.referral.partners import outcome
