@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,9 @@ from sqlalchemy.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.append(str(REPO))  # tests.support: the STARTTLS and AUTH relay the tests use
+# aiosmtpd warns at every login about an attribute it sets itself.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 from bare_chain import percentile, run_chain  # noqa: E402
 
@@ -254,17 +258,13 @@ def platform(db: str, bootstrap: str, pg: LocalPostgres | None, areas_file: Path
 
 
 def start_smtp(env: dict[str, str]) -> Any:
-    from aiosmtpd.controller import Controller
+    """A relay as a deployment's: STARTTLS and AUTH (notify refuses plain SMTP by default)."""
+    from tests.support.smtp import SmtpServer
 
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 OK"
-
-    port = free_port()
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    env["MARAC_SMTP_HOST"], env["MARAC_SMTP_PORT"] = "127.0.0.1", str(port)
-    return controller
+    server = SmtpServer()
+    server.start()
+    env.update(server.env())
+    return server
 
 
 def forms(count: int, areas: list[str], repeats: float = 0.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
+import time
 from datetime import datetime
 from email.message import EmailMessage
 from types import TracebackType
@@ -52,16 +53,31 @@ def email(mail: MailSettings, to: tuple[str, ...], subject: str, text: str, html
     return message
 
 
+# A session left open between batches is closed once idle this long: relays drop idle
+# clients after a while, and a fresh session is cheaper than a failed send.
+IDLE_CLOSE_S: Final = 20.0
+
+
 class Mailer:
-    """One SMTP session for a run of deliveries, opened at the first e-mail and reopened once
-    if the relay dropped it in between."""
+    """One SMTP session, opened at the first e-mail and reopened once if the relay dropped it
+    in between. The worker keeps one for its batches (`begin` each), so a burst does not pay a
+    TLS handshake and a login per batch."""
 
     def __init__(self, mail: MailSettings) -> None:
         self.mail = mail
         self.session: smtplib.SMTP | None = None
+        self.last_used = 0.0
         # Once the relay could not be reached, the rest of the batch fails at once with the
         # same code (and its backoff) instead of each waiting out a connection timeout.
         self.unreachable: str | None = None
+        self._context: ssl.SSLContext | None = None
+
+    def begin(self) -> Mailer:
+        """A new batch: the relay may be reachable again; an idle session is closed first."""
+        self.unreachable = None
+        if self.session is not None and time.monotonic() - self.last_used > IDLE_CLOSE_S:
+            self.close()
+        return self
 
     def __enter__(self) -> Mailer:
         return self
@@ -71,8 +87,10 @@ class Mailer:
         self.close()
 
     def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(
-            cafile=str(self.mail.ca_file) if self.mail.ca_file else None)
+        if self._context is None:  # loading the CA bundle costs more than the handshake
+            self._context = ssl.create_default_context(
+                cafile=str(self.mail.ca_file) if self.mail.ca_file else None)
+        return self._context
 
     def _open(self) -> smtplib.SMTP:
         mail = self.mail
@@ -111,6 +129,7 @@ class Mailer:
                         raise DeliveryFailed(self.unreachable) from None
                 try:
                     self.session.send_message(message)
+                    self.last_used = time.monotonic()
                     return
                 except smtplib.SMTPServerDisconnected:
                     self.session = None  # an idle session the relay closed: one fresh try

@@ -138,7 +138,7 @@ def _http() -> httpx.Client:
 
 def deliver_due(runtime: Runtime) -> int:
     """The timed job: a crash leaves at most one delivery with an unknown outcome, never a
-    whole batch. One SMTP session serves the batch's e-mails."""
+    whole batch. One SMTP session serves the batch's e-mails (and the next batches')."""
     claim_timeout = timedelta(seconds=runtime.settings.delivery_claim_timeout_s)
     with runtime.unit_of_work() as uow:
         ids = uow.session.scalars(
@@ -147,13 +147,19 @@ def deliver_due(runtime: Runtime) -> int:
     if not ids:
         return 0
     attempted = 0
-    with delivery.Mailer(runtime.settings.mail) as mailer:
-        for delivery_id in ids:
-            item = claim(runtime, delivery_id, claim_timeout)
-            if item is not None:
-                deliver_one(runtime, item, mailer)
-                attempted += 1
+    mailer = _mailer(runtime).begin()
+    for delivery_id in ids:
+        item = claim(runtime, delivery_id, claim_timeout)
+        if item is not None:
+            deliver_one(runtime, item, mailer)
+            attempted += 1
     return attempted
+
+
+@cache
+def _mailer(runtime: Runtime) -> delivery.Mailer:
+    """The worker's SMTP session, kept between batches (closed when idle: Mailer.begin)."""
+    return delivery.Mailer(runtime.settings.mail)
 
 
 def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
