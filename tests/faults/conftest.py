@@ -27,7 +27,7 @@ from tests.support.smtp import SmtpServer
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_broker() -> Iterator[LocalKafka]:
     ensure_kafka_jars(progress=print)
     folder = Path(tempfile.mkdtemp(prefix="marac-fault-kafka-"))
@@ -40,7 +40,7 @@ def fault_broker() -> Iterator[LocalKafka]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_postgres() -> Iterator[LocalPostgres]:
     folder = Path(tempfile.mkdtemp(prefix="marac-fault-pg-"))
     folder.chmod(0o755)  # the postgres OS user must reach it
@@ -67,7 +67,7 @@ def region_areas(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(fault_broker: LocalKafka, fault_postgres: LocalPostgres,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     server = PostgresServer("127.0.0.1", fault_postgres.port, ROLE, PASSWORD)
