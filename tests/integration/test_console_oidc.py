@@ -96,6 +96,9 @@ def test_signing_in_through_the_identity_provider_maps_its_claims(
                                   "areas": ["northshire"], "agency": "health"}
         token = session["token"]
     assert token == idp.access_tokens[-1]  # what the console sends the services
+    cookie = client.get_cookie("marac_console")
+    assert cookie is not None and len(cookie.value) < 4000  # browsers drop cookies over 4 KB
+    assert not [part for part in token.split(".") if part in cookie.value]  # encrypted
     assert idp.grants == {}  # the code was exchanged, once
     home = client.get("/research")
     assert home.status_code in (200, 503)  # signed in: the page, or the service it needs is down
