@@ -20,6 +20,7 @@ from marac_platform.areas import load_areas
 from services.console import session as who
 from services.console.backend import Refused, SignedOut, Unavailable
 from services.console.config import ConsoleSettings, load_console_settings
+from services.console.cookie import EncryptedSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def create_app(config: ConsoleSettings | None = None) -> Flask:
     telemetry.setup_logging("console", config.log_level)
     clock.start_at(config.clock_start)
     app = Flask("marac.console", template_folder=str(HERE / "templates"))
+    app.session_interface = EncryptedSessionInterface()  # the cookie carries a bearer token
     app.jinja_loader = ChoiceLoader([
         FileSystemLoader(str(HERE / "templates")),
         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
@@ -48,7 +50,7 @@ def create_app(config: ConsoleSettings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.secure_cookie,
         # A backstop a little past the idle timeout (session.idle_expired is the rule and says
-        # why): Flask refuses a cookie signed longer ago than this, whatever it holds.
+        # why): the cookie is refused when made longer ago than this, whatever it holds.
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=config.idle_timeout_s + 300),
         MAX_CONTENT_LENGTH=1_000_000,
     )

@@ -94,8 +94,8 @@ def _secret_key(env: dict[str, str], data_dir: Path, dev: bool) -> str:
             raise SettingsError("MARAC_CONSOLE_SECRET_KEY: at least 32 characters")
         return given
     if not dev:
-        raise SettingsError("MARAC_CONSOLE_SECRET_KEY (or _FILE): required (it signs the "
-                            "session cookie)")
+        raise SettingsError("MARAC_CONSOLE_SECRET_KEY (or _FILE): required (the session "
+                            "cookie is encrypted under it)")
     path = data_dir / "keys" / SECRET_FILE  # development only: made once, 0600
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""Who is signed in, kept in the signed session cookie: their token for the services, what its
-claims say (for navigation only: the services decide), the CSRF token and the last activity."""
+"""Who is signed in, kept in the encrypted session cookie (cookie.py): their token for the
+services, what its claims say (for navigation only: the services decide), the CSRF token and
+the last activity."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def api() -> Api:
 
 
 def _now() -> int:
-    # Flask also refuses a cookie signed long before (its max_age, a backstop); this check is
+    # Flask also refuses a cookie made long before (its max_age, a backstop); this check is
     # the idle rule, and lets the sign-in page say why the person was signed out.
     return int(clock.now().timestamp())
 

@@ -5,6 +5,7 @@ generated development key the services trust). Signing out; the idle timeout liv
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from authlib.integrations.base_client import OAuthError
@@ -19,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from joserfc.errors import JoseError
 from requests import RequestException
 from werkzeug.wrappers import Response
 
@@ -28,6 +30,7 @@ from marac_platform.security.tokens import mint_token
 from services.console.config import ConsoleSettings
 from services.console.session import Person, settings, sign_in
 
+log = logging.getLogger(__name__)
 bp = Blueprint("signin", __name__)
 
 PERSON_ROLES = [r.value for r in Role if r is not Role.PARTNER_AREA]
@@ -128,7 +131,10 @@ def oidc_callback() -> Any:
         token = oauth.idp.authorize_access_token()
     except RequestException:
         return idp_unavailable()
-    except OAuthError:
+    except (OAuthError, JoseError) as error:
+        # A state not this browser's, the provider's refusal, or an ID token whose signature,
+        # issuer, audience, nonce or times do not check out (Authlib verifies it with joserfc).
+        log.warning("sign-in refused", extra={"reason_code": type(error).__name__})
         return render_template("error.html", title="You were not signed in",
                                message="The sign-in did not complete. Sign in again."), 400
     claims = token.get("userinfo") or {}
