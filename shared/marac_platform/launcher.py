@@ -7,10 +7,12 @@ does not stop the platform; one that keeps exiting stops it, with a line saying 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from marac_platform.settings import SERVICES, service_port
+
+
+def _stop_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when the launching process dies (Linux), so a
+    launcher that is killed (a test's timeout, `kill -9` of `marac run`) leaves no orphans
+    retrying against a broker and database that went with it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(ctypes.c_int(PR_SET_PDEATHSIG),
+                                                ctypes.c_ulong(signal.SIGTERM))
+
+
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -97,7 +111,7 @@ class Platform:
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 argv, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_stop_with_parent)
 
     def spawn(self, name: str, argv: list[str]) -> Process:
         log_path = self.log_dir / f"{name}.log"
