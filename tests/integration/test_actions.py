@@ -29,7 +29,7 @@ from marac_platform.security.tokens import mint_token
 from services.actions import handlers, research_reminders, service, smart, updates
 from services.actions.models import TABLES, Action, ActionReminder, ResearchReturn, UpdatesVersion
 from tests.conftest import PlatformEnv
-from tests.support.kafka_tools import produce, read_all, wait_for
+from tests.support.kafka_tools import PATIENCE, produce, read_all, wait_for
 from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
@@ -506,7 +506,7 @@ def test_the_overdue_sweep_with_two_workers_and_a_sigkill_sends_each_step_exactl
     # One worker, killed mid-sweep: after its 5th claim, before that claim commits.
     crashed = workers.start(MARAC_FAULT=f"{smart.FAULT_AFTER_REMINDER_CLAIM}:5")
     try:
-        assert crashed.wait(60) == -signal.SIGKILL
+        assert crashed.wait(60 * PATIENCE) == -signal.SIGKILL
     except (AssertionError, subprocess.TimeoutExpired):
         pytest.fail(f"the worker did not die at the fault; logs:\n{workers.logs()}")
     assert reminders() == 4  # four committed, the fifth rolled back with the process
@@ -584,7 +584,7 @@ def test_a_list_sent_inside_the_window_is_reminded_at_once_exactly_once_across_a
     # One worker, killed after its 2nd claim, before that claim commits.
     crashed = workers.start(MARAC_FAULT=f"{research_reminders.FAULT_AFTER_CLAIM}:2")
     try:
-        assert crashed.wait(60) == -signal.SIGKILL
+        assert crashed.wait(60 * PATIENCE) == -signal.SIGKILL
     except (AssertionError, subprocess.TimeoutExpired):
         pytest.fail(f"the worker did not die at the fault; logs:\n{workers.logs()}")
     assert reminded(runtime) == 1  # the second claim rolled back with the process

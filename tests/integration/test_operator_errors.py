@@ -19,6 +19,7 @@ from marac_platform.ports import free_port
 from marac_platform.service_spec import Command, ServiceSpec
 from services.registry import PROGRAM
 from services.registry import SERVICES as DECLARED
+from tests.support.kafka_tools import PATIENCE
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +28,8 @@ AREAS = REPO / "deploy" / "areas.yaml"
 
 
 def marac(*argv: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PROGRAM, *argv], env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO, check=False)
+    return subprocess.run([*PROGRAM, *argv], env=env, capture_output=True, text=True,
+                          timeout=timeout * PATIENCE, cwd=REPO, check=False)
 
 
 @pytest.fixture
