@@ -22,17 +22,19 @@ from pathlib import Path
 
 from marac_platform.settings import SERVICES, service_port
 
+PR_SET_PDEATHSIG = 1
+# Looked up here, in the parent: the child runs as little Python as possible between fork and
+# exec (no dlopen there), since the parent has threads.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PDEATHSIG_ARGS = (ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGTERM))
+
 
 def _stop_with_parent() -> None:
     """In the child, before it runs: SIGTERM when the launching process dies (Linux), so a
     launcher that is killed (a test's timeout, `kill -9` of `marac run`) leaves no orphans
     retrying against a broker and database that went with it."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(ctypes.c_int(PR_SET_PDEATHSIG),
-                                                ctypes.c_ulong(signal.SIGTERM))
-
-
-PR_SET_PDEATHSIG = 1
+    if _PRCTL is not None:
+        _PRCTL(*_PDEATHSIG_ARGS)
 
 
 @dataclass

@@ -3,6 +3,7 @@ give up with a clear line when it keeps exiting."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -115,3 +116,39 @@ def test_a_restart_line_carries_the_childs_last_logged_message(tmp_path: Path) -
         running.stop()
     assert lines[0].startswith("actions-worker exited with code 1: timed job failed (OperationalError); "
                                "restarting it in ")
+
+
+# A launcher that spawns a long-lived child, prints its pid, then waits to be killed.
+LAUNCHER = """
+import sys, time
+from pathlib import Path
+from marac_platform.launcher import Platform
+platform = Platform(env={}, log_dir=Path(sys.argv[1]), services=())
+child = platform.spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"])
+print(child.popen.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for its (dead) parent's reaper."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_children_end_when_the_launcher_is_killed(tmp_path: Path) -> None:
+    """A launcher killed outright (a test's timeout, `kill -9` of `marac run`) leaves no child
+    running on against a broker and database that went with it."""
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path / "logs")],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert launcher.stdout is not None
+        child = int(launcher.stdout.readline())
+        launcher.kill()
+        launcher.wait(10)
+        wait_for(lambda: ended(child), 10)
+    finally:
+        launcher.kill()
