@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -76,28 +77,30 @@ class PostgresServer:
         return (f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/"
                 f"{database}")
 
+    def _admin(self) -> psycopg.Connection[Any]:
+        """A connection to the server's `postgres` database, for creating and renaming."""
+        return psycopg.connect(host=self.host, port=self.port, user=self.user,
+                               password=self.password, dbname="postgres", autocommit=True)
+
     def create_database(self, name: str, template: str | None = None) -> None:
         """FILE_COPY (PostgreSQL 15+): a small database copied as files, not through the WAL
         (a third faster per test platform); an older server gets the default."""
         like = f' TEMPLATE "{template}"' if template else ""
-        with psycopg.connect(host=self.host, port=self.port, user=self.user,
-                             password=self.password, dbname="postgres", autocommit=True) as conn:
+        with self._admin() as conn:
             if conn.info.server_version >= 150000:
                 conn.execute(f'CREATE DATABASE "{name}"{like} STRATEGY FILE_COPY')
             else:
                 conn.execute(f'CREATE DATABASE "{name}"{like}')
 
     def rename_database(self, old: str, new: str) -> None:
-        with psycopg.connect(host=self.host, port=self.port, user=self.user,
-                             password=self.password, dbname="postgres", autocommit=True) as conn:
+        with self._admin() as conn:
             try:
                 conn.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
             except psycopg.errors.DuplicateDatabase:  # another process built it meanwhile
                 conn.execute(f'DROP DATABASE "{old}"')
 
     def has_database(self, name: str) -> bool:
-        with psycopg.connect(host=self.host, port=self.port, user=self.user,
-                             password=self.password, dbname="postgres", autocommit=True) as conn:
+        with self._admin() as conn:
             return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                 (name,)).fetchone() is not None
 
