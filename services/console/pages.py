@@ -73,7 +73,8 @@ def coordinator_home(who: Person) -> str:
     breaches, at_risk = targets.split(at_risk, clock.uk_today())
     screening = part(client.get, "referral", "/v1/referrals", state="in_screening") or {}
     # Referrals that joined the victim's open case on a name and date-of-birth match: the
-    # possible duplicates for the coordinator to confirm (open the referral) or raise.
+    # possible duplicates for the coordinator to confirm (on the referral's page); those
+    # confirmed leave the list.
     linked = part(client.get, "referral", "/v1/referrals", linked="true", limit=20) or {}
     incoming = part(client.get, "referral", "/v1/transfers/incoming", status="requested") or []
     report = part(client.get, "actions", f"/v1/areas/{area}/action-report")
@@ -249,6 +250,15 @@ def submit(referral_id: str) -> Any:
     flash("Your referral was submitted. It is assessed and given a MARAC date; you are told "
           "by e-mail.")
     return redirect(url_for("referrals.referral_list"))
+
+
+@bp.post("/referrals/<referral_id>/link-confirmation")
+def confirm_link(referral_id: str) -> Any:
+    """The coordinator confirms a referral that joined an open case is the same victim."""
+    api().post("referral", f"/v1/referrals/{referral_id}/link-confirmation")
+    flash("Confirmed: the referral is the same victim as its case's. It has left the list of "
+          "possible duplicates.")
+    return redirect(url_for("referrals.one", referral_id=referral_id))
 
 
 @bp.post("/referrals/<referral_id>/screening")

@@ -74,6 +74,8 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
     }
     if coordinator:
         body["linked_case_grounds"] = referral.linked_case_grounds
+        body["link_confirmed_by"] = referral.link_confirmed_by
+        body["link_confirmed_at"] = referral.link_confirmed_at
     if with_form:
         body["form"] = read_form(current_runtime(), referral)
         body["return_note"] = service.return_note(uow, referral)
@@ -245,6 +247,20 @@ class Close(MethodView):
         with request_unit_of_work() as uow:
             referral = visible(uow, referral_id, live=True)
             service.close(uow, referral, principal().subject)
+            return referral_out(uow, referral, with_form=False)
+
+
+@blp.route("/referrals/<referral_id>/link-confirmation")
+class LinkConfirmation(MethodView):
+    @requires(Permission.REFERRAL_SCREEN)
+    @blp.response(200, ReferralOut)
+    def post(self, referral_id: str) -> dict[str, Any]:
+        """Confirm that a referral which joined the victim's open case is the same victim: it
+        leaves the coordinator's list of possible duplicates. Confirming again changes
+        nothing; a referral that joined no case is a 409."""
+        with request_unit_of_work() as uow:
+            referral = visible(uow, referral_id, live=True)
+            service.confirm_link(referral, principal().subject)
             return referral_out(uow, referral, with_form=False)
 
 

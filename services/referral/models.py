@@ -58,6 +58,9 @@ class Referral(AreaScoped, Base):
     # Set when the referral joined a victim's existing open case: the match's grounds codes
     # (e.g. ["name:exact", "dob:exact"]) for the coordinator to check. None: a case of its own.
     linked_case_grounds: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # A coordinator confirmed the join (the same victim): it leaves the list to confirm.
+    link_confirmed_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    link_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The screening step that returned it (None when risk returned it, or it was not returned).
     returned_at_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The SafeLives return's categories, worked out from the form at each submission (flags and

@@ -63,6 +63,10 @@ class ReferralOut(Schema):
         fields.Str(), allow_none=True,
         metadata={"description": "coordinators only: set when the referral joined the victim's "
                                  "existing open case, with the grounds of the match"})
+    link_confirmed_by = fields.Str(allow_none=True, metadata={
+        "description": "coordinators only: who confirmed the join is the same victim"})
+    link_confirmed_at = fields.DateTime(allow_none=True, metadata={
+        "description": "coordinators only: when the join was confirmed (None: still to confirm)"})
     screening = fields.Nested(ScreeningOut, metadata={"description": "coordinators only"})
     form = fields.Dict()
 
@@ -71,7 +75,8 @@ class ListQuery(Schema):
     state = fields.Str(load_default=None, validate=validate.OneOf([s.value for s in ReferralState]))
     linked = fields.Bool(load_default=False, metadata={
         "description": "true: only referrals that joined the victim's existing open case "
-                       "(possible duplicate victims for a coordinator to confirm; needs "
+                       "and not yet confirmed (possible duplicate victims for a coordinator to "
+                       "confirm; needs "
                        "referral.read_area)"})
     offset = fields.Int(load_default=0, validate=validate.Range(0, 1_000_000))
     limit = fields.Int(load_default=50, validate=validate.Range(1, 200))

@@ -241,6 +241,20 @@ def submit_referral(
     })
 
 
+def confirm_link(referral: Referral, by: str) -> bool:
+    """A coordinator confirms that a referral which joined an open case is the same victim;
+    whether that changed anything (confirming again keeps the first confirmation). One that
+    joined no case has nothing to confirm (409)."""
+    if not referral.linked_case_grounds:
+        raise domain.ReferralStateConflict(
+            "The referral did not join an existing case: there is no match to confirm.")
+    if referral.link_confirmed_at is not None:
+        return False
+    referral.link_confirmed_by = by
+    referral.link_confirmed_at = utcnow()
+    return True
+
+
 def submit_draft(uow: UnitOfWork, referral: Referral, by: str) -> None:
     """Submit a stored draft (or an amended returned referral): its whole form is checked
     first, and a 422 leaves it as it was."""
@@ -264,15 +278,17 @@ def readable_by(who: Principal) -> ColumnElement[bool]:
 def readable_page(uow: UnitOfWork, who: Principal, *, state: str | None, offset: int,
                   limit: int, linked: bool = False) -> tuple[list[Referral], bool]:
     """A page of the referrals `who` may read, newest first, and whether more follow;
-    `linked`: only those that joined the victim's existing open case."""
+    `linked`: only those that joined the victim's existing open case, not yet confirmed."""
     statement = (select(Referral).where(readable_by(who))
                  .order_by(Referral.created_at.desc(), Referral.id))
     if state:
         statement = statement.where(Referral.state == state)
     if linked:
-        # None is stored as JSON null (SQLAlchemy's JSON default), or as SQL NULL.
+        # None is stored as JSON null (SQLAlchemy's JSON default), or as SQL NULL. Those a
+        # coordinator has confirmed are settled: the list is of those still to confirm.
         statement = statement.where(Referral.linked_case_grounds.is_not(None),
-                                    cast(Referral.linked_case_grounds, String) != "null")
+                                    cast(Referral.linked_case_grounds, String) != "null",
+                                    Referral.link_confirmed_at.is_(None))
     rows = uow.session.scalars(statement.offset(offset).limit(limit + 1)).all()
     return list(rows[:limit]), len(rows) > limit
 

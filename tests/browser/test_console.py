@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's Chromium driven by Playwright) over the whole platform
 as real processes, Kafka and PostgreSQL: a referrer saves a draft, resumes it and submits; the
-coordinator sees it scheduled; once the case list is out an agency representative reads it and
+coordinator sees it scheduled, and confirms (by keyboard) that another agency's referral which
+joined the case is the same victim; once the case list is out an agency representative reads it and
 returns research; the coordinator records an action; the agency completes it; on the day the
 coordinator records the case heard and the SafeLives quarterly return shows it (counts, the
 chart, the CSV). axe-core checks every page (no violation) and each page's screenshot is kept
@@ -14,17 +15,23 @@ date's 10:00 meeting has begun.
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
+from marac_platform.checklists import get_checklist
 from marac_platform.launcher import Platform
 from marac_platform.ports import free_port
+from marac_platform.security.tokens import mint_token
 from marac_platform.settings import SERVICES
+from services.referral.sample import PARTNER_CHECKLIST, sample_referral
 from services.registry import PROGRAM
 from tests.conftest import PlatformEnv
 from tests.support.clock import process_clock_env
@@ -177,6 +184,27 @@ def fill_date(page: Page, field_id: str, day: int, month: int, year: int) -> Non
     page.fill(f"#{field_id}-year", str(year))
 
 
+def second_referral(platform_env: PlatformEnv, ports: dict[str, str]) -> str:
+    """Health refers the same victim (name and date of birth) through the referral API, with
+    too few DASH answers to meet the criteria: it joins her open case and goes back to its
+    referrer, so the agenda and the return are unchanged. Its id."""
+    private = (Path(platform_env.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
+    token = mint_token(private, subject="browser-health-referrer", agency="health",
+                       role="referrer", areas=["northshire"], audience="marac",
+                       issuer="marac-dev",
+                       issued_at=int(time_machine.escape_hatch.time.time()))  # the wall clock
+    form = sample_referral(list(get_checklist(PARTNER_CHECKLIST).question_ids), yes_answers=0)
+    form["referrer"]["agency_id"] = "health"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ports['MARAC_REFERRAL_PORT']}/v1/referrals?submit=true",
+        data=json.dumps(form).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        created = json.loads(response.read())
+    referral_id: str = created["id"]
+    return referral_id
+
+
 def test_referral_to_completed_action_in_the_console(
         platform_env: PlatformEnv, tmp_path: Path, browser: object, ports: dict[str, str]) -> None:
     shots: list[str] = []
@@ -283,6 +311,9 @@ def test_referral_to_completed_action_in_the_console(
         referrer.check("referral")
         referrer.close()
 
+        # --- another agency refers the same victim (through the API): it joins her case ----
+        duplicate = second_referral(platform_env, ports)
+
         # --- the coordinator sees it on the agenda --------------------------------------------
         coordinator = Visitor(browser, base, "coordinator", shots)
         coordinator.sign_in("coordinator", "marac")
@@ -290,7 +321,20 @@ def test_referral_to_completed_action_in_the_console(
         page.wait_for_url("**/home")
         home = page.locator("main").inner_text()
         assert "Cases past the hearing target" in home and "Possible duplicate victims" in home
+        assert duplicate in home
         coordinator.check("home")
+        # The possible duplicate: checked on its page and confirmed, by keyboard alone.
+        page.click(f"text={duplicate}")
+        page.wait_for_url(f"**/referrals/{duplicate}")
+        assert case_id in page.locator("main").inner_text()
+        coordinator.check("duplicate")
+        tab_to(page, "form[action$='/link-confirmation'] button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "Confirmed: the referral is the same victim" in page.locator("main").inner_text()
+        assert "Confirmed by" in page.locator(".govuk-summary-list").inner_text()
+        page.goto("/home")
+        assert duplicate not in page.locator("main").inner_text()
         page.click("text=Transfers in and out")
         assert "No transfer has been offered to your areas." in page.locator("main").inner_text()
         coordinator.check("transfers")

@@ -402,6 +402,27 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
     assert all(item["linked_case_grounds"] for item in listed.get_json()["items"])
     assert client.get("/v1/referrals?linked=true", headers=other).status_code == 403
 
+    # The coordinator confirms one is the same victim: it leaves the list, and says who and when.
+    confirm = f"/v1/referrals/{draft['id']}/link-confirmation"
+    confirmed = client.post(confirm, headers=coordinator(env))
+    assert confirmed.status_code == 200, confirmed.get_json()
+    body = confirmed.get_json()
+    assert body["case_id"] == first["case_id"]
+    assert body["link_confirmed_by"] and body["link_confirmed_at"]
+    again = client.post(confirm, headers=coordinator(env)).get_json()
+    assert again["link_confirmed_at"] == body["link_confirmed_at"]  # the first confirmation stands
+    listed = client.get("/v1/referrals?linked=true&limit=200", headers=coordinator(env))
+    still = {item["id"] for item in listed.get_json()["items"]}
+    assert draft["id"] not in still and {third["id"], initial["id"]} <= still
+    # Nothing to confirm on a referral that joined no case; a referrer may not confirm at all.
+    unlinked = client.post(f"/v1/referrals/{namesake['id']}/link-confirmation",
+                           headers=coordinator(env))
+    assert unlinked.status_code == 409, unlinked.get_json()
+    assert unlinked.headers["Content-Type"].startswith("application/problem+json")
+    refused = client.post(f"/v1/referrals/{third['id']}/link-confirmation", headers=other)
+    assert refused.status_code == 403
+    assert "link_confirmed_at" not in read(client, env, draft["id"], headers=other)
+
 
 def test_repeat_within_12_months_of_the_cases_last_referral_is_flagged(
     client: FlaskClient, env: PlatformEnv, risk_runtime: Runtime
