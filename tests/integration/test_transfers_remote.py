@@ -27,7 +27,7 @@ import pytest
 import time_machine
 import yaml
 from jwcrypto import jwe, jwk, jws
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import create_engine, func, select, update
 
 from marac_platform import clock
 from marac_platform.checklists import get_checklist
@@ -349,7 +349,10 @@ def test_package_sent_resent_accepted_and_answered(deployments: dict[str, Deploy
     engine = a.referral_db()
     with engine.begin() as connection:
         connection.execute(update(TransferOut).where(TransferOut.id == transfer["id"])
-                           .values(delivery="pending", next_attempt_at=text("now()")))
+                           # Due on the deployments' clock (the platform's, not the
+                           # database's now(), which is the wall clock: hours away from it).
+                           .values(delivery="pending",
+                                   next_attempt_at=DEFAULT_INSTANT - timedelta(days=1)))
     engine.dispose()
     wait_for(lambda: outgoing()["delivery"] == "delivered" and outgoing()["attempts"] == 2,
              TIMEOUT_S)
