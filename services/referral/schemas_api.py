@@ -76,8 +76,7 @@ class ListQuery(Schema):
     linked = fields.Bool(load_default=False, metadata={
         "description": "true: only referrals that joined the victim's existing open case "
                        "and not yet confirmed (possible duplicate victims for a coordinator to "
-                       "confirm; needs "
-                       "referral.read_area)"})
+                       "confirm; needs referral.read_area)"})
     offset = fields.Int(load_default=0, validate=validate.Range(0, 1_000_000))
     limit = fields.Int(load_default=50, validate=validate.Range(1, 200))
 

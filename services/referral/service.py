@@ -241,18 +241,17 @@ def submit_referral(
     })
 
 
-def confirm_link(referral: Referral, by: str) -> bool:
-    """A coordinator confirms that a referral which joined an open case is the same victim;
-    whether that changed anything (confirming again keeps the first confirmation). One that
-    joined no case has nothing to confirm (409)."""
+def confirm_link(referral: Referral, by: str) -> None:
+    """A coordinator confirms that a referral which joined an open case is the same victim
+    (confirming again keeps the first confirmation). One that joined no case has nothing to
+    confirm (409)."""
     if not referral.linked_case_grounds:
         raise domain.ReferralStateConflict(
             "The referral did not join an existing case: there is no match to confirm.")
     if referral.link_confirmed_at is not None:
-        return False
+        return
     referral.link_confirmed_by = by
-    referral.link_confirmed_at = utcnow()
-    return True
+    referral.link_confirmed_at = referral.updated_at = utcnow()
 
 
 def submit_draft(uow: UnitOfWork, referral: Referral, by: str) -> None:
