@@ -58,6 +58,9 @@ CREATE_BODY = {
     ]}}},
 }
 
+# One instance for every answer: building a schema costs more than dumping with it.
+REFERRAL_OUT = ReferralOut()
+
 
 def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dict[str, Any]:
     who = principal()
@@ -132,7 +135,7 @@ class Referrals(MethodView):
             def create() -> idempotency.Created:
                 referral = service.create_referral(uow, who, form, submit=submit)
                 return idempotency.Created(
-                    201, ReferralOut().dump(referral_out(uow, referral, with_form=False)),
+                    201, REFERRAL_OUT.dump(referral_out(uow, referral, with_form=False)),
                     f"/v1/referrals/{referral.id}")
 
             return idempotency.once(uow, who.subject, body, create)
@@ -210,7 +213,7 @@ class Submit(MethodView):
             def submit() -> idempotency.Created:
                 service.submit_draft(uow, referral, by=who.subject)
                 return idempotency.Created(
-                    200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
+                    200, REFERRAL_OUT.dump(referral_out(uow, referral, with_form=False)))
 
             return idempotency.once(uow, who.subject, body, submit)
 
@@ -233,7 +236,7 @@ class Screening(MethodView):
                                domain.ScreeningDecision(decision["decision"]),
                                decision.get("reason"))
                 return idempotency.Created(
-                    200, ReferralOut().dump(referral_out(uow, referral, with_form=False)))
+                    200, REFERRAL_OUT.dump(referral_out(uow, referral, with_form=False)))
 
             return idempotency.once(uow, who.subject, decision, record)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
@@ -96,17 +96,17 @@ def find_open_case(
 
 
 def index_identity(uow: UnitOfWork, case_id: str, area_id: str,
-                   identity: domain.VictimIdentity) -> None:
-    """Add the victim's digests (under the area's current key) to the case's blind index."""
+                   identity: domain.VictimIdentity, *, new_case: bool = False) -> None:
+    """Add the victim's digests (under the area's current key) to the case's blind index
+    (`new_case`: opened in this transaction, so it has none yet)."""
     kid = key_store(uow.runtime).keyring.current_kid(area_id)
     digests = domain.identity_digests(identity, identity_secret(uow.runtime, area_id, kid))
-    known = set(uow.session.scalars(
+    known: set[str] = set() if new_case else set(uow.session.scalars(
         select(CaseIdentity.digest).where(CaseIdentity.case_id == case_id)))
-    uow.session.add_all(
-        CaseIdentity(case_id=case_id, area_id=area_id, kind=kind, kid=kid, digest=digest)
-        for kind, digest in sorted(digests)
-        if digest not in known
-    )
+    rows = [{"case_id": case_id, "area_id": area_id, "kind": kind, "kid": kid, "digest": digest}
+            for kind, digest in sorted(digests) if digest not in known]
+    if rows:  # one statement for all of them (ORM objects would be one INSERT each)
+        uow.session.execute(insert(CaseIdentity), rows)
 
 
 def drop_index(uow: UnitOfWork, case_id: str) -> None:

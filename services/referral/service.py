@@ -158,9 +158,11 @@ def create_referral(
     )
     store_form(uow.runtime, referral, form)
     uow.session.add(referral)
-    uow.session.flush()
     if submit:
-        submit_referral(uow, referral, form, by=who.subject, find_case=False)
+        # Not flushed first: submitting fills in the row, which is then inserted once.
+        submit_referral(uow, referral, form, by=who.subject, find_case=False,
+                        new_case=match is None)
+    uow.session.flush()
     return referral
 
 
@@ -190,7 +192,7 @@ def earlier_case_referral_dates(uow: UnitOfWork, referral: Referral) -> list[dt.
 
 def submit_referral(
     uow: UnitOfWork, referral: Referral, form: Mapping[str, Any], by: str, *,
-    find_case: bool = True,
+    find_case: bool = True, new_case: bool = False,
 ) -> None:
     """Send a complete referral to risk. The event carries no personal data: only what scoring needs.
 
@@ -198,7 +200,9 @@ def submit_referral(
     its case is settled: a returned referral keeps it). `received_at` is set once: the
     time-to-hearing clock runs from the first submission, also for a returned referral sent
     again. The repeat flag set here (declared referrals and the case's own earlier ones) is
-    provisional; risk's assessment, which also knows transfers, settles it.
+    provisional; risk's assessment, which also knows transfers, settles it. `new_case`: the
+    case was opened for this referral in this transaction, so it has no other referral and
+    no index entry yet to look up.
     """
     victim = victim_of(form)
     if find_case and referral.submissions == 0 and referral.linked_case_grounds is None:
@@ -211,11 +215,10 @@ def submit_referral(
     referral.referral_date = now.date()
     referral.submissions += 1
     referral.returned_at_step = None
-    identity.index_identity(uow, referral.case_id, referral.area_id, victim)
     previous = form.get("previous_marac_referrals") or []
     declared = [p["date"] for p in previous if p.get("date")]
-    referral.repeat = domain.is_repeat(
-        now.date(), declared + earlier_case_referral_dates(uow, referral))
+    earlier = [] if new_case else earlier_case_referral_dates(uow, referral)
+    referral.repeat = domain.is_repeat(now.date(), declared + earlier)
     # The return's categories, from the form while it is in hand: counting never decrypts.
     referral.monitoring = quarterly.monitoring_flags(form, now.astimezone(clock.UK).date())
     move(uow, referral, S.SUBMITTED, by)
@@ -239,6 +242,8 @@ def submit_referral(
         "urgent": referral.urgent,
         "resubmission": referral.submissions - 1,
     })
+    # Last: its INSERT flushes the referral's pending row once, with everything set above.
+    identity.index_identity(uow, referral.case_id, referral.area_id, victim, new_case=new_case)
 
 
 def confirm_link(referral: Referral, by: str) -> None:

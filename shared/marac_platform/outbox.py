@@ -52,7 +52,11 @@ def add(session: Session, tables: PlatformTables, message: Message) -> None:
         )
     )
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # one per transaction reaches LISTEN
+        # PostgreSQL delivers one notification per transaction however many are sent.
+        transaction = session.get_transaction()
+        if transaction is None or session.info.get(NOTIFY_CHANNEL) is not transaction:
+            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            session.info[NOTIFY_CHANNEL] = transaction
 
 
 def publish(

@@ -51,6 +51,12 @@ class Entry:
     trace_id: str | None = None
 
 
+def _writing(connection: Connection) -> bool:
+    """SQLite: this transaction has written already, so it holds the database's write lock
+    (pysqlite begins a transaction only at the first INSERT, UPDATE or DELETE)."""
+    return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
+
+
 def _record(row: Row[Any]) -> AuditRecord:
     return AuditRecord(
         seq=row.seq, at=utc_iso(row.at), subject=row.subject, agency=row.agency, role=row.role,
@@ -169,7 +175,7 @@ class AuditTrail:
         table = self.table
         if self.db.is_postgres:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-        else:
+        elif not _writing(connection):
             # SQLite: a write that changes nothing takes the write lock (waiting its turn),
             # so the last record read below is still the last when this one is inserted.
             connection.execute(update(table).where(table.c.seq < 0).values(seq=table.c.seq))
