@@ -308,11 +308,12 @@ def find(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> 
 def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> Referral | None:
     """The referral an event is about, unless its case was erased: an erased case goes no
     further (not accepted, scheduled or heard), whatever arrives late."""
-    referral = find(uow, referral_id, reader)
-    if referral is None:
-        return None
-    case = uow.session.get(Case, referral.case_id)
-    return None if case is None or case.status == CaseStatus.ERASED else referral
+    statement = (select(Referral, Case.status).join(Case, Case.id == Referral.case_id)
+                 .where(Referral.id == referral_id))  # one round trip, not two
+    if reader is not None:
+        statement = statement.where(readable_by(reader))
+    row = uow.session.execute(statement).first()
+    return None if row is None or row[1] == CaseStatus.ERASED else row[0]
 
 
 # --- risk's answer -------------------------------------------------------------------------
@@ -320,7 +321,7 @@ def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
     referral = find_live(uow, assessed.referral_id)
     if referral is None or referral.state != S.SUBMITTED:
         return  # erased, or an assessment of an earlier submission
-    stored = payloads.RiskAssessedSchema().dump(assessed)  # as JSON, for the referral's record
+    stored = events.schema_of(events.spec_for(events.RISK_ASSESSED)).dump(assessed)  # as JSON
     referral.assessment = {
         key: stored[key]
         for key in (
