@@ -5,6 +5,7 @@ coordinator, and the notes both coordinators exchange. The referral service keep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -150,3 +151,93 @@ def add_note(transfer_id: str) -> Any:
     flash("Your note was added for the other coordinator.")
     return redirect(url_for("transfers.one", transfer_id=transfer_id) + "#notes")
 
+
+
+# --- asking another area to take a case over -------------------------------------------------
+
+YES_NO: Final = {"yes": True, "no": False}
+ACTION_PLANS: Final = (
+    ("hand_over", "Hand them over: the receiving area's agency takes them on"),
+    ("close", "Close them: circumstances have changed"),
+)
+TEXT_MAX: Final = 2_000
+
+
+def _asker() -> Person:
+    who = person()
+    if not who.may(Permission.REFERRAL_SCREEN):
+        raise Refused(403, {"detail": "Only the case's coordinator or chair may ask another "
+                                      "area to take it over."})
+    return who
+
+
+def destinations(area_id: str) -> list[tuple[str, str]]:
+    """Where the case may go: the other areas served here, then the area's partners."""
+    areas = current_app.extensions["marac_areas"]
+    here = [(area.id, area.name) for area in sorted(areas.by_id.values(), key=lambda a: a.name)
+            if area.id != area_id]
+    own = areas.get(area_id)
+    served = {area_id} | {id for id, _ in here}
+    partners = [(p.id, f"{p.name} (another deployment)" if p.base_url else p.name)
+                for p in (own.partners if own else ()) if p.id not in served]
+    return here + partners
+
+
+def _ask_page(case_id: str, errors: dict[str, str] | None = None,
+              values: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+    _asker()
+    record = api().get("actions", f"/v1/cases/{case_id}")
+    return render_template(
+        "transfer_new.html", title="Ask another area to take the case over", case_id=case_id,
+        record=record, destinations=destinations(record["area_id"]), reasons=REASONS,
+        action_plans=ACTION_PLANS, errors=errors or {}, values=values or {}), status
+
+
+@bp.get("/cases/<case_id>/transfer")
+def ask_form(case_id: str) -> tuple[str, int]:
+    return _ask_page(case_id)
+
+
+def transfer_request(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API's body from the form, and the errors found before sending it (field ids)."""
+    errors: dict[str, str] = {}
+    if not form.get("to_area"):
+        errors["transfer-to_area"] = "Select the area that is to take the case over"
+    if form.get("reason") not in REASONS:
+        errors["transfer-reason"] = "Select why the case is moving"
+    for name, question in (("heard_in_origin", "whether the case was heard here"),
+                           ("named_on_case_list", "whether a case list sent named the case")):
+        if form.get(name) not in YES_NO:
+            errors[f"transfer-{name}"] = f"Select {question}"
+    if form.get("open_actions", "hand_over") not in dict(ACTION_PLANS):
+        errors["transfer-open_actions"] = "Select what becomes of the case's open actions"
+    texts = {name: form.get(name, "").strip()
+             for name in ("address", "safeguarding_in_place", "note")}
+    for name, text in texts.items():
+        limit = NOTE_MAX if name == "note" else TEXT_MAX
+        if len(text) > limit:
+            errors[f"transfer-{name}"] = f"This must be {limit:,} characters or fewer"
+    body: dict[str, Any] = {
+        "to_area": form.get("to_area", ""), "reason": form.get("reason", ""),
+        "heard_in_origin": YES_NO.get(form.get("heard_in_origin", ""), False),
+        "named_on_case_list": YES_NO.get(form.get("named_on_case_list", ""), False),
+        "open_actions": {"default": form.get("open_actions", "hand_over"), "actions": {}},
+        **{name: text for name, text in texts.items() if text}}
+    return body, errors
+
+
+@bp.post("/cases/<case_id>/transfer")
+def ask(case_id: str) -> Any:
+    _asker()
+    body, errors = transfer_request(request.form)
+    if not errors:
+        try:
+            created = api().post("referral", f"/v1/cases/{case_id}/transfers", body,
+                                 create=True)
+        except Refused as refused:
+            errors = _refused_errors(refused, "transfer-to_area", "transfer")
+    if errors:
+        return _ask_page(case_id, errors, dict(request.form), 422)
+    flash("The transfer was asked for. The receiving area's coordinator is told; nothing of "
+          "the case changes until they answer.")
+    return redirect(url_for("transfers.one", transfer_id=created["id"]))

@@ -460,6 +460,34 @@ def test_referral_to_completed_action_in_the_console(
         lines = csv.text().splitlines()
         assert lines[1].startswith("northshire,2026-Q4,2026-12-15,1,")  # exact counts
         assert any(line.startswith("northshire,2026-Q4,Total,1,") for line in lines)
+
+        # The victim has moved: the coordinator asks southshire to take the case over.
+        cpage.goto(f"/cases/{case_id}")
+        cpage.click("text=Ask another area to take this case over")
+        cpage.click("button:has-text('Ask for the transfer')")  # nothing chosen yet
+        summary = cpage.locator(".govuk-error-summary").inner_text()
+        assert "Select the area that is to take the case over" in summary, summary
+        assert cpage.title().startswith("Error: ")
+        coordinator.check("transfer-errors")
+        cpage.goto(f"/cases/{case_id}/transfer")
+        coordinator.check("transfer-new")
+        tab_to(cpage, "#transfer-to_area")  # and the rest by keyboard alone
+        choose_option(cpage, "#transfer-to_area", "southshire")
+        tab_to(cpage, "input[name=reason]")
+        choose_radio(cpage, "reason", "moved_permanently")
+        for name in ("heard_in_origin", "named_on_case_list"):
+            tab_to(cpage, f"input[name={name}]")
+            choose_radio(cpage, name, "yes")
+        tab_to(cpage, "#transfer-note")
+        cpage.keyboard.type("Moved to live with family; IDVA handover arranged.")
+        tab_to(cpage, "form[action$='/transfer'] button")
+        with cpage.expect_navigation():
+            cpage.keyboard.press("Enter")
+        cpage.wait_for_url(re.compile(r"/transfers/trf[-_]"))
+        main = cpage.locator("main").inner_text()
+        assert "The transfer was asked for." in main and "southshire" in main, main
+        assert "Moved to live with family" in main  # the note goes with the request
+        coordinator.check("transfer-asked")
         coordinator.close()
     finally:
         platform.stop()
