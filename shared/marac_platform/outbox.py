@@ -6,15 +6,16 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from kafka import KafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, event, func, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from marac_platform import metrics, telemetry
 from marac_platform.backoff import Backoff
@@ -36,27 +37,57 @@ FAULT_RELAY_BEFORE_PUBLISH = "relay.before_publish"
 NOTIFY_CHANNEL = "marac_outbox"
 
 
+@dataclass
+class _Queued:
+    """The rows a transaction queued, written together just before it commits."""
+
+    transaction: SessionTransaction
+    table: Table
+    rows: list[dict[str, Any]]
+
+
+_QUEUED = "marac_outbox_queued"
+
+
 def add(session: Session, tables: PlatformTables, message: Message) -> None:
-    """Queue `message` in the caller's transaction, with the current trace context."""
+    """Queue `message` in the caller's transaction, with the current trace context.
+
+    The row is written with the transaction's others in one statement as it commits (a
+    handler that publishes three events per record, twenty records to a transaction, made
+    sixty round trips), so it commits with the state change or not at all, as before.
+    """
     headers = dict(message.headers)
     headers.update(telemetry.inject_context())
-    session.execute(
-        tables.outbox.insert().values(
-            event_id=message.event_id,
-            topic=message.topic,
-            message_key=message.key,
-            headers=headers,
-            value=message.value,
-            created_at=utcnow(),
-            sent_at=None,
-        )
-    )
+    row = {"event_id": message.event_id, "topic": message.topic, "message_key": message.key,
+           "headers": headers, "value": message.value, "created_at": utcnow(), "sent_at": None}
+    session.connection()  # begins the transaction if nothing else has yet
+    transaction = session.get_transaction()
+    if transaction is None:  # connection() began one: never here
+        raise RuntimeError("no transaction to queue the event in")
+    queued: _Queued | None = session.info.get(_QUEUED)
+    if queued is None or queued.transaction is not transaction:
+        # Rows of a transaction that ended without committing went with it.
+        queued = session.info[_QUEUED] = _Queued(transaction, tables.outbox, [])
+    queued.rows.append(row)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_queued(session: Session) -> None:
+    queued: _Queued | None = session.info.get(_QUEUED)
+    if queued is None or queued.transaction is not session.get_transaction():
+        return
+    del session.info[_QUEUED]
+    session.execute(queued.table.insert(), queued.rows)
     if session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL delivers one notification per transaction however many are sent.
-        transaction = session.get_transaction()
-        if transaction is None or session.info.get(NOTIFY_CHANNEL) is not transaction:
-            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-            session.info[NOTIFY_CHANNEL] = transaction
+        # At its commit (never on a rollback), whoever LISTENs wakes: one per transaction.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_queued(session: Session, previous: SessionTransaction) -> None:
+    queued: _Queued | None = session.info.get(_QUEUED)
+    if queued is not None and queued.transaction is previous:
+        del session.info[_QUEUED]
 
 
 def publish(
