@@ -224,12 +224,19 @@ def test_referral_to_completed_action_in_the_console(
         referral_url = page.url
         referral_id = referral_url.rsplit("/", 1)[1]
         referrer.check("tasks")
-        page.click("text=About you")
+        # The first section by keyboard alone: Tab to each control, type, Enter to save.
+        tab_to(page, "a[href$='/sections/referrer']")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
         referrer.check("section-about-you")
-        page.fill("#referrer-name", "Sam Referrer")
-        page.fill("#referrer-role", "Detective Constable")
-        page.fill("#referrer-secure_email", "sam.referrer@police.example")
-        page.click("button:has-text('Save and continue')")
+        for field_id, text in (("#referrer-name", "Sam Referrer"),
+                               ("#referrer-role", "Detective Constable"),
+                               ("#referrer-secure_email", "sam.referrer@police.example")):
+            tab_to(page, field_id)
+            page.keyboard.type(text)
+        tab_to(page, "main button.govuk-button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
         page.wait_for_url(referral_url)
         page.click("text=The victim")
         page.fill("#victim-name-given", "Alex")
@@ -284,11 +291,16 @@ def test_referral_to_completed_action_in_the_console(
         page.check("input[name=dash-answered_by-who][value=victim]")
         page.click("button:has-text('Save and continue')")
         page.wait_for_url(referral_url)
-        page.click("text=Criteria and consent")
-        page.check("input[name=criteria_claimed][value=visible_high_risk]")
-        page.fill("#police_callouts_last_12_months", "1")
-        page.check("input[name=consent-status][value=given]")
-        page.click("button:has-text('Save and continue')")
+        page.click("text=Criteria and consent")  # this section by keyboard too
+        tab_to(page, "input[name=criteria_claimed][value=visible_high_risk]")
+        page.keyboard.press("Space")
+        tab_to(page, "#police_callouts_last_12_months")
+        page.keyboard.type("1")
+        tab_to(page, "input[name=consent-status]")
+        choose_radio(page, "consent-status", "given")
+        tab_to(page, "main button.govuk-button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
         page.wait_for_url(referral_url)
         assert page.locator(".govuk-task-list").inner_text().count("Saved") == 7
         page.click("text=Check and submit")
@@ -296,7 +308,9 @@ def test_referral_to_completed_action_in_the_console(
         assert "Answered yes" in body and "16" in body
         assert "visible high risk" in body
         referrer.check("check")
-        page.click("#submit")
+        tab_to(page, "#submit")  # submitted by keyboard
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
         page.wait_for_url("**/referrals")
         referrer.check("submitted")
 
