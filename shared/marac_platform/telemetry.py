@@ -29,6 +29,7 @@ SAFE_EXTRA = frozenset(
         "offset",
         "case_id",
         "referral_id",
+        "transfer_id",
         "meeting_id",
         "area_id",
         "attempt",
