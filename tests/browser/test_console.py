@@ -170,6 +170,31 @@ def choose_option(page: Page, selector: str, value: str) -> None:
     raise AssertionError(f"{selector}={value} not chosen by keyboard")
 
 
+def key_in(page: Page, selector: str, text: str) -> None:
+    """Tab to a text field, clear it and type, as a keyboard user would."""
+    tab_to(page, selector)
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+
+
+def key_date(page: Page, field_id: str, day: int, month: int, year: int) -> None:
+    for suffix, value in (("", day), ("-month", month), ("-year", year)):
+        key_in(page, f"#{field_id}{suffix}", str(value))
+
+
+def open_section(page: Page, name: str) -> None:
+    """From the task list, by keyboard: Tab to the section's link and press Enter."""
+    tab_to(page, f"a[href$='/sections/{name}']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def save_section(page: Page) -> None:
+    tab_to(page, "main button.govuk-button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def poll(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -224,28 +249,23 @@ def test_referral_to_completed_action_in_the_console(
         referral_url = page.url
         referral_id = referral_url.rsplit("/", 1)[1]
         referrer.check("tasks")
-        # The first section by keyboard alone: Tab to each control, type, Enter to save.
-        tab_to(page, "a[href$='/sections/referrer']")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        # Every section by keyboard alone: Tab to each control, type, Space or arrows to
+        # choose, Enter to open a section and to save it.
+        open_section(page, "referrer")
         referrer.check("section-about-you")
-        for field_id, text in (("#referrer-name", "Sam Referrer"),
-                               ("#referrer-role", "Detective Constable"),
-                               ("#referrer-secure_email", "sam.referrer@police.example")):
-            tab_to(page, field_id)
-            page.keyboard.type(text)
-        tab_to(page, "main button.govuk-button")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        key_in(page, "#referrer-name", "Sam Referrer")
+        key_in(page, "#referrer-role", "Detective Constable")
+        key_in(page, "#referrer-secure_email", "sam.referrer@police.example")
+        save_section(page)
         page.wait_for_url(referral_url)
-        page.click("text=The victim")
-        page.fill("#victim-name-given", "Alex")
-        page.fill("#victim-name-family", "Example")
-        fill_date(page, "victim-dates_of_birth-0", 1, 4, 1990)
-        page.fill("#victim-address-lines-0", "1 Sample Street")
-        page.fill("#victim-address-town", "Northtown")
-        page.fill("#victim-address-postcode", "not a postcode")
-        page.click("button:has-text('Save and continue')")
+        open_section(page, "victim")
+        key_in(page, "#victim-name-given", "Alex")
+        key_in(page, "#victim-name-family", "Example")
+        key_date(page, "victim-dates_of_birth-0", 1, 4, 1990)
+        key_in(page, "#victim-address-lines-0", "1 Sample Street")
+        key_in(page, "#victim-address-town", "Northtown")
+        key_in(page, "#victim-address-postcode", "not a postcode")
+        save_section(page)
         # The referral service's 422, beside the field and in the summary linking to it.
         summary = page.locator(".govuk-error-summary")
         assert summary.is_visible()
@@ -254,9 +274,10 @@ def test_referral_to_completed_action_in_the_console(
         assert page.title().startswith("Error: ")
         assert page.input_value("#victim-name-given") == "Alex"  # nothing typed is lost
         referrer.check("section-error")
-        page.fill("#victim-address-postcode", "NT1 1AA")
-        page.check("input[name=victim-gender][value=female]")
-        page.click("button:has-text('Save and continue')")
+        key_in(page, "#victim-address-postcode", "NT1 1AA")
+        tab_to(page, "input[name=victim-gender]")
+        choose_radio(page, "victim-gender", "female")
+        save_section(page)
         page.wait_for_url(referral_url)
         referrer.close()
 
@@ -269,38 +290,40 @@ def test_referral_to_completed_action_in_the_console(
         page.wait_for_url(referral_url)
         tasks = page.locator(".govuk-task-list").inner_text()
         assert tasks.count("Saved") == 2, tasks
-        page.click("text=The perpetrator")
-        page.fill("#perpetrators-0-name-given", "Pat")
-        page.check("input[name=perpetrators-0-relationship_to_victim][value=ex_partner]")
-        page.click("button:has-text('Save and continue')")
-        page.click("text=Equality monitoring")
-        page.select_option("#diversity-ethnicity", "prefer_not_to_say")
-        page.check("input[name=diversity-lgbt_plus][value=no]")
+        open_section(page, "perpetrator")
+        key_in(page, "#perpetrators-0-name-given", "Pat")
+        tab_to(page, "input[name=perpetrators-0-relationship_to_victim]")
+        choose_radio(page, "perpetrators-0-relationship_to_victim", "ex_partner")
+        save_section(page)
+        open_section(page, "diversity")
+        tab_to(page, "#diversity-ethnicity")
+        choose_option(page, "#diversity-ethnicity", "prefer_not_to_say")
+        tab_to(page, "input[name=diversity-lgbt_plus]")
+        choose_radio(page, "diversity-lgbt_plus", "no")
         referrer.check("section-diversity")
-        page.click("button:has-text('Save and continue')")
-        page.click("text=The latest incident")
-        fill_date(page, "incidents-0-date", 29, 11, 2026)
-        page.fill("#incidents-0-summary", "Threats made at the home address; police attended.")
-        page.click("button:has-text('Save and continue')")
-        page.click("text=DASH risk checklist")
+        save_section(page)
+        open_section(page, "incident")
+        key_date(page, "incidents-0-date", 29, 11, 2026)
+        key_in(page, "#incidents-0-summary", "Threats made at the home address; police attended.")
+        save_section(page)
+        open_section(page, "dash")
         referrer.check("section-dash")
         questions = page.locator("fieldset:has(input[value=dont_know])")
         for index in range(questions.count()):
-            answer = "yes" if index < 16 else "no"
-            questions.nth(index).locator(f"input[value={answer}]").check()
-        page.check("input[name=dash-answered_by-who][value=victim]")
-        page.click("button:has-text('Save and continue')")
+            name = questions.nth(index).locator("input").first.get_attribute("name") or ""
+            tab_to(page, f"input[name='{name}']")
+            choose_radio(page, name, "yes" if index < 16 else "no")
+        tab_to(page, "input[name=dash-answered_by-who]")
+        choose_radio(page, "dash-answered_by-who", "victim")
+        save_section(page)
         page.wait_for_url(referral_url)
-        page.click("text=Criteria and consent")  # this section by keyboard too
+        open_section(page, "criteria")
         tab_to(page, "input[name=criteria_claimed][value=visible_high_risk]")
         page.keyboard.press("Space")
-        tab_to(page, "#police_callouts_last_12_months")
-        page.keyboard.type("1")
+        key_in(page, "#police_callouts_last_12_months", "1")
         tab_to(page, "input[name=consent-status]")
         choose_radio(page, "consent-status", "given")
-        tab_to(page, "main button.govuk-button")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        save_section(page)
         page.wait_for_url(referral_url)
         assert page.locator(".govuk-task-list").inner_text().count("Saved") == 7
         page.click("text=Check and submit")
