@@ -28,12 +28,17 @@ DECLINE_REASONS: Final = (
 NOTE_MAX: Final = 5_000
 
 
-def _coordinator() -> Person:
+def _permitted(permission: Permission, detail: str) -> Person:
+    """The signed-in person, if their role holds `permission`; else a 403 page saying `detail`."""
     who = person()
-    if not who.may(Permission.TRANSFER_RECEIVE):
-        raise Refused(403, {"detail": "Transfers are for the coordinators and chairs of the "
-                                      "areas concerned."})
+    if not who.may(permission):
+        raise Refused(403, {"detail": detail})
     return who
+
+
+def _coordinator() -> Person:
+    return _permitted(Permission.TRANSFER_RECEIVE,
+                      "Transfers are for the coordinators and chairs of the areas concerned.")
 
 
 def _agencies(area_id: str) -> list[tuple[str, str]]:
@@ -164,11 +169,8 @@ TEXT_MAX: Final = 2_000
 
 
 def _asker() -> Person:
-    who = person()
-    if not who.may(Permission.REFERRAL_SCREEN):
-        raise Refused(403, {"detail": "Only the case's coordinator or chair may ask another "
-                                      "area to take it over."})
-    return who
+    return _permitted(Permission.REFERRAL_SCREEN, "Only the case's coordinator or chair may "
+                                                  "ask another area to take it over.")
 
 
 def destinations(area_id: str) -> list[tuple[str, str]]:
