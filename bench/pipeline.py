@@ -491,6 +491,9 @@ def year_areas(folder: Path, count: int = 10) -> Path:
         copy = json.loads(json.dumps(north))
         copy["id"], copy["name"] = f"area{n:02d}", f"Area {n:02d} MARAC"
         copy["partners"] = []
+        # The year's repeats are the same victims: no coordinator is played confirming each
+        # join, so joins go on unchecked here (a deployment's default holds them).
+        copy["screening"] = {**copy.get("screening", {}), "confirm_matches": False}
         region.append(copy)
     target = folder / "region.yaml"
     target.write_text(yaml.safe_dump({"areas": region}))

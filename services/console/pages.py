@@ -261,6 +261,15 @@ def confirm_link(referral_id: str) -> Any:
     return redirect(url_for("referrals.one", referral_id=referral_id))
 
 
+@bp.post("/referrals/<referral_id>/separation")
+def separate(referral_id: str) -> Any:
+    """Not the same victim: the referral leaves the case it joined for a case of its own."""
+    api().post("referral", f"/v1/referrals/{referral_id}/separation")
+    flash("The referral has a case of its own now, and has left the list of possible "
+          "duplicates. If it met the criteria, it is assessed again on its own case.")
+    return redirect(url_for("referrals.one", referral_id=referral_id))
+
+
 @bp.post("/referrals/<referral_id>/screening")
 def screen(referral_id: str) -> Any:
     client = api()

@@ -24,7 +24,7 @@ from marac_platform.http import current_runtime, request_unit_of_work
 from marac_platform.problems import Problem
 from marac_platform.runtime import UnitOfWork
 from marac_platform.security.roles import Permission, allowed
-from services.referral import domain, service
+from services.referral import domain, separation, service
 from services.referral.forms import read_form
 from services.referral.models import Referral
 from services.referral.schemas import ReferralDraftSchema, ReferralSubmitSchema
@@ -79,6 +79,10 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
         body["linked_case_grounds"] = referral.linked_case_grounds
         body["link_confirmed_by"] = referral.link_confirmed_by
         body["link_confirmed_at"] = referral.link_confirmed_at
+        body["held_for_confirmation"] = service.is_held(current_runtime(), referral)
+        body["separated_from"] = referral.separated_from
+        body["separated_by"] = referral.separated_by
+        body["separated_at"] = referral.separated_at
     if with_form:
         body["form"] = read_form(current_runtime(), referral)
         body["return_note"] = service.return_note(uow, referral)
@@ -263,7 +267,24 @@ class LinkConfirmation(MethodView):
         nothing; a referral that joined no case is a 409."""
         with request_unit_of_work() as uow:
             referral = visible(uow, referral_id, live=True)
-            service.confirm_link(referral, principal().subject)
+            service.confirm_link(uow, referral, principal().subject)
+            return referral_out(uow, referral, with_form=False)
+
+
+@blp.route("/referrals/<referral_id>/separation")
+class Separation(MethodView):
+    @requires(Permission.REFERRAL_SCREEN)
+    @blp.response(200, ReferralOut)
+    def post(self, referral_id: str) -> dict[str, Any]:
+        """Not the same victim: a referral that joined an open case gets a case of its own
+        (a new case id and key), and an assessed or screened one is assessed again there.
+        Before acceptance only (409 after, and while it is being assessed); a referral that
+        joined no case is a 409; separating again changes nothing."""
+        with request_unit_of_work() as uow:
+            referral = visible(uow, referral_id, live=True)
+            left = separation.separate(uow, referral, principal().subject)
+            if left is not None:
+                audit.note(left, referral.area_id)  # the call changed the case it left too
             return referral_out(uow, referral, with_form=False)
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "REFERRAL_MOVES",
     "REPEAT_WINDOW_MONTHS",
     "RETAINED_STATUSES",
+    "SEPARABLE_STATES",
     "TERMINAL_STATES",
     "TRANSFER_MOVES",
     "URGENT_STATES",
@@ -117,6 +118,9 @@ OPEN_STATES: Final = frozenset(set(_S) - TERMINAL_STATES - {_S.DRAFT})
 # referral.accepted, which is what scheduling reads).
 URGENT_STATES: Final = frozenset({_S.SUBMITTED, _S.ASSESSED, _S.IN_SCREENING, _S.RETURNED})
 EDITABLE_STATES: Final = frozenset({_S.DRAFT, _S.RETURNED})
+# A referral that joined a case by mistake can be given a case of its own until it is accepted
+# (after that scheduling, actions and notify hold it under the joined case).
+SEPARABLE_STATES: Final = frozenset({_S.SUBMITTED, _S.ASSESSED, _S.IN_SCREENING, _S.RETURNED})
 # Referrals that met the criteria and were not sent back: earlier MARAC referrals of the case.
 COUNTED_STATES: Final = frozenset(
     {_S.IN_SCREENING, _S.ACCEPTED, _S.SCHEDULED, _S.HEARD, _S.CLOSED, _S.TRANSFERRED})
@@ -124,8 +128,9 @@ COUNTED_STATES: Final = frozenset(
 _MOVES: dict[ReferralState, frozenset[ReferralState]] = {
     _S.DRAFT: frozenset({_S.SUBMITTED}),
     _S.SUBMITTED: frozenset({_S.ASSESSED}),
-    _S.ASSESSED: frozenset({_S.IN_SCREENING, _S.ACCEPTED, _S.RETURNED}),
-    _S.IN_SCREENING: frozenset({_S.ACCEPTED, _S.RETURNED}),
+    # Back to submitted: separated from a case it joined by mistake, assessed again on its own.
+    _S.ASSESSED: frozenset({_S.IN_SCREENING, _S.ACCEPTED, _S.RETURNED, _S.SUBMITTED}),
+    _S.IN_SCREENING: frozenset({_S.ACCEPTED, _S.RETURNED, _S.SUBMITTED}),
     _S.RETURNED: frozenset({_S.SUBMITTED}),  # amended and resubmitted
     _S.ACCEPTED: frozenset({_S.SCHEDULED}),
     _S.SCHEDULED: frozenset({_S.HEARD, _S.SCHEDULED}),  # heard, or rescheduled
@@ -265,9 +270,15 @@ MAX_SCREENING_STEPS: Final = 10
 
 @dataclass(frozen=True)
 class ScreeningConfig:
-    """One area's screening steps, in the order they happen; empty when the area has none."""
+    """One area's screening steps, in the order they happen; empty when the area has none.
+
+    `confirm_matches`: a referral that joined the victim's open case on a name-and-date-of-birth
+    match, once it meets the criteria, waits for a coordinator to confirm it is the same victim
+    (or give it a case of its own) before it is accepted; a join is never acted on unchecked.
+    """
 
     steps: tuple[str, ...] = ()
+    confirm_matches: bool = True
 
     def __post_init__(self) -> None:
         if len(set(self.steps)) != len(self.steps):
@@ -297,10 +308,12 @@ class ScreeningConfigSchema(Schema):
         load_default=list,
         validate=[validate.Length(max=MAX_SCREENING_STEPS), _unique_steps],
     )
+    confirm_matches = fields.Bool(load_default=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> ScreeningConfig:
-        return ScreeningConfig(steps=tuple(data["steps"]))
+        return ScreeningConfig(steps=tuple(data["steps"]),
+                               confirm_matches=data["confirm_matches"])
 
 
 class ScreeningDecision(enum.StrEnum):

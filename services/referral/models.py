@@ -61,6 +61,10 @@ class Referral(AreaScoped, Base):
     # A coordinator confirmed the join (the same victim): it leaves the list to confirm.
     link_confirmed_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
     link_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A coordinator found it was not the same victim: it left that case for one of its own.
+    separated_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    separated_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    separated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The screening step that returned it (None when risk returned it, or it was not returned).
     returned_at_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The SafeLives return's categories, worked out from the form at each submission (flags and

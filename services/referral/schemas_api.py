@@ -67,6 +67,15 @@ class ReferralOut(Schema):
         "description": "coordinators only: who confirmed the join is the same victim"})
     link_confirmed_at = fields.DateTime(allow_none=True, metadata={
         "description": "coordinators only: when the join was confirmed (None: still to confirm)"})
+    held_for_confirmation = fields.Bool(metadata={
+        "description": "coordinators only: it met the criteria and waits, assessed, for a "
+                       "coordinator to confirm the join (link-confirmation) or separate it"})
+    separated_from = fields.Str(allow_none=True, metadata={
+        "description": "coordinators only: the case it joined by mistake and left for its own"})
+    separated_by = fields.Str(allow_none=True, metadata={
+        "description": "coordinators only: who separated it"})
+    separated_at = fields.DateTime(allow_none=True, metadata={
+        "description": "coordinators only: when it was separated"})
     screening = fields.Nested(ScreeningOut, metadata={"description": "coordinators only"})
     form = fields.Dict()
 

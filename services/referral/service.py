@@ -190,6 +190,39 @@ def earlier_case_referral_dates(uow: UnitOfWork, referral: Referral) -> list[dt.
     return [d for d in rows if d is not None]
 
 
+def submitted_payload(referral: Referral, form: Mapping[str, Any]) -> dict[str, Any]:
+    """referral.submitted's data: only what scoring needs, nothing personal."""
+    dash = form["dash"]
+    previous = form.get("previous_marac_referrals") or []
+    received, day = referral.received_at, referral.referral_date
+    if received is None or day is None:
+        raise ValueError("a referral is dated before it goes to risk")
+    return {
+        "received_at": received.isoformat(),
+        "referral_date": day.isoformat(),
+        "checklist_version": dash["checklist_version"],
+        "dash_answers": dict(dash.get("answers") or {}),
+        "criteria_claimed": list(form["criteria_claimed"]),
+        "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
+        "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
+        "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
+        "incident_dates": [i["date"].isoformat() for i in form.get("incidents") or []
+                           if i.get("date")],
+        # The area's id only: a name typed instead is free text, kept encrypted in the form.
+        "previous_referrals": [
+            {"area_id": p.get("area_id") or payloads.UNKNOWN_AREA, "date": p["date"].isoformat()}
+            for p in previous if p.get("date")
+        ],
+        "urgent": referral.urgent,
+        "resubmission": referral.submissions - 1,
+    }
+
+
+def declared_dates(form: Mapping[str, Any]) -> list[dt.date]:
+    """The dates of the earlier MARAC referrals the referrer declared on the form."""
+    return [p["date"] for p in form.get("previous_marac_referrals") or [] if p.get("date")]
+
+
 def submit_referral(
     uow: UnitOfWork, referral: Referral, form: Mapping[str, Any], by: str, *,
     find_case: bool = True, new_case: bool = False,
@@ -215,41 +248,20 @@ def submit_referral(
     referral.referral_date = now.date()
     referral.submissions += 1
     referral.returned_at_step = None
-    previous = form.get("previous_marac_referrals") or []
-    declared = [p["date"] for p in previous if p.get("date")]
     earlier = [] if new_case else earlier_case_referral_dates(uow, referral)
-    referral.repeat = domain.is_repeat(now.date(), declared + earlier)
+    referral.repeat = domain.is_repeat(now.date(), declared_dates(form) + earlier)
     # The return's categories, from the form while it is in hand: counting never decrypts.
     referral.monitoring = quarterly.monitoring_flags(form, now.astimezone(clock.UK).date())
     move(uow, referral, S.SUBMITTED, by)
-    dash = form["dash"]
-    publish_about(uow, referral, events.REFERRAL_SUBMITTED, {
-        "received_at": referral.received_at.isoformat(),
-        "referral_date": now.date().isoformat(),
-        "checklist_version": dash["checklist_version"],
-        "dash_answers": dict(dash.get("answers") or {}),
-        "criteria_claimed": list(form["criteria_claimed"]),
-        "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
-        "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
-        "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
-        "incident_dates": [i["date"].isoformat() for i in form.get("incidents") or []
-                           if i.get("date")],
-        # The area's id only: a name typed instead is free text, kept encrypted in the form.
-        "previous_referrals": [
-            {"area_id": p.get("area_id") or payloads.UNKNOWN_AREA, "date": p["date"].isoformat()}
-            for p in previous if p.get("date")
-        ],
-        "urgent": referral.urgent,
-        "resubmission": referral.submissions - 1,
-    })
+    publish_about(uow, referral, events.REFERRAL_SUBMITTED, submitted_payload(referral, form))
     # Last: its INSERT flushes the referral's pending row once, with everything set above.
     identity.index_identity(uow, referral.case_id, referral.area_id, victim, new_case=new_case)
 
 
-def confirm_link(referral: Referral, by: str) -> None:
+def confirm_link(uow: UnitOfWork, referral: Referral, by: str) -> None:
     """A coordinator confirms that a referral which joined an open case is the same victim
     (confirming again keeps the first confirmation). One that joined no case has nothing to
-    confirm (409)."""
+    confirm (409). A referral held for this confirmation goes on: to screening, or accepted."""
     if not referral.linked_case_grounds:
         raise domain.ReferralStateConflict(
             "The referral did not join an existing case: there is no match to confirm.")
@@ -257,6 +269,35 @@ def confirm_link(referral: Referral, by: str) -> None:
         return
     referral.link_confirmed_by = by
     referral.link_confirmed_at = referral.updated_at = utcnow()
+    if referral.state == S.ASSESSED and met_criteria(referral):  # it was held for this
+        go_on(uow, referral, by)
+
+
+def awaits_confirmation(runtime: Runtime, referral: Referral) -> bool:
+    """It joined the victim's open case on a match no coordinator has confirmed yet, in an
+    area whose coordinators confirm joins (`ScreeningConfig.confirm_matches`). A transfer's
+    referral is not held: B's coordinator accepted the transfer, which was its check."""
+    return (bool(referral.linked_case_grounds) and referral.link_confirmed_at is None
+            and referral.transfer_id is None
+            and screening_config(runtime, referral.area_id).confirm_matches)
+
+
+def met_criteria(referral: Referral) -> bool:
+    return (referral.assessment or {}).get("decision") == "meets_criteria"
+
+
+def is_held(runtime: Runtime, referral: Referral) -> bool:
+    """Met the criteria and waits, assessed, for a coordinator to confirm or separate its join."""
+    return (referral.state == S.ASSESSED and met_criteria(referral)
+            and awaits_confirmation(runtime, referral))
+
+
+def go_on(uow: UnitOfWork, referral: Referral, by: str) -> None:
+    """An assessed referral that met the criteria, its case settled: screening, or accepted."""
+    if screening_config(uow.runtime, referral.area_id).required:
+        move(uow, referral, S.IN_SCREENING, by)
+    else:
+        accept(uow, referral, by=by)
 
 
 def submit_draft(uow: UnitOfWork, referral: Referral, by: str) -> None:
@@ -321,6 +362,8 @@ def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
     referral = find_live(uow, assessed.referral_id)
     if referral is None or referral.state != S.SUBMITTED:
         return  # erased, or an assessment of an earlier submission
+    if assessed.case_id != referral.case_id:
+        return  # of the case it was separated from: its assessment on its own case follows
     stored = events.schema_of(events.spec_for(events.RISK_ASSESSED)).dump(assessed)  # as JSON
     referral.assessment = {
         key: stored[key]
@@ -346,10 +389,9 @@ def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
     if assessed.decision != "meets_criteria":
         return_to_referrer(uow, referral, [c for c in stored["criteria"] if not c["met"]])
         return
-    if screening_config(uow.runtime, referral.area_id).required:
-        move(uow, referral, S.IN_SCREENING, "system")
-        return
-    accept(uow, referral, by="system")
+    if awaits_confirmation(uow.runtime, referral):
+        return  # held, assessed, until a coordinator confirms the join or separates it
+    go_on(uow, referral, "system")
 
 
 def return_to_referrer(

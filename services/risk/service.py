@@ -123,6 +123,7 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
         return
     if known is not None:
         known.referral_date = submitted.referral_date
+        known.case_id = submitted.case_id  # separated from a case it joined by mistake
         return
     uow.session.add(
         ReferralHistory(area_id=submitted.area_id, case_id=submitted.case_id,

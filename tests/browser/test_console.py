@@ -209,16 +209,18 @@ def fill_date(page: Page, field_id: str, day: int, month: int, year: int) -> Non
     page.fill(f"#{field_id}-year", str(year))
 
 
-def second_referral(platform_env: PlatformEnv, ports: dict[str, str]) -> str:
+def second_referral(platform_env: PlatformEnv, ports: dict[str, str], given: str = "Alex") -> str:
     """Health refers the same victim (name and date of birth) through the referral API, with
     too few DASH answers to meet the criteria: it joins her open case and goes back to its
-    referrer, so the agenda and the return are unchanged. Its id."""
+    referrer, so the agenda and the return are unchanged. Its id. `given`: "A" joins her
+    case by the initial alone."""
     private = (Path(platform_env.env["MARAC_DATA_DIR"]) / "keys" / "dev_private.pem").read_bytes()
     token = mint_token(private, subject="browser-health-referrer", agency="health",
                        role="referrer", areas=["northshire"], audience="marac",
                        issuer="marac-dev",
                        issued_at=int(time_machine.escape_hatch.time.time()))  # the wall clock
-    form = sample_referral(list(get_checklist(PARTNER_CHECKLIST).question_ids), yes_answers=0)
+    form = sample_referral(list(get_checklist(PARTNER_CHECKLIST).question_ids), yes_answers=0,
+                           victim_given=given)
     form["referrer"]["agency_id"] = "health"
     request = urllib.request.Request(
         f"http://127.0.0.1:{ports['MARAC_REFERRAL_PORT']}/v1/referrals?submit=true",
@@ -372,6 +374,27 @@ def test_referral_to_completed_action_in_the_console(
         assert "Confirmed by" in page.locator(".govuk-summary-list").inner_text()
         page.goto("/home")
         assert duplicate not in page.locator("main").inner_text()
+        # A referral for "A Example", born the same day, joined her case by the initial: the
+        # coordinator finds it is another woman and gives it a case of its own, by keyboard.
+        namesake = second_referral(platform_env, ports, given="A")
+        separate = "form[action$='/separation'] button"
+
+        def separable() -> bool:  # once risk has returned it (0 answers): not while assessed
+            page.goto(f"/referrals/{namesake}")
+            return page.locator(separate).count() == 1
+
+        poll(separable, "the namesake's referral to be assessed")
+        assert case_id in page.locator("main").inner_text()
+        tab_to(page, separate)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "has a case of its own now" in page.locator("main").inner_text()
+        details = page.locator(".govuk-summary-list").inner_text()
+        assert f"Separated from case {case_id}" in details
+        assert details.count(case_id) == 1  # its case is another now
+        coordinator.check("separated")
+        page.goto("/home")
+        assert namesake not in page.locator("main").inner_text()
         page.click("text=Transfers in and out")
         assert "No transfer has been offered to your areas." in page.locator("main").inner_text()
         coordinator.check("transfers")

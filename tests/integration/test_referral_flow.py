@@ -172,6 +172,15 @@ def wait_state(client: FlaskClient, env: PlatformEnv, referral_id: str, state: s
     return result
 
 
+def confirm(client: FlaskClient, env: PlatformEnv, referral_id: str) -> dict[str, Any]:
+    """The coordinator confirms a joined referral is the same victim (it was held for that)."""
+    response = client.post(f"/v1/referrals/{referral_id}/link-confirmation",
+                           headers=coordinator(env))
+    assert response.status_code == 200, response.get_json()
+    confirmed: dict[str, Any] = response.get_json()
+    return confirmed
+
+
 def event_data(env: PlatformEnv, family: str, referral_id: str) -> list[dict[str, Any]]:
     """The data of every event of `family` (e.g. referral.accepted) about one referral."""
     records = read_all(env.env["KAFKA_BOOTSTRAP_SERVERS"], events.kafka_topic(family))
@@ -374,8 +383,10 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
             select(CaseIdentity.digest).where(CaseIdentity.case_id == first["case_id"])).all()
     assert digests and not any(family.lower() in d or "1985" in d for d in digests)
     assert key_store(referral_db(client)).data_key(draft["case_id"]) is None  # provisional key gone
-    # Two agencies referring on the same day made one referral, not a repeat.
-    assert wait_state(client, env, draft["id"], "accepted")["repeat"] is False
+    # It met the criteria, and waits for a coordinator to confirm the join before acceptance.
+    held = wait_state(client, env, draft["id"], "assessed")
+    assert held["held_for_confirmation"] is True
+    assert "held_for_confirmation" not in read(client, env, draft["id"], headers=other)
 
     # Submitted at once, under the alias and the second date of birth: still the same case.
     by_alias = victim_form(alias_family, given="Jo", dob="1985-03-02")
@@ -411,6 +422,10 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
     assert body["link_confirmed_by"] and body["link_confirmed_at"]
     again = client.post(confirm, headers=coordinator(env)).get_json()
     assert again["link_confirmed_at"] == body["link_confirmed_at"]  # the first confirmation stands
+    # Confirmed, it goes on. Two agencies referring on the same day made one referral, not a
+    # repeat.
+    accepted = wait_state(client, env, draft["id"], "accepted")
+    assert accepted["repeat"] is False and accepted["held_for_confirmation"] is False
     listed = client.get("/v1/referrals?linked=true&limit=200", headers=coordinator(env))
     still = {item["id"] for item in listed.get_json()["items"]}
     assert draft["id"] not in still and {third["id"], initial["id"]} <= still
@@ -422,6 +437,77 @@ def test_duplicate_victim_joins_the_open_case_with_the_grounds(
     refused = client.post(f"/v1/referrals/{third['id']}/link-confirmation", headers=other)
     assert refused.status_code == 403
     assert "link_confirmed_at" not in read(client, env, draft["id"], headers=other)
+
+
+def test_a_wrong_join_waits_for_the_coordinator_who_gives_it_a_case_of_its_own(
+    client: FlaskClient, env: PlatformEnv, risk_runtime: Runtime
+) -> None:
+    family, alias_family = unique_family(), unique_family()
+    first = create(client, env, victim_form(family, given="Avery"), submit=True)
+    wait_state(client, env, first["id"], "accepted")
+    # Health refers "A <family>", born the same day, also known by an alias: by the initial
+    # she joins Avery's case. She is another woman.
+    body = victim_form(family, given="A")
+    body["victim"]["aliases"] = [{"given": "Sam", "family": alias_family}]
+    health = bearer(env, subject="ref-health-sep", agency="health")
+    joined = create(client, env, body, submit=True, headers=health)
+    assert joined["case_id"] == first["case_id"]
+    held = wait_state(client, env, joined["id"], "assessed")
+    assert held["held_for_confirmation"] is True and held["assessment"]["decision"] == "meets_criteria"
+    listed = client.get("/v1/referrals?linked=true&limit=200", headers=coordinator(env))
+    (item,) = [i for i in listed.get_json()["items"] if i["id"] == joined["id"]]
+    assert item["held_for_confirmation"] is True
+    assert not event_data(env, "referral.accepted", joined["id"])  # not accepted unchecked
+
+    # A referrer may not separate; the coordinator does.
+    separation = f"/v1/referrals/{joined['id']}/separation"
+    assert client.post(separation, headers=health).status_code == 403
+    response = client.post(separation, headers=coordinator(env))
+    assert response.status_code == 200, response.get_json()
+    separated = response.get_json()
+    case_id = separated["case_id"]
+    assert case_id not in (first["case_id"], joined["case_id"])
+    assert (separated["separated_from"], separated["state"]) == (first["case_id"], "submitted")
+    assert separated["separated_by"] and separated["separated_at"]
+    assert separated["linked_case_grounds"] is None and separated["held_for_confirmation"] is False
+    again = client.post(separation, headers=coordinator(env))  # separating again: no change
+    assert again.status_code == 200 and again.get_json()["case_id"] == case_id
+
+    # Assessed again on its own case, then accepted (this area screens nothing).
+    accepted = wait_state(client, env, joined["id"], "accepted")
+    assert accepted["case_id"] == case_id and accepted["repeat"] is False
+    (event,) = wait_for(lambda: event_data(env, "referral.accepted", joined["id"]), 30)
+    assert event["case_id"] == case_id
+    # Its form is encrypted under the new case's key, and reads back whole.
+    assert accepted["form"]["victim"]["aliases"] == [{"given": "Sam", "family": alias_family}]
+    store = key_store(referral_db(client))
+    assert store.data_key(case_id) is not None
+    with referral_db(client).unit_of_work() as uow:
+        assert uow.session.get(Case, case_id).status == "open"  # type: ignore[union-attr]
+        row = uow.session.get(Referral, joined["id"])
+        assert row is not None and row.form_personal
+        assert store.decrypt(case_id, "referral.personal", row.form_personal)
+    with risk_runtime.unit_of_work() as uow:
+        history = uow.session.scalars(select(ReferralHistory.case_id).where(
+            ReferralHistory.referral_id == joined["id"])).all()
+    assert history == [case_id]  # risk followed it to its case
+
+    # The next referral under her alias finds her case, no longer Avery's; Avery's stays hers.
+    by_alias = create(client, env, victim_form(alias_family, given="Sam"), submit=True)
+    assert by_alias["case_id"] == case_id
+    avery = create(client, env, victim_form(family, given="Avery"), submit=True)
+    assert avery["case_id"] == first["case_id"]
+
+    # Nothing to separate on a referral that joined no case; none once accepted on the case.
+    refused = client.post(f"/v1/referrals/{first['id']}/separation", headers=coordinator(env))
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    wait_state(client, env, avery["id"], "assessed")
+    confirm(client, env, avery["id"])
+    wait_state(client, env, avery["id"], "accepted")
+    late = client.post(f"/v1/referrals/{avery['id']}/separation", headers=coordinator(env))
+    assert late.status_code == 409, late.get_json()
+    assert "accepted" in late.get_json()["detail"]
 
 
 def test_repeat_within_12_months_of_the_cases_last_referral_is_flagged(
@@ -455,6 +541,8 @@ def test_repeat_within_12_months_of_the_cases_last_referral_is_flagged(
     again = create(client, env, victim_form(family, yes=3), submit=True)
     assert again["case_id"] == first["case_id"]
     assert again["repeat"] is True  # referral's own view at submission
+    wait_state(client, env, again["id"], "assessed")
+    confirm(client, env, again["id"])  # the same victim: it was held for the coordinator
     accepted = wait_state(client, env, again["id"], "accepted")
     met = {c["criterion"] for c in accepted["assessment"]["criteria"] if c["met"]}
     assert met == {"repeat"}
@@ -761,6 +849,8 @@ def test_a_referral_joining_an_open_case_is_scheduled_on_its_date_and_its_referr
     health = bearer(env, subject="ref-health-1", agency="health")
     joined = create(client, env, body, submit=True, headers=health)
     assert joined["case_id"] == first["case_id"]
+    wait_state(client, env, joined["id"], "assessed")
+    confirm(client, env, joined["id"])
     later = wait_state(client, env, joined["id"], "scheduled")
     assert (later["marac_date"], later["meeting_id"]) == (scheduled["marac_date"],
                                                           scheduled["meeting_id"])

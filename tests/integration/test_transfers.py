@@ -438,6 +438,12 @@ def test_repeat_clock_follows_the_victim(apps: Apps, env: PlatformEnv) -> None:
     body = victim_form(family, B, yes=10)
     assert not body.get("previous_marac_referrals")
     created = submit(apps, env, body)
+    # It joined the case the transfer opened: held until B's coordinator confirms the victim.
+    held = wait_state(apps, env, created["id"], "assessed", area=B)
+    assert held["held_for_confirmation"] is True
+    confirmed = apps.referral.post(f"/v1/referrals/{created['id']}/link-confirmation",
+                                   headers=coordinator(env, B))
+    assert confirmed.status_code == 200, confirmed.get_json()
     screened = wait_state(apps, env, created["id"], "in_screening", area=B)
     assert screened["case_id"] == answered["new_case_id"]
     assert screened["repeat"] is True

@@ -58,6 +58,8 @@ ALLOWED = {
     (S.SCHEDULED, S.SCHEDULED),
     (S.HEARD, S.CLOSED),
     (S.HEARD, S.SCHEDULED),
+    (S.ASSESSED, S.SUBMITTED),  # separated from a case it joined by mistake
+    (S.IN_SCREENING, S.SUBMITTED),
     (S.SUBMITTED, S.TRANSFERRED),
     (S.ASSESSED, S.TRANSFERRED),
     (S.IN_SCREENING, S.TRANSFERRED),
@@ -136,6 +138,8 @@ def test_config_schema_loads_steps() -> None:
     assert loaded == NORFOLK
     assert ScreeningConfigSchema().load({}) == ScreeningConfig()
     assert ScreeningConfigSchema().load({"steps": []}).required is False
+    assert ScreeningConfig().confirm_matches is True  # a join waits for a coordinator by default
+    assert ScreeningConfigSchema().load({"confirm_matches": False}).confirm_matches is False
     assert NORFOLK.required is True
 
 
