@@ -22,6 +22,7 @@ from marac_platform.payloads import (
     CaseListPublished,
     CaseScheduled,
     MeetingCancelled,
+    ReferralHeld,
     ReferralReturned,
     ResearchOwed,
     ResearchReminder,
@@ -42,7 +43,7 @@ KINDS: Final = (
     "caselist_published", "caselist_addendum", "meeting_cancelled", "research_owed",
     "research_reminder", "action_assigned", "action_due_soon", "action_overdue",
     "action_escalated", "transfer_requested", "transfer_accepted", "transfer_declined",
-    "transfer_failed",
+    "transfer_failed", "referral_held",
 )
 
 
@@ -78,6 +79,15 @@ def referral_returned(event: Event) -> list[Notice]:
         "referral_returned", data.area_id, (data.referrer_agency,), data.referral_id,
         data.case_id, f"/referrals/{data.referral_id}",
         {"screening_step": data.screening_step or "", "reason_codes": reasons})]
+
+
+def referral_held(event: Event) -> list[Notice]:
+    # The area's coordinators: a referral that met the criteria waits for them to confirm
+    # the victim (or separate it) before it is accepted. Grounds as codes, no name.
+    data = event.payload(ReferralHeld)
+    return [Notice(
+        "referral_held", data.area_id, (COORDINATORS,), data.referral_id, data.case_id,
+        f"/referrals/{data.referral_id}", {"grounds": list(data.grounds)})]
 
 
 def updates_published(event: Event) -> list[Notice]:
@@ -181,6 +191,7 @@ def transfer_failed(event: Event) -> list[Notice]:
 NOTICES: Mapping[str, Callable[[Event], list[Notice]]] = {
     events.CASE_SCHEDULED: case_scheduled,
     events.REFERRAL_RETURNED: referral_returned,
+    events.REFERRAL_HELD: referral_held,
     events.UPDATES_PUBLISHED: updates_published,
     events.CASELIST_PUBLISHED: case_list_published,
     events.MEETING_CANCELLED: meeting_cancelled,

@@ -47,6 +47,7 @@ SAMPLE_FACTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "transfer_accepted": {"to_area": "southshire", "decline_reason": ""},
     "transfer_declined": {"to_area": "southshire", "decline_reason": "not_resident"},
     "transfer_failed": {"to_area": "westshire", "attempts": 8, "reason_code": "unreachable"},
+    "referral_held": {"grounds": ["name:initial", "dob:exact"]},
 }
 
 

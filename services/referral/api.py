@@ -91,11 +91,13 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
     return body
 
 
-def visible(uow: UnitOfWork, referral_id: str, *, live: bool = False) -> Referral:
+def visible(uow: UnitOfWork, referral_id: str, *, live: bool = False,
+            lock: bool = False) -> Referral:
     """The referral if the caller may read it (`service.readable_by`); otherwise 404, never a
-    hint that it exists. `live`: also 404 once its case is erased."""
-    find = service.find_live if live else service.find
-    referral = find(uow, referral_id, principal())
+    hint that it exists. `live`: also 404 once its case is erased; `lock`: and its row held
+    until the call commits (`service.find_live`)."""
+    referral = (service.find_live(uow, referral_id, principal(), lock=lock) if live or lock
+                else service.find(uow, referral_id, principal()))
     if referral is None:
         raise NotFound("No such referral.")
     return referral
@@ -233,7 +235,7 @@ class Screening(MethodView):
         reason). Every step accepting accepts the referral; a return sends it back."""
         who = principal()
         with request_unit_of_work() as uow:
-            referral = visible(uow, referral_id)
+            referral = visible(uow, referral_id, lock=True)  # one decision at a time
 
             def record() -> idempotency.Created:
                 service.screen(uow, referral, who, decision["step"],
@@ -266,7 +268,7 @@ class LinkConfirmation(MethodView):
         leaves the coordinator's list of possible duplicates. Confirming again changes
         nothing; a referral that joined no case is a 409."""
         with request_unit_of_work() as uow:
-            referral = visible(uow, referral_id, live=True)
+            referral = visible(uow, referral_id, lock=True)
             service.confirm_link(uow, referral, principal().subject)
             return referral_out(uow, referral, with_form=False)
 
@@ -281,7 +283,7 @@ class Separation(MethodView):
         Before acceptance only (409 after, and while it is being assessed); a referral that
         joined no case is a 409; separating again changes nothing."""
         with request_unit_of_work() as uow:
-            referral = visible(uow, referral_id, live=True)
+            referral = visible(uow, referral_id, lock=True)
             left = separation.separate(uow, referral, principal().subject)
             if left is not None:
                 audit.note(left, referral.area_id)  # the call changed the case it left too
@@ -296,6 +298,6 @@ class Urgent(MethodView):
     def post(self, body: dict[str, Any], referral_id: str) -> dict[str, Any]:
         """Mark a referral urgent (or not) before it is accepted; scheduling sees it then."""
         with request_unit_of_work() as uow:
-            referral = visible(uow, referral_id)
+            referral = visible(uow, referral_id, lock=True)
             service.set_urgent(uow, referral, body["urgent"])
             return referral_out(uow, referral, with_form=False)

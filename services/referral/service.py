@@ -346,13 +346,18 @@ def find(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> 
     return uow.session.scalar(statement)
 
 
-def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> Referral | None:
+def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None, *,
+              lock: bool = False) -> Referral | None:
     """The referral an event is about, unless its case was erased: an erased case goes no
-    further (not accepted, scheduled or heard), whatever arrives late."""
+    further (not accepted, scheduled or heard), whatever arrives late. `lock`: its row is
+    held to the end of the transaction (PostgreSQL; SQLite has one writer anyway), so two
+    coordinators deciding at once decide one after the other."""
     statement = (select(Referral, Case.status).join(Case, Case.id == Referral.case_id)
                  .where(Referral.id == referral_id))  # one round trip, not two
     if reader is not None:
         statement = statement.where(readable_by(reader))
+    if lock:
+        statement = statement.with_for_update(of=Referral)
     row = uow.session.execute(statement).first()
     return None if row is None or row[1] == CaseStatus.ERASED else row[0]
 
@@ -390,7 +395,11 @@ def on_assessed(uow: UnitOfWork, assessed: payloads.RiskAssessed) -> None:
         return_to_referrer(uow, referral, [c for c in stored["criteria"] if not c["met"]])
         return
     if awaits_confirmation(uow.runtime, referral):
-        return  # held, assessed, until a coordinator confirms the join or separates it
+        # Held, assessed, until a coordinator confirms the join or separates it: notify tells
+        # the area's coordinators, who may have no screening to look at otherwise.
+        publish_about(uow, referral, events.REFERRAL_HELD,
+                      {"grounds": list(referral.linked_case_grounds or [])})
+        return
     go_on(uow, referral, "system")
 
 

@@ -50,6 +50,7 @@ REFERRAL_RETURNED: Final = "marac.referral.returned.v1"
 REFERRAL_STATUS_CHANGED: Final = "marac.referral.status_changed.v1"
 REFERRAL_SCREENED: Final = "marac.referral.screened.v1"
 REFERRAL_URGENCY_CHANGED: Final = "marac.referral.urgency_changed.v1"
+REFERRAL_HELD: Final = "marac.referral.held.v1"
 RISK_ASSESSED: Final = "marac.risk.assessed.v1"
 CASE_SCHEDULED: Final = "marac.case.scheduled.v1"
 CASE_RESCHEDULED: Final = "marac.case.rescheduled.v1"
@@ -99,6 +100,9 @@ CATALOG: Mapping[str, EventSpec] = {
               "One screening step decided on a referral."),
         _spec(REFERRAL_URGENCY_CHANGED, payloads.ReferralUrgencyChangedSchema,
               "The coordinator marked a referral urgent, or took the mark off."),
+        _spec(REFERRAL_HELD, payloads.ReferralHeldSchema,
+              "A referral that joined the victim's open case met the criteria and waits for a "
+              "coordinator to confirm it is the same victim, or separate it."),
         _spec(RISK_ASSESSED, payloads.RiskAssessedSchema,
               "The DASH score and the four criteria, each with its reason."),
         _spec(CASE_SCHEDULED, payloads.CaseScheduledSchema,

@@ -509,6 +509,26 @@ class ReferralUrgencyChangedSchema(PayloadSchema):
     urgent = fields.Bool(required=True)
 
 
+@dataclass(frozen=True)
+class ReferralHeld(Payload):
+    referral_id: str
+    case_id: str
+    area_id: str
+    grounds: list[str]
+
+
+class ReferralHeldSchema(PayloadSchema):
+    """A referral that joined the victim's open case met the criteria and waits for a
+    coordinator to confirm the join or separate it; the match's grounds, as codes."""
+
+    payload = ReferralHeld
+    referral_id = ID()
+    case_id = ID()
+    area_id = ID()
+    grounds = fields.List(fields.Str(validate=validate.Length(1, 32)), required=True,
+                          validate=validate.Length(1, 8))
+
+
 # Actions: research returns, SMART actions and their reminders, the information-and-updates
 # document (appended). Ids, codes, dates and agency ids only: what agencies wrote stays in the
 # actions service, encrypted under the case's key.

@@ -211,6 +211,10 @@ def test_each_kind_reaches_exactly_its_recipients_once(
                                  transfer_id="trf-2", case_id="case-2", from_area="northshire",
                                  to_area="westshire", attempts=8, reason_code="unreachable",
                                  failed_at=AT)).decode()
+    sent["held"] = publish(env, events.REFERRAL_HELD, "case-3", "northshire",
+                           payloads.ReferralHeld(referral_id="ref-3", case_id="case-3",
+                                                 area_id="northshire",
+                                                 grounds=["name:initial", "dob:exact"])).decode()
 
     isa = {"police", "idva", "health", "childrens-services"}
     expected: dict[str, set[tuple[str, str, str, str | None]]] = {
@@ -232,6 +236,7 @@ def test_each_kind_reaches_exactly_its_recipients_once(
         "transfer": {("coordinators", "email", "sent", None)},
         "declined": {("coordinators", "email", "sent", None)},
         "failed": {("coordinators", "email", "sent", None)},
+        "held": {("coordinators", "email", "sent", None)},
     }
     total = sum(len(v) for v in expected.values())
     found = wait_for(lambda: settled(runtime, total), timeout_s=90, interval_s=0.5)
@@ -245,6 +250,9 @@ def test_each_kind_reaches_exactly_its_recipients_once(
     [failed] = [d for d in found if d.cause_event_id == sent["failed"]]
     assert (failed.area_id, failed.template, failed.reference) == (
         "northshire", "transfer_failed", "trf-2")
+    # A joined referral waiting for the coordinators to confirm the victim.
+    [held] = [d for d in found if d.cause_event_id == sent["held"]]
+    assert (held.area_id, held.template, held.reference) == ("northshire", "referral_held", "ref-3")
 
     # The delivery log: each coordinator sees their own area's, refusals with the reason.
     client = app.test_client()

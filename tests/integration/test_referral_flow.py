@@ -458,6 +458,8 @@ def test_a_wrong_join_waits_for_the_coordinator_who_gives_it_a_case_of_its_own(
     (item,) = [i for i in listed.get_json()["items"] if i["id"] == joined["id"]]
     assert item["held_for_confirmation"] is True
     assert not event_data(env, "referral.accepted", joined["id"])  # not accepted unchecked
+    (told,) = wait_for(lambda: event_data(env, "referral.held", joined["id"]), 30)
+    assert (told["case_id"], told["grounds"]) == (first["case_id"], ["name:initial", "dob:exact"])
 
     # A referrer may not separate; the coordinator does.
     separation = f"/v1/referrals/{joined['id']}/separation"

@@ -50,6 +50,10 @@ SAMPLES: dict[str, list[tuple[payloads.Payload, str, tuple[str, ...], str]]] = {
                                           reason_code="below_threshold", detail="9 of 24")],
         screening_step=None, note="enc1:secret"), "referral_returned", ("police",),
         "/referrals/ref-1")],
+    events.REFERRAL_HELD: [(payloads.ReferralHeld(
+        referral_id="ref-1", case_id="case-1", area_id="northshire",
+        grounds=["name:initial", "dob:exact"]), "referral_held", (COORDINATORS,),
+        "/referrals/ref-1")],
     events.UPDATES_PUBLISHED: [(payloads.UpdatesPublished(
         updates_id="upd-1", case_id="case-1", area_id="northshire", meeting_id="m1",
         marac_date=DAY, version=2, reason="heard", agency_ids=["police", "health"],
