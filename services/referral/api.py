@@ -79,7 +79,7 @@ def referral_out(uow: UnitOfWork, referral: Referral, *, with_form: bool) -> dic
         body["linked_case_grounds"] = referral.linked_case_grounds
         body["link_confirmed_by"] = referral.link_confirmed_by
         body["link_confirmed_at"] = referral.link_confirmed_at
-        body["held_for_confirmation"] = service.is_held(current_runtime(), referral)
+        body["held_for_confirmation"] = service.is_held(referral)
         body["separated_from"] = referral.separated_from
         body["separated_by"] = referral.separated_by
         body["separated_at"] = referral.separated_at

@@ -286,10 +286,11 @@ def met_criteria(referral: Referral) -> bool:
     return (referral.assessment or {}).get("decision") == "meets_criteria"
 
 
-def is_held(runtime: Runtime, referral: Referral) -> bool:
-    """Met the criteria and waits, assessed, for a coordinator to confirm or separate its join."""
+def is_held(referral: Referral) -> bool:
+    """Met the criteria and waits, assessed, for a coordinator to confirm or separate its join.
+    (Not the area's setting as it is now: one held before it was turned off still waits.)"""
     return (referral.state == S.ASSESSED and met_criteria(referral)
-            and awaits_confirmation(runtime, referral))
+            and bool(referral.linked_case_grounds) and referral.link_confirmed_at is None)
 
 
 def go_on(uow: UnitOfWork, referral: Referral, by: str) -> None:
