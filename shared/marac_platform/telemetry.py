@@ -85,6 +85,13 @@ def setup_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def exporting() -> bool:
+    """Whether spans leave the process (an OTLP endpoint is set); without one they are built
+    only for the trace ids the logs carry."""
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
 def setup_tracing(service: str, process: str) -> TracerProvider:
     """One TracerProvider per process; spans exported over OTLP/HTTP when an endpoint is set."""
     existing = trace.get_tracer_provider()
@@ -99,9 +106,7 @@ def setup_tracing(service: str, process: str) -> TracerProvider:
         }
     )
     provider = TracerProvider(resource=resource)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
+    if exporting():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
