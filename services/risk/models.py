@@ -51,3 +51,6 @@ class ReferralHistory(AreaScoped, Base):
     # When the MARAC heard it (from case.heard). Repeats count from the referral, not the
     # hearing; the hearing date is kept for time-to-hearing and the case's history.
     heard_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # A declared or transferred-in one: the referral whose form (or transfer) brought it, so it
+    # follows that referral if a coordinator separates it onto a case of its own.
+    declared_in: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)

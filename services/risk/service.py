@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from marac_platform import checklists, clock, events
 from marac_platform.db import utcnow
@@ -117,13 +117,21 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
     known = uow.session.scalar(
         select(ReferralHistory).where(ReferralHistory.referral_id == submitted.referral_id)
     )
+    if (known.case_id != submitted.case_id) if known is not None else submitted.resubmission > 0:
+        # Possibly separated from a case it joined by mistake (assessed before, or returned
+        # and sent again): what its form declared follows it to its own case.
+        uow.session.execute(
+            update(ReferralHistory)
+            .where(ReferralHistory.declared_in == submitted.referral_id,
+                   ReferralHistory.case_id != submitted.case_id)
+            .values(case_id=submitted.case_id))
     if not meets:
         if known is not None:
             uow.session.delete(known)
         return
     if known is not None:
         known.referral_date = submitted.referral_date
-        known.case_id = submitted.case_id  # separated from a case it joined by mistake
+        known.case_id = submitted.case_id
         return
     uow.session.add(
         ReferralHistory(area_id=submitted.area_id, case_id=submitted.case_id,
@@ -177,7 +185,7 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
             uow.session.add(
                 ReferralHistory(area_id=area_id, case_id=submitted.case_id, referral_id=None,
                                 referral_date=item.date, source=source,
-                                referral_area=item.area_id)
+                                referral_area=item.area_id, declared_in=submitted.referral_id)
             )
     uow.publish(
         events.RISK_ASSESSED, subject=submitted.case_id, area=area_id,

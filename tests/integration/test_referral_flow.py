@@ -449,6 +449,8 @@ def test_a_wrong_join_waits_for_the_coordinator_who_gives_it_a_case_of_its_own(
     # she joins Avery's case. She is another woman.
     body = victim_form(family, given="A")
     body["victim"]["aliases"] = [{"given": "Sam", "family": alias_family}]
+    declared = clock.uk_today() - timedelta(days=90)  # her own earlier referral, elsewhere
+    body["previous_marac_referrals"] = [{"area_id": "southshire", "date": declared.isoformat()}]
     health = bearer(env, subject="ref-health-sep", agency="health")
     joined = create(client, env, body, submit=True, headers=health)
     assert joined["case_id"] == first["case_id"]
@@ -477,7 +479,7 @@ def test_a_wrong_join_waits_for_the_coordinator_who_gives_it_a_case_of_its_own(
 
     # Assessed again on its own case, then accepted (this area screens nothing).
     accepted = wait_state(client, env, joined["id"], "accepted")
-    assert accepted["case_id"] == case_id and accepted["repeat"] is False
+    assert accepted["case_id"] == case_id and accepted["repeat"] is True  # her declared one
     (event,) = wait_for(lambda: event_data(env, "referral.accepted", joined["id"]), 30)
     assert event["case_id"] == case_id
     # Its form is encrypted under the new case's key, and reads back whole.
@@ -492,7 +494,13 @@ def test_a_wrong_join_waits_for_the_coordinator_who_gives_it_a_case_of_its_own(
     with risk_runtime.unit_of_work() as uow:
         history = uow.session.scalars(select(ReferralHistory.case_id).where(
             ReferralHistory.referral_id == joined["id"])).all()
+        rows = uow.session.execute(select(ReferralHistory.case_id, ReferralHistory.source)
+                                   .where(ReferralHistory.referral_date == declared,
+                                          ReferralHistory.referral_area == "southshire",
+                                          ReferralHistory.case_id.in_([case_id,
+                                                                       first["case_id"]]))).all()
     assert history == [case_id]  # risk followed it to its case
+    assert [tuple(r) for r in rows] == [(case_id, "declared")]  # her declaration went with her
 
     # The next referral under her alias finds her case, no longer Avery's; Avery's stays hers.
     by_alias = create(client, env, victim_form(alias_family, given="Sam"), submit=True)
