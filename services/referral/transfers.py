@@ -530,29 +530,19 @@ def submit_transferred(uow: UnitOfWork, referral: Referral, form: Mapping[str, A
                        referral_date: date, history: list[payloads.PreviousReferral]) -> None:
     """The transferred referral to risk: it keeps its date in A (the repeat clock runs from
     it) and brings the victim's earlier referrals; B's time-to-hearing clock starts now."""
-    now = utcnow()
-    referral.received_at = now
+    referral.received_at = utcnow()
     referral.referral_date = referral_date
     referral.submissions = 1
     identity.index_identity(uow, referral.case_id, referral.area_id, service.victim_of(form))
     referral.repeat = domain.is_repeat(referral_date, [h.date for h in history])
     service.move(uow, referral, S.SUBMITTED, SYSTEM)
-    dash = form["dash"]
     service.publish_about(uow, referral, events.REFERRAL_SUBMITTED, {
-        "received_at": now.isoformat(), "referral_date": referral_date.isoformat(),
-        "checklist_version": dash["checklist_version"],
-        "dash_answers": dict(dash.get("answers") or {}),
-        "criteria_claimed": list(form["criteria_claimed"]),
-        "professional_judgement_documented": bool(form.get("professional_judgement_narrative")),
-        "police_callout_dates": [d.isoformat() for d in form.get("police_callout_dates") or []],
-        "police_callouts_last_12_months": form.get("police_callouts_last_12_months") or 0,
-        "incident_dates": [i["date"].isoformat() for i in form.get("incidents") or []
-                           if i.get("date")],
+        **service.submitted_payload(referral, form),
+        # The earlier referrals come as the history the transfer brought, not as declared.
         "previous_referrals": [],
         "transferred_history": [{"area_id": h.area_id, "date": h.date.isoformat()}
                                 for h in history],
         "transferred_from": referral.transferred_from,
-        "urgent": referral.urgent, "resubmission": 0,
     })
 
 
