@@ -86,6 +86,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"  state: {seen}")
         if seen in ("scheduled", "returned", "in_screening"):
             break
+        if referral.get("held_for_confirmation"):
+            # The same fictional victim as an earlier demo: her referral joined that case and
+            # waits for a coordinator. The demo's coordinator confirms it is the same woman.
+            print(f"  joined the open case {referral['case_id']} "
+                  f"({', '.join(referral.get('linked_case_grounds') or [])}); "
+                  "confirmed as the same victim by the demo coordinator")
+            status, _, answer = call(
+                "POST", f"{base['referral']}/v1/referrals/{created['id']}/link-confirmation",
+                coordinator)
+            if status != 200:
+                raise CommandError(f"could not confirm the join (HTTP {status}): {answer}")
         time.sleep(0.3)
     assessment = referral.get("assessment") or {}
     if assessment:
