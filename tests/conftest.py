@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from marac_platform import clock
 from marac_platform import kafka as platform_kafka
 from marac_platform.keystore import close_keystores
 from marac_platform.settings import SERVICES, kafka_settings, settings_for
@@ -104,6 +105,15 @@ def migrated_template(postgres: PostgresServer, service: str) -> str:
 def in_process(env: dict[str, str]) -> dict[str, str]:
     """`env` for this test process, which travels in time (time-machine) instead."""
     return {key: value for key, value in env.items() if key not in PROCESS_ONLY}
+
+
+@pytest.fixture(autouse=True)
+def wall_clock_after() -> Iterator[None]:
+    """This process's clock back on the wall clock after every test: a Runtime built here from
+    a platform's whole env (MARAC_CLOCK_START) shifts it, and the shift would otherwise follow
+    into whichever test the same worker runs next."""
+    yield
+    clock.start_at(None)
 
 
 @pytest.fixture

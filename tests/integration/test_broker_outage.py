@@ -23,7 +23,7 @@ from marac_platform.runtime import Runtime
 from marac_platform.settings import load_settings, settings_for
 from services.actions.models import CaseRecord
 from services.actions.wiring import SERVICE as ACTIONS
-from tests.conftest import PlatformEnv, make_platform_env
+from tests.conftest import PlatformEnv, in_process, make_platform_env
 from tests.support.infra import PostgresServer
 from tests.support.kafka_tools import produce, read_all, wait_for
 
@@ -53,7 +53,7 @@ def env(broker: LocalKafka, postgres: PostgresServer, tmp_path: Path,
     created = make_platform_env(broker.bootstrap_servers, postgres, tmp_path,
                                 services=("actions",))
     created.env["MARAC_KAFKA_SESSION_TIMEOUT_MS"] = str(int(SESSION_TIMEOUT_S * 1000))
-    for key, value in created.env.items():
+    for key, value in in_process(created.env).items():  # the clock stays this process's
         monkeypatch.setenv(key, value)
     settings_for.cache_clear()
     yield created

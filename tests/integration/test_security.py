@@ -30,7 +30,7 @@ from marac_platform.settings import SERVICES, settings_for
 from services.actions.models import CaseRecord
 from services.referral.models import TABLES, Case, Referral
 from services.referral.sample import PARTNER_CHECKLIST, sample_referral
-from tests.conftest import PlatformEnv, make_platform_env
+from tests.conftest import PlatformEnv, in_process, make_platform_env
 from tests.support.infra import PostgresServer
 from tests.support.kafka_tools import read_all
 
@@ -47,7 +47,7 @@ def platform(kafka_bootstrap: str, postgres: PostgresServer,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformEnv]:
     created = make_platform_env(kafka_bootstrap, postgres, tmp_path_factory.mktemp("security"))
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in created.env.items():
+        for key, value in in_process(created.env).items():  # the clock stays this process's
             patch.setenv(key, value)
         settings_for.cache_clear()
         yield created

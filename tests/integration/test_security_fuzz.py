@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from marac_platform.security.tokens import mint_token
 from marac_platform.settings import SERVICES, settings_for
-from tests.conftest import PlatformEnv, make_platform_env
+from tests.conftest import PlatformEnv, in_process, make_platform_env
 from tests.support.infra import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def platform(kafka_bootstrap: str, postgres: PostgresServer,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformEnv]:
     created = make_platform_env(kafka_bootstrap, postgres, tmp_path_factory.mktemp("fuzz"))
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in created.env.items():
+        for key, value in in_process(created.env).items():  # the clock stays this process's
             patch.setenv(key, value)
         settings_for.cache_clear()
         yield created
