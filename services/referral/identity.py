@@ -113,22 +113,14 @@ def reindex_case(uow: UnitOfWork, case_id: str, area_id: str) -> None:
     """Rebuild a case's blind index from the forms of the submitted referrals it holds (one
     left it: its victim's digests must stop finding this case), under the area's current key."""
     drop_index(uow, case_id)
-    kid = key_store(uow.runtime).keyring.current_kid(area_id)
-    secret = identity_secret(uow.runtime, area_id, kid)
-    digests: set[tuple[str, str]] = set()
-    for referral in uow.session.scalars(
-        select(Referral).where(Referral.case_id == case_id,
-                               Referral.state != domain.ReferralState.DRAFT)
-    ):
+    kept = list(uow.session.scalars(select(Referral).where(
+        Referral.case_id == case_id, Referral.state != domain.ReferralState.DRAFT)))
+    for referral in kept:
         try:
             victim = read_form(uow.runtime, referral).get("victim") or {}
         except KeyErased:
             return  # an erased case finds nobody
-        digests |= domain.identity_digests(domain.VictimIdentity.from_form(victim), secret)
-    if digests:
-        uow.session.execute(insert(CaseIdentity), [
-            {"case_id": case_id, "area_id": area_id, "kind": kind, "kid": kid, "digest": digest}
-            for kind, digest in sorted(digests)])
+        index_identity(uow, case_id, area_id, domain.VictimIdentity.from_form(victim))
 
 
 def drop_index(uow: UnitOfWork, case_id: str) -> None:

@@ -273,12 +273,16 @@ def confirm_link(uow: UnitOfWork, referral: Referral, by: str) -> None:
         go_on(uow, referral, by)
 
 
+def unconfirmed_join(referral: Referral) -> bool:
+    """It joined the victim's open case on a match no coordinator has confirmed yet."""
+    return bool(referral.linked_case_grounds) and referral.link_confirmed_at is None
+
+
 def awaits_confirmation(runtime: Runtime, referral: Referral) -> bool:
-    """It joined the victim's open case on a match no coordinator has confirmed yet, in an
-    area whose coordinators confirm joins (`ScreeningConfig.confirm_matches`). A transfer's
-    referral is not held: B's coordinator accepted the transfer, which was its check."""
-    return (bool(referral.linked_case_grounds) and referral.link_confirmed_at is None
-            and referral.transfer_id is None
+    """An unconfirmed join in an area whose coordinators confirm joins
+    (`ScreeningConfig.confirm_matches`). A transfer's referral is not held: B's coordinator
+    accepted the transfer, which was its check."""
+    return (unconfirmed_join(referral) and referral.transfer_id is None
             and screening_config(runtime, referral.area_id).confirm_matches)
 
 
@@ -289,8 +293,7 @@ def met_criteria(referral: Referral) -> bool:
 def is_held(referral: Referral) -> bool:
     """Met the criteria and waits, assessed, for a coordinator to confirm or separate its join.
     (Not the area's setting as it is now: one held before it was turned off still waits.)"""
-    return (referral.state == S.ASSESSED and met_criteria(referral)
-            and bool(referral.linked_case_grounds) and referral.link_confirmed_at is None)
+    return referral.state == S.ASSESSED and met_criteria(referral) and unconfirmed_join(referral)
 
 
 def go_on(uow: UnitOfWork, referral: Referral, by: str) -> None:

@@ -117,9 +117,10 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
     known = uow.session.scalar(
         select(ReferralHistory).where(ReferralHistory.referral_id == submitted.referral_id)
     )
-    if (known.case_id != submitted.case_id) if known is not None else submitted.resubmission > 0:
-        # Possibly separated from a case it joined by mistake (assessed before, or returned
-        # and sent again): what its form declared follows it to its own case.
+    # Possibly separated from a case it joined by mistake (assessed before, or returned and
+    # sent again): what its form declared follows it to its own case.
+    moved = known.case_id != submitted.case_id if known is not None else submitted.resubmission > 0
+    if moved:
         uow.session.execute(
             update(ReferralHistory)
             .where(ReferralHistory.declared_in == submitted.referral_id,

@@ -15,8 +15,8 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import Table, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 
 from marac_platform import events, metrics, telemetry
 from marac_platform.backoff import Backoff
@@ -68,7 +68,7 @@ class _Inbox:
     one query for the whole chunk, and the new rows written in one statement at its end
     (before: a SELECT and an INSERT per record, two round trips each)."""
 
-    def __init__(self, uow: UnitOfWork, table: Any, headers: list[dict[str, bytes]]) -> None:
+    def __init__(self, uow: UnitOfWork, table: Table, headers: list[dict[str, bytes]]) -> None:
         self.uow, self.table = uow, table
         ids = sorted({h["ce_id"].decode("utf-8", "replace") for h in headers if h.get("ce_id")})
         self.seen: set[str] = set(uow.session.scalars(

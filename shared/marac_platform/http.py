@@ -202,7 +202,7 @@ def create_service_app(
             200 if ready else 503
         )
 
-    if telemetry.exporting():
+    if telemetry.exports_traces():
         # A span per SQL statement is about a tenth of a request's CPU: built only when spans
         # are exported, since nothing else reads them (the request span still is, for logs).
         SQLAlchemyInstrumentor().instrument(engine=runtime.db.engine)

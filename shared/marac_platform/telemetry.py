@@ -85,11 +85,12 @@ def setup_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def exporting() -> bool:
-    """Whether spans leave the process (an OTLP endpoint is set); without one they are built
-    only for the trace ids the logs carry."""
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+def exports_traces(env: Mapping[str, str] | None = None) -> bool:
+    """Whether spans leave the process (an OTLP endpoint is set in `env`, by default this
+    process's); without one they are built only for the trace ids the logs carry."""
+    env = os.environ if env is None else env
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def setup_tracing(service: str, process: str) -> TracerProvider:
@@ -106,7 +107,7 @@ def setup_tracing(service: str, process: str) -> TracerProvider:
         }
     )
     provider = TracerProvider(resource=resource)
-    if exporting():
+    if exports_traces():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

@@ -23,6 +23,7 @@ from marac_platform.commands.web import web_port
 from marac_platform.launcher import Platform
 from marac_platform.preflight import Port, check_configuration, check_ports
 from marac_platform.settings import SERVICES, WEB_APPS, kafka_settings, repo_root, service_port
+from marac_platform.telemetry import exports_traces
 
 NO_DEV_TOOLS = (
     "KAFKA_BOOTSTRAP_SERVERS is not set and the development tools that start a local broker "
@@ -88,10 +89,6 @@ TRACES_PORT = 16686  # Jaeger's UI port, as in docker-compose.yml
 
 def traces_port(env: dict[str, str]) -> int:
     return int(env.get("MARAC_TRACES_PORT") or TRACES_PORT)
-
-
-def exports_traces(env: dict[str, str]) -> bool:
-    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def try_it(areas: Areas | None) -> str:
