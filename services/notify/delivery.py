@@ -13,9 +13,14 @@ import smtplib
 import ssl
 import time
 from datetime import datetime
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, parseaddr
 from types import TracebackType
-from typing import Final
+from typing import Final, cast
 
 import httpx
 from standardwebhooks.webhooks import Webhook
@@ -25,6 +30,9 @@ from services.notify.domain import permanent_smtp_code
 
 SMTP_TIMEOUT_S: Final = 20
 WEBHOOK_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
+# Bodies that are not ASCII go quoted-printable, so the text stays readable on the wire.
+_UTF8: Final = Charset("utf-8")
+_UTF8.body_encoding = QP
 
 
 class DeliveryFailed(Exception):
@@ -41,16 +49,35 @@ def message_id(delivery_id: str) -> str:
 
 
 def email(mail: MailSettings, to: tuple[str, ...], subject: str, text: str, html: str,
-          delivery_id: str) -> EmailMessage:
-    message = EmailMessage()
-    message["Message-ID"] = message_id(delivery_id)
-    message["From"] = mail.mail_from
-    message["To"] = ", ".join(to)
-    message["Subject"] = subject
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+          delivery_id: str) -> Message:
+    """The e-mail: a plain-text part and an HTML alternative. Built with the compat32 MIME
+    classes, a quarter of the CPU of `EmailMessage` (whose header parsing and folding was a
+    tenth of notify's worker in a burst), so what that did for us is done here: no header
+    value may break a line, a name that is not ASCII is encoded (RFC 2047), and a body that
+    is not plain short-lined ASCII goes quoted-printable."""
+    headers = (("Message-ID", message_id(delivery_id)), ("From", _address(mail.mail_from)),
+               ("To", ", ".join(_address(a) for a in to)), ("Subject", subject),
+               ("Auto-Submitted", "auto-generated"))  # RFC 3834: no out-of-office replies
+    message = MIMEMultipart("alternative")
+    for name, value in headers:
+        if "\n" in value or "\r" in value:  # would start a header of its own
+            raise DeliveryFailed("smtp_header", permanent=True)
+        message[name] = value if value.isascii() else cast(str, Header(value, "utf-8",
+                                                                       header_name=name))
+    for body, subtype in ((text, "plain"), (html, "html")):
+        plain = body.isascii() and all(len(line) <= 998 for line in body.splitlines())
+        part = MIMENonMultipart("text", subtype)
+        part.set_payload(body, "us-ascii" if plain else _UTF8)
+        message.attach(part)
     return message
+
+
+def _address(address: str) -> str:
+    """`Name <user@host>` with a name that is not ASCII encoded, the address left as it is."""
+    if address.isascii():
+        return address
+    name, addr = parseaddr(address)
+    return formataddr((name, addr), charset="utf-8")
 
 
 # A session left open between batches is closed once idle this long: relays drop idle
@@ -114,7 +141,7 @@ class Mailer:
             raise
         return session
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         if self.unreachable:
             raise DeliveryFailed(self.unreachable)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -138,7 +138,11 @@ def _http() -> httpx.Client:
 
 def deliver_due(runtime: Runtime) -> int:
     """The timed job: a crash leaves at most one delivery with an unknown outcome, never a
-    whole batch. One SMTP session serves the batch's e-mails (and the next batches')."""
+    whole batch. One SMTP session serves the batch's e-mails (and the next batches').
+
+    A delivery's outcome is recorded in the transaction that claims the next one, so an e-mail
+    costs one transaction instead of two; still only the one just sent can be unrecorded.
+    """
     claim_timeout = timedelta(seconds=runtime.settings.delivery_claim_timeout_s)
     with runtime.unit_of_work() as uow:
         ids = uow.session.scalars(
@@ -148,11 +152,22 @@ def deliver_due(runtime: Runtime) -> int:
         return 0
     attempted = 0
     mailer = _mailer(runtime).begin()
+    done: Outcome | None = None
     for delivery_id in ids:
-        item = claim(runtime, delivery_id, claim_timeout)
+        with runtime.unit_of_work() as uow:
+            if done is not None:
+                done.record(uow)
+            item = claim(uow, delivery_id, claim_timeout)
+        if done is not None:
+            done.report()
+            done = None
         if item is not None:
-            deliver_one(runtime, item, mailer)
+            done = deliver_one(runtime, item, mailer)
             attempted += 1
+    if done is not None:
+        with runtime.unit_of_work() as uow:
+            done.record(uow)
+        done.report()
     return attempted
 
 
@@ -162,42 +177,97 @@ def _mailer(runtime: Runtime) -> delivery.Mailer:
     return delivery.Mailer(runtime.settings.mail)
 
 
-def claim(runtime: Runtime, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
+def claim(uow: UnitOfWork, delivery_id: str, claim_timeout: timedelta) -> Delivery | None:
     """Move one delivery to `sending` with a conditional UPDATE: of several replicas, one wins.
     Retaking an old claim means the earlier attempt's outcome is unknown (the e-mail may have
     left); it is sent again with the same Message-ID, or given up after MAX_ATTEMPTS.
     """
-    with runtime.unit_of_work() as uow:
-        now = utcnow()
-        claimable = _claimable(now, claim_timeout)
-        retaken_error = case((Delivery.status == Status.SENDING, OUTCOME_UNKNOWN),
-                             else_=Delivery.error)
-        taken = _changed(uow.session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, claimable, may_become(Status.SENDING),
-                   Delivery.attempts < MAX_ATTEMPTS)
-            .values(status=Status.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
-                    error=retaken_error)
-            .execution_options(synchronize_session=False)))
-        if taken:
-            return uow.session.get(Delivery, delivery_id)
-        exhausted = _changed(uow.session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, claimable, Delivery.status == Status.SENDING,
-                   may_become(Status.FAILED), Delivery.attempts >= MAX_ATTEMPTS)
-            .values(status=Status.FAILED, claimed_at=None, error=OUTCOME_UNKNOWN)
-            .execution_options(synchronize_session=False)))
-        if exhausted:
-            item = uow.session.get(Delivery, delivery_id)
-            assert item is not None
-            publish_result(uow, item, events.NOTIFICATION_FAILED)
-        return None  # another replica has it, or it was given up
+    now = utcnow()
+    claimable = _claimable(now, claim_timeout)
+    retaken_error = case((Delivery.status == Status.SENDING, OUTCOME_UNKNOWN),
+                         else_=Delivery.error)
+    taken = _changed(uow.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, claimable, may_become(Status.SENDING),
+               Delivery.attempts < MAX_ATTEMPTS)
+        .values(status=Status.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
+                error=retaken_error)
+        .execution_options(synchronize_session=False)))
+    if taken:
+        return uow.session.get(Delivery, delivery_id)
+    exhausted = _changed(uow.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, claimable, Delivery.status == Status.SENDING,
+               may_become(Status.FAILED), Delivery.attempts >= MAX_ATTEMPTS)
+        .values(status=Status.FAILED, claimed_at=None, error=OUTCOME_UNKNOWN)
+        .execution_options(synchronize_session=False)))
+    if exhausted:
+        item = uow.session.get(Delivery, delivery_id)
+        assert item is not None
+        publish_result(uow, item, events.NOTIFICATION_FAILED)
+    return None  # another replica has it, or it was given up
 
 
-def deliver_one(runtime: Runtime, item: Delivery, mailer: delivery.Mailer) -> None:
-    """Send a claimed delivery (outside any transaction), then record the outcome. Addresses
-    and the agreement come from the directory as it is now: an agreement that lapsed while the
-    delivery waited stops it."""
+@dataclass
+class Outcome:
+    """What became of one attempt: recorded in the next transaction (`record`), then counted
+    and logged once that has committed (`report`)."""
+
+    item: Delivery
+    status: Status  # SENT, REFUSED, or QUEUED/FAILED for a failed send
+    reason: str | None = None
+    permanent: bool = False
+    counted: str = ""  # the deliveries metric's outcome, once recorded
+
+    def record(self, uow: UnitOfWork) -> None:
+        item = self.item
+        if self.status is Status.SENT:
+            # Any claim of it: if a slow send was retaken, the first to finish records it.
+            if _changed(uow.session.execute(
+                    update(Delivery).where(Delivery.id == item.id, may_become(Status.SENT))
+                    .values(status=Status.SENT, sent_at=utcnow(), claimed_at=None)
+                    .execution_options(synchronize_session=False))):
+                publish_result(uow, item, events.NOTIFICATION_SENT)
+            self.counted = "sent"
+        elif self.status is Status.REFUSED:
+            uow.session.execute(
+                update(Delivery).where(_ours(item), may_become(Status.REFUSED))
+                .values(status=Status.REFUSED, claimed_at=None, error=self.reason)
+                .execution_options(synchronize_session=False))
+            self.counted = "refused"
+        elif item.attempts < MAX_ATTEMPTS and not self.permanent:
+            # Back to queued; an SMTP relay or webhook that is down gets time to recover.
+            delay = domain.retry_delay(item.attempts, uow.runtime.settings.delivery_retry_base_s)
+            uow.session.execute(
+                update(Delivery).where(_ours(item), may_become(Status.QUEUED))
+                .values(status=Status.QUEUED, claimed_at=None, error=self.reason,
+                        next_attempt_at=utcnow() + delay)
+                .execution_options(synchronize_session=False))
+            self.counted = "retry"
+        else:
+            if _changed(uow.session.execute(
+                    update(Delivery).where(_ours(item), may_become(Status.FAILED))
+                    .values(status=Status.FAILED, claimed_at=None, error=self.reason)
+                    .execution_options(synchronize_session=False))):
+                item.error = self.reason
+                publish_result(uow, item, events.NOTIFICATION_FAILED)
+            self.counted = "failed"
+
+    def report(self) -> None:
+        item = self.item
+        metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": self.counted})
+        if self.counted == "refused":
+            log.warning("notification refused at send time", extra={
+                "agency_id": item.agency_id, "reason_code": self.reason, "kind": item.template})
+        elif self.counted == "failed":
+            log.error("notification failed", extra={
+                "agency_id": item.agency_id, "reason_code": self.reason, "kind": item.template})
+
+
+def deliver_one(runtime: Runtime, item: Delivery, mailer: delivery.Mailer) -> Outcome:
+    """Send a claimed delivery (outside any transaction); its outcome, for the caller to record.
+    Addresses and the agreement come from the directory as it is now: an agreement that lapsed
+    while the delivery waited stops it."""
     parent = telemetry.extract_context(item.trace_context)
     with tracer.start_as_current_span(
         f"notify {item.channel}", context=parent, kind=SpanKind.CLIENT,
@@ -207,13 +277,11 @@ def deliver_one(runtime: Runtime, item: Delivery, mailer: delivery.Mailer) -> No
         try:
             send(runtime, item, mailer)
         except Refused as exc:
-            record_refused(runtime, item, exc.reason)
-            return
+            return Outcome(item, Status.REFUSED, exc.reason)
         except delivery.DeliveryFailed as exc:
-            record_failure(runtime, item, exc.reason_code, permanent=exc.permanent)
-            return
+            return Outcome(item, Status.FAILED, exc.reason_code, permanent=exc.permanent)
         faults.kill_at(AFTER_SEND)
-        record_sent(runtime, item)
+        return Outcome(item, Status.SENT)
 
 
 class Refused(Exception):
@@ -253,55 +321,6 @@ def _ours(item: Delivery) -> ColumnElement[bool]:
     """Still this worker's claim: not retaken since (a retaken one is the new claim's to mark)."""
     return and_(Delivery.id == item.id, Delivery.status == Status.SENDING,
                 Delivery.attempts == item.attempts)
-
-
-def record_sent(runtime: Runtime, item: Delivery) -> None:
-    with runtime.unit_of_work() as uow:
-        # Any claim of this delivery: if a slow send was retaken, the first to finish records it.
-        marked = _changed(uow.session.execute(
-            update(Delivery).where(Delivery.id == item.id, may_become(Status.SENT))
-            .values(status=Status.SENT, sent_at=utcnow(), claimed_at=None)
-            .execution_options(synchronize_session=False)))
-        if marked:
-            publish_result(uow, item, events.NOTIFICATION_SENT)
-    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "sent"})
-
-
-def record_refused(runtime: Runtime, item: Delivery, reason: str) -> None:
-    with runtime.unit_of_work() as uow:
-        uow.session.execute(
-            update(Delivery).where(_ours(item), may_become(Status.REFUSED))
-            .values(status=Status.REFUSED, claimed_at=None, error=reason)
-            .execution_options(synchronize_session=False))
-    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "refused"})
-    log.warning("notification refused at send time", extra={
-        "agency_id": item.agency_id, "reason_code": reason, "kind": item.template})
-
-
-def record_failure(runtime: Runtime, item: Delivery, reason_code: str, *,
-                   permanent: bool = False) -> None:
-    with runtime.unit_of_work() as uow:
-        if item.attempts < MAX_ATTEMPTS and not permanent:
-            # Back to queued; an SMTP relay or webhook that is down gets time to recover.
-            delay = domain.retry_delay(item.attempts, runtime.settings.delivery_retry_base_s)
-            uow.session.execute(
-                update(Delivery).where(_ours(item), may_become(Status.QUEUED))
-                .values(status=Status.QUEUED, claimed_at=None, error=reason_code,
-                        next_attempt_at=utcnow() + delay)
-                .execution_options(synchronize_session=False))
-            metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "retry"})
-            return
-        failed = _changed(uow.session.execute(
-            update(Delivery).where(_ours(item), may_become(Status.FAILED))
-            .values(status=Status.FAILED, claimed_at=None, error=reason_code)
-            .execution_options(synchronize_session=False)))
-        if failed:
-            item.error = reason_code
-            publish_result(uow, item, events.NOTIFICATION_FAILED)
-    metrics.DELIVERIES.add(1, {"channel": item.channel, "outcome": "failed"})
-    if permanent or item.attempts >= MAX_ATTEMPTS:
-        log.error("notification failed", extra={
-            "agency_id": item.agency_id, "reason_code": reason_code, "kind": item.template})
 
 
 def publish_result(uow: UnitOfWork, item: Delivery, event_type: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from marac_platform.runtime import UnitOfWork
 from services.scheduling import domain
@@ -134,9 +134,13 @@ def _places_to_yield(uow: UnitOfWork, meetings: Sequence[Meeting], newcomer: dom
     if not open_ids:
         return {}
     holders: dict[str, list[domain.Seat]] = {}
+    # Only a case accepted after the newcomer may give way (`domain.may_displace`): most
+    # newcomers are the last accepted, and reading every case on the horizon grew with each.
+    accepted = func.coalesce(Allocation.accepted_at, Allocation.allocated_at)
     for record in uow.session.scalars(
             select(Allocation).where(Allocation.meeting_id.in_(open_ids),
-                                     Allocation.status == S.SCHEDULED)):
+                                     Allocation.status == S.SCHEDULED,
+                                     accepted >= newcomer.accepted_at)):
         assert record.meeting_id is not None
         holders.setdefault(record.meeting_id, []).append(seat_of(record))
     return {meeting: domain.places_to_yield(newcomer, seats) for meeting, seats in holders.items()}
