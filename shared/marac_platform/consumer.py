@@ -16,11 +16,10 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import Table, select
-from sqlalchemy import exc as sa_exc
 
 from marac_platform import events, metrics, telemetry
 from marac_platform.backoff import Backoff
-from marac_platform.db import utcnow
+from marac_platform.db import database_unavailable, utcnow
 from marac_platform.events import Event, MalformedEvent
 from marac_platform.runtime import Runtime, UnitOfWork
 
@@ -46,15 +45,6 @@ def group_id(service: str) -> str:
 class DatabaseUnavailable(Exception):
     """The service's database could not be used (down, restarting, connection lost): an
     outage to wait out, never a reason to dead-letter the event."""
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """A connection-level failure of the database, not of the event: OperationalError (a lost
-    or refused connection, a server shutting down, a lock or serialization conflict),
-    InterfaceError, or any driver error that invalidated its connection."""
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
-        return True
-    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def error_summary(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -205,7 +206,48 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection unused this long is pinged before it is handed out (a database restarted
+# or failed over while it sat idle). Not on every checkout (`pool_pre_ping`): that round trip,
+# on each of the many short transactions, was about a seventh of the CPU per referral; a
+# connection lost mid-burst fails its transaction instead, which consumers retry and the web
+# answers 503 (http.py).
+IDLE_PING_S = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < IDLE_PING_S:
+            return  # new, or in use a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()  # hand it out outside any transaction, as it came back
+        except Exception as exc:
+            # The pool drops this connection and checks out another (up to three times).
+            raise DisconnectionError(type(exc).__name__) from exc
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A connection-level failure of the database, not of the event: OperationalError (a lost
+    or refused connection, a server shutting down, a lock or serialization conflict),
+    InterfaceError, or any driver error that invalidated its connection."""
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class PurgeIncomplete(Exception):

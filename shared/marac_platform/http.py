@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marac_platform import apidocs, audit, auth, bodies, metrics, openapi, telemetry
 from marac_platform import kafka as platform_kafka
-from marac_platform.db import PurgeIncomplete
+from marac_platform.db import PurgeIncomplete, database_unavailable
 from marac_platform.errors import DomainError
 from marac_platform.problems import PROBLEM_TYPE, Problem, domain_response, problem_response
 from marac_platform.runtime import Runtime, UnitOfWork
@@ -266,6 +266,14 @@ def _unexpected(error: Exception) -> Response:
     if isinstance(error, CryptoError):
         log.error("decryption failed", extra={"reason_code": type(error).__name__, "path": request.path})
         return problem_response(InternalServerError())
+    if database_unavailable(error):
+        # Lost, refused or locked out (a restart, a failover, SQLite's lock held past its wait):
+        # nothing was stored, and the same request will do once it is back.
+        log.warning("database unavailable", extra={"reason_code": type(error).__name__,
+                                                   "path": request.path})
+        return problem_response(Problem(
+            503, "Service unavailable", "The database cannot be reached just now; try again.",
+            slug="database-unavailable", headers={"Retry-After": "5"}))
     if isinstance(error, DataError):
         # The database refused a value (out of range, malformed): input the schemas let through.
         log.warning("database refused a value", extra={"reason_code": type(error.orig).__name__,

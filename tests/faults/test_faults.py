@@ -87,6 +87,8 @@ def test_postgres_stopped_and_restarted(stack: Stack, fault_postgres: LocalPostg
     for engine in stack.engines.values():
         engine.dispose()
     finish("PostgreSQL stopped and restarted", stack, burst)
+    # An outage is answered 503 with Retry-After (the client may try again), never a 500.
+    assert "http 500" not in burst.retries, dict(burst.retries)
 
 
 def consumed_topics() -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import exc
 
-from marac_platform.consumer import database_unavailable
+from marac_platform.db import database_unavailable
 from marac_platform.events import MalformedEvent
 
 
