@@ -173,10 +173,9 @@ def assess_referral(uow: UnitOfWork, submitted: ReferralSubmitted) -> str:
         )
     )
     record_referral(uow, submitted, assessment.decision == "meets_criteria")
-    uow.session.flush()
     # Compared by the area the referral was made to (not the row's own, whose case it is):
     # one declared again on a resubmission, or brought again by a transfer, is kept once.
-    recorded = known_referrals(uow, submitted.case_id)
+    recorded = known_referrals(uow, submitted.case_id) if declared or transferred else set()
     for source, items in ((domain.HistorySource.DECLARED, declared),
                           (domain.HistorySource.TRANSFER, transferred)):
         for item in items:
