@@ -152,22 +152,24 @@ def deliver_due(runtime: Runtime) -> int:
         return 0
     attempted = 0
     mailer = _mailer(runtime).begin()
-    done: Outcome | None = None
-    for delivery_id in ids:
-        with runtime.unit_of_work() as uow:
+    done: Outcome | None = None  # sent (or refused, or failed), not yet recorded
+    try:
+        for delivery_id in ids:
+            with runtime.unit_of_work() as uow:
+                if done is not None:
+                    done.record(uow)
+                item = claim(uow, delivery_id, claim_timeout)
             if done is not None:
+                done.report()
+                done = None
+            if item is not None:
+                done = deliver_one(runtime, item, mailer)
+                attempted += 1
+    finally:
+        if done is not None:  # the batch's last, or the claim it went with failed: on its own
+            with runtime.unit_of_work() as uow:
                 done.record(uow)
-            item = claim(uow, delivery_id, claim_timeout)
-        if done is not None:
             done.report()
-            done = None
-        if item is not None:
-            done = deliver_one(runtime, item, mailer)
-            attempted += 1
-    if done is not None:
-        with runtime.unit_of_work() as uow:
-            done.record(uow)
-        done.report()
     return attempted
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from marac_platform import events, migrations, payloads
 from marac_platform.runtime import Runtime
@@ -170,3 +171,31 @@ def test_two_worker_replicas_send_each_delivery_once(
     received: dict[str, Any] = dict(message_ids(smtp))
     assert received == {delivery.message_id(item): 1 for item in ids}
     assert {item.attempts for item in deliveries(runtime).values()} == {1}
+
+
+def test_a_sent_e_mail_is_recorded_even_when_the_claim_it_went_with_fails(
+    runtime: Runtime, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outcome rides with the next claim's transaction: if that fails, it is recorded on its
+    own, so the e-mail is not sent again after the claim timeout."""
+    queue_deliveries(runtime, 3)
+    real_claim = service.claim
+    claimed: list[str] = []
+
+    def claim_failing_second(uow: Any, delivery_id: str, timeout: Any) -> Delivery | None:
+        claimed.append(delivery_id)
+        if len(claimed) == 2:
+            raise OperationalError("UPDATE deliveries", {}, Exception("connection lost"))
+        return real_claim(uow, delivery_id, timeout)
+
+    monkeypatch.setattr(service, "claim", claim_failing_second)
+    with pytest.raises(OperationalError):
+        service.deliver_due(runtime)
+    found = deliveries(runtime)
+    assert found[claimed[0]].status == "sent"
+    assert Counter(item.status for item in found.values()) == {"sent": 1, "queued": 2}
+    assert message_ids(smtp) == {delivery.message_id(claimed[0]): 1}
+
+    monkeypatch.setattr(service, "claim", real_claim)
+    assert service.deliver_due(runtime) == 2
+    assert message_ids(smtp) == {delivery.message_id(item): 1 for item in found}
