@@ -416,8 +416,10 @@ class LocalPostgres:
                 self.progress(f"created database {name}")
         return created
 
-    def stop(self, timeout: float = 60.0) -> bool:
-        """Stop the cluster (fast shutdown, then immediate). False if it was not running."""
+    def stop(self, timeout: float = 60.0, *, discard: bool = False) -> bool:
+        """Stop the cluster (fast shutdown, then immediate). False if it was not running.
+        `discard`: its data is thrown away next, so immediate at once (no shutdown checkpoint,
+        no wait for backends to finish)."""
         running = self._postmaster()
         self._started_here = False
         if running is None:
@@ -427,6 +429,11 @@ class LocalPostgres:
             raise DevInfraError("PostgreSQL is running but pg_ctl was not found to stop it")
         prefix = run_as_prefix(os.geteuid(), OS_USER)
         self.progress(f"stopping PostgreSQL (pid {running[0]})")
+        if discard:
+            self._stop_quietly(prefix, bin_dir)
+            if self._postmaster() is not None:
+                processes.kill(running[0])
+            return True
         try:
             processes.run(
                 pg_ctl_stop_command(prefix, bin_dir, self.pgdata, "fast", timeout),

@@ -49,7 +49,7 @@ def fault_postgres() -> Iterator[LocalPostgres]:
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(discard=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -131,7 +131,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         cluster.start()
         yield PostgresServer("127.0.0.1", cluster.port, ROLE, PASSWORD)
     finally:
-        cluster.stop()
+        # Its data is thrown away, as the broker's is: no fast shutdown's wait.
+        cluster.stop(discard=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
