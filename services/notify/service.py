@@ -216,7 +216,7 @@ class Outcome:
     and logged once that has committed (`report`)."""
 
     item: Delivery
-    status: Status  # SENT, REFUSED, or QUEUED/FAILED for a failed send
+    status: Status  # SENT, REFUSED, or FAILED: a failed send (queued again while it may be)
     reason: str | None = None
     permanent: bool = False
     counted: str = ""  # the deliveries metric's outcome, once recorded
