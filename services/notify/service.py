@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
 import httpx
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, or_, select, update
@@ -220,8 +221,18 @@ class Outcome:
     reason: str | None = None
     permanent: bool = False
     counted: str = ""  # the deliveries metric's outcome, once recorded
+    # The send's span: the result event published while recording continues its trace (the
+    # case's), not the delivery job's that happens to be current then.
+    context: otel_context.Context = field(default_factory=otel_context.get_current)
 
     def record(self, uow: UnitOfWork) -> None:
+        token = otel_context.attach(self.context)
+        try:
+            self._record(uow)
+        finally:
+            otel_context.detach(token)
+
+    def _record(self, uow: UnitOfWork) -> None:
         item = self.item
         if self.status is Status.SENT:
             # Any claim of it: if a slow send was retaken, the first to finish records it.
