@@ -213,9 +213,9 @@ def make_engine(url: str) -> Engine:
 
 # A pooled connection unused this long is pinged before it is handed out (a database restarted
 # or failed over while it sat idle). Not on every checkout (`pool_pre_ping`): that round trip,
-# on each of the many short transactions, was about a seventh of the CPU per referral; a
-# connection lost mid-burst fails its transaction instead, which consumers retry and the web
-# answers 503 (http.py).
+# on each of the many short transactions, cost up to a seventh of the CPU per referral in a
+# burst; a connection lost mid-burst fails its transaction instead, which consumers retry and
+# the web answers 503 (http.py).
 IDLE_PING_S = 10.0
 
 

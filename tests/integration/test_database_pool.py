@@ -1,7 +1,7 @@
 """Pooled PostgreSQL connections: one the server dropped while it sat idle is replaced before it
 is used; one returned a moment ago is handed out without a ping (that round trip, on every
-checkout, was about a seventh of the CPU per referral), so a drop mid-burst fails one
-transaction, which its caller retries."""
+checkout, cost up to a seventh of the CPU per referral in a burst), so a drop mid-burst fails
+one transaction, which its caller retries."""
 
 from __future__ import annotations
 
