@@ -6,6 +6,7 @@ Idempotency-Key each, retried until answered), and the tally of what the pipelin
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import queue
@@ -191,7 +192,9 @@ class Burst:
                         self.refused.append((key, f"{exc.code} {exc.read()[:300]!r}"))
                     return
                 why = f"http {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                # A process killed mid-answer may leave a status line without its body
+                # (IncompleteRead): a client tries again with the same Idempotency-Key.
                 why = type(getattr(exc, "reason", exc)).__name__
             finally:
                 with self._lock:
