@@ -369,6 +369,17 @@ def span_of(stack: Stack, since: datetime) -> float:
     return (last - first).total_seconds()
 
 
+def drain_of(stack: Stack, since: datetime) -> float:
+    """From the last acceptance since `since` to the last e-mail sent after it."""
+    with stack.engine("referral").connect() as connection:
+        last_in = max(r for (r,) in connection.execute(select(Referral.received_at).where(
+            Referral.received_at >= since)).all())
+    with stack.engine("notify").connect() as connection:
+        last_out = max(s for (s,) in connection.execute(select(Delivery.sent_at).where(
+            Delivery.sent_at.is_not(None), Delivery.created_at >= since)).all())
+    return (last_out - last_in).total_seconds()
+
+
 def pipeline(stack: Stack, count: int, concurrency: int, timeout_s: float) -> dict[str, Any]:
     from marac_platform.clock import now
 
@@ -423,6 +434,71 @@ def one_at_a_time(stack: Stack, count: int) -> None:
               f"p99 {ms(percentile(lat, 0.99))}; per hop (mean):")
         print("    " + ", ".join(f"{hop} {name} {ms(statistics.mean(values))}" for (hop, _, name), values
                                  in sorted(hops(stack, since).items())))
+
+
+def paced(stack: Stack, rate: float, seconds: float, timeout_s: float) -> None:
+    """Referrals submitted at a steady `rate` for `seconds` (open loop: each is sent at its
+    slot, whatever the answers before it took), then the latency acceptance -> e-mail sent,
+    and whether the queues keep up: the backlog (accepted, not yet notified), sampled once a
+    second, in the first and the second half of the phase, and the time the last e-mail came
+    after the last submission."""
+    from marac_platform.clock import now
+
+    client = stack.client()
+    count = max(1, round(rate * seconds))
+    bodies = forms(count, stack.areas())
+    keys = [str(uuid.uuid4()) for _ in bodies]
+    since, baseline = now(), stack.sent()
+    accepted = [0]
+    lateness: list[float] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def submit(index: int) -> None:
+        due = started + index / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        with lock:
+            lateness.append(max(0.0, -delay))
+        if client.run("/v1/referrals?submit=true", [bodies[index]], 1, keys=[keys[index]]):
+            with lock:
+                accepted[0] += 1
+
+    # Enough senders that a slow answer does not hold back the next slot (Little's law).
+    senders = max(4, int(rate * 2))
+    slots = iter(range(count))
+    slot_lock = threading.Lock()
+
+    def sender() -> None:
+        while True:
+            with slot_lock:
+                index = next(slots, None)
+            if index is None:
+                return
+            submit(index)
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    backlog: list[tuple[float, int]] = []
+    while any(t.is_alive() for t in threads):
+        time.sleep(1.0)
+        backlog.append((time.monotonic() - started, accepted[0] - (stack.sent() - baseline)))
+    submitted_s = time.monotonic() - started
+    wait(lambda: stack.sent() - baseline >= accepted[0], timeout_s, "every paced referral notified")
+    lat = latencies(stack, since)
+    drained_s = drain_of(stack, since)
+    half = [b for t, b in backlog if t <= seconds / 2], [b for t, b in backlog if t > seconds / 2]
+    means = [statistics.mean(h) if h else 0.0 for h in half]
+    print(f"  paced {rate:g}/s for {seconds:g}s: {accepted[0]} of {count} accepted in "
+          f"{submitted_s:.1f}s ({client.failures} failed, slots late by p99 "
+          f"{ms(percentile(lateness, 0.99))}); latency acceptance -> e-mail sent: p50 "
+          f"{ms(statistics.median(lat)) if lat else '-'}, p95 "
+          f"{ms(percentile(lat, 0.95)) if lat else '-'}, p99 {ms(percentile(lat, 0.99)) if lat else '-'}")
+    print(f"    backlog (accepted, not yet notified), mean: first half {means[0]:.1f}, second "
+          f"half {means[1]:.1f}, max {max((b for _, b in backlog), default=0)}; the last e-mail "
+          f"{ms(drained_s)} after the last acceptance")
 
 
 def intake(stack: Stack, requests: int, concurrency: int, folder: Path) -> None:
@@ -538,12 +614,17 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--single", type=int, default=20, help="referrals one at a time")
     parser.add_argument("--intake", type=int, default=300, help="intake POSTs")
+    parser.add_argument("--rates", default="5,20",
+                        help="referrals/s, each sustained for --rate-seconds ('' for none)")
+    parser.add_argument("--rate-seconds", type=float, default=30.0)
     parser.add_argument("--year", action="store_true", help="and a year of a region (4,100)")
     parser.add_argument("--year-referrals", type=int, default=4100)
     parser.add_argument("--timeout", type=float, default=900.0, help="bound per phase, seconds")
     args = parser.parse_args()
     args.referrals = max(1, min(args.referrals, 20_000))
     args.concurrency = max(1, min(args.concurrency, 64))
+    rates = [min(100.0, max(0.1, float(r))) for r in args.rates.split(",") if r.strip()]
+    args.rate_seconds = max(1.0, min(args.rate_seconds, 600.0))
 
     print(f"machine: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}, "
           f"Python {sys.version.split()[0]}")
@@ -568,6 +649,8 @@ def main() -> None:
             # Ten areas: a burst must find dates (18 places a week an area, 180 days ahead).
             with platform(db, bootstrap, pg, year_areas(folder), folder) as stack:
                 one_at_a_time(stack, args.single)
+                for rate in rates:
+                    paced(stack, rate, args.rate_seconds, args.timeout)
                 results[db] = pipeline(stack, args.referrals, args.concurrency, args.timeout)
                 intake(stack, args.intake, args.concurrency, folder)
             if args.year:
