@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -15,7 +16,8 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy.sql.dml import Insert
 
 from marac_platform import events, metrics, telemetry
 from marac_platform.backoff import Backoff
@@ -63,7 +65,7 @@ class _Inbox:
         self.uow, self.table = uow, table
         ids = sorted({h["ce_id"].decode("utf-8", "replace") for h in headers if h.get("ce_id")})
         self.seen: set[str] = set(uow.session.scalars(
-            select(table.c.event_id).where(table.c.event_id.in_(ids)))) if ids else set()
+            _statements(table)[0], {"ids": ids})) if ids else set()
         self.rows: list[dict[str, Any]] = []
 
     def first_time(self, event: Event, topic: str) -> bool:
@@ -78,8 +80,15 @@ class _Inbox:
 
     def write(self) -> None:
         if self.rows:
-            self.uow.session.execute(self.table.insert(), self.rows)
+            self.uow.session.execute(_statements(self.table)[1], self.rows)
             self.rows = []
+
+
+@functools.cache
+def _statements(table: Table) -> tuple[Select[tuple[str]], Insert]:
+    """An inbox's two statements, built once (building one cost more than running it)."""
+    return (select(table.c.event_id).where(table.c.event_id.in_(bindparam("ids", expanding=True))),
+            table.insert())
 
 
 class EventConsumer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -10,7 +11,8 @@ from typing import Any
 
 from flask import Response, request
 from flask import json as flask_json
-from sqlalchemy import select
+from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy.sql.dml import Insert
 
 from marac_platform.db import utcnow
 from marac_platform.problems import Problem
@@ -54,9 +56,7 @@ def once(uow: UnitOfWork, subject: str, payload: Any, create: Callable[[], Creat
     table = uow.tables.idempotency
     digest = fingerprint({"path": request.path, "query": sorted(request.args.items()), "body": payload})
     if key is not None:
-        stored = uow.session.execute(
-            select(table).where(table.c.subject == subject, table.c.key == key)
-        ).first()
+        stored = uow.session.execute(_statements(table)[0], {"subject": subject, "key": key}).first()
         if stored is not None:
             if stored.request_hash != digest:
                 raise Problem(422, "Invalid input",
@@ -66,10 +66,18 @@ def once(uow: UnitOfWork, subject: str, payload: Any, create: Callable[[], Creat
             return _response(Created(stored.status, stored.body, stored.location), replayed=True)
     created = create()
     if key is not None:
-        uow.session.execute(table.insert().values(
-            subject=subject, key=key, request_hash=digest, status=created.status,
-            body=created.body, location=created.location, created_at=utcnow()))
+        uow.session.execute(_statements(table)[1], {
+            "subject": subject, "key": key, "request_hash": digest, "status": created.status,
+            "body": created.body, "location": created.location, "created_at": utcnow()})
     return _response(created, replayed=False)
+
+
+@functools.cache
+def _statements(table: Table) -> tuple[Select[Any], Insert]:
+    """The lookup and the insert, built once (building one cost more than running it)."""
+    return (select(table).where(table.c.subject == bindparam("subject"),
+                                table.c.key == bindparam("key")),
+            table.insert())
 
 
 def _response(created: Created, *, replayed: bool) -> Response:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, bindparam, select, update
 
 from marac_platform.db import Database, UTCDateTime, utcnow
 from marac_platform.security import crypto
@@ -56,6 +56,8 @@ audit_heads = Table(
     Column("mac", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+# Read at every use of a case's key: built once (building it cost more than running it).
+_WRAPPED = select(case_keys.c.wrapped).where(case_keys.c.case_id == bindparam("case_id"))
 
 
 def keystore_url(settings: Settings) -> str:
@@ -152,7 +154,7 @@ class KeyStore:
             return cached[1]
         with self.db.engine.connect() as connection:
             wrapped = connection.execute(
-                select(case_keys.c.wrapped).where(case_keys.c.case_id == case_id)).scalar()
+                _WRAPPED, {"case_id": case_id}).scalar()
         dek = self._unwrap(case_id, wrapped) if wrapped else None
         self._remember(case_id, dek)
         return dek

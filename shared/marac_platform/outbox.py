@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -13,9 +14,10 @@ import psycopg
 from kafka import KafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Table, event, func, select, text, update
+from sqlalchemy import Table, bindparam, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.dml import Insert
 
 from marac_platform import metrics, telemetry
 from marac_platform.backoff import Backoff
@@ -77,10 +79,18 @@ def _write_queued(session: Session) -> None:
     if queued is None or queued.transaction is not session.get_transaction():
         return
     del session.info[_QUEUED]
-    session.execute(queued.table.insert(), queued.rows)
+    session.execute(_insert(queued.table), queued.rows)
     if session.get_bind().dialect.name == "postgresql":
         # At its commit (never on a rollback), whoever LISTENs wakes: one per transaction.
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        session.execute(_NOTIFY)
+
+
+_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return table.insert()
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -128,6 +138,14 @@ class OutboxRelay:
         self.send_timeout_s = send_timeout_s
         self.fault = os.environ.get(FAULT_ENV, "")
         self.beat: Callable[[], None] = lambda: None  # the worker's liveness heartbeat
+        # Built once: constructing a statement and its cache key took longer than running it.
+        outbox = tables.outbox
+        unsent = (select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.message_key,
+                         outbox.c.headers, outbox.c.value)
+                  .where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch_size))
+        self._unsent = unsent.with_for_update(skip_locked=True) if db.is_postgres else unsent
+        self._mark_sent = (update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+                           .values(sent_at=bindparam("now")))
 
     def backlog(self) -> tuple[int, float]:
         """Unsent rows and the age in seconds of the oldest (0 when none): for the metrics."""
@@ -140,18 +158,8 @@ class OutboxRelay:
         return int(count), max(0.0, age)
 
     def run_once(self) -> int:
-        outbox = self.tables.outbox
         with self.db.unit_of_work() as session:
-            query = (
-                select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.message_key,
-                       outbox.c.headers, outbox.c.value)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(self.batch_size)
-            )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = session.execute(self._unsent).all()
             if not rows:
                 return 0
             if self.fault == FAULT_RELAY_BEFORE_PUBLISH:
@@ -171,11 +179,7 @@ class OutboxRelay:
                 raise
             for row in rows:
                 metrics.EVENTS_PRODUCED.add(1, {"topic": row.topic, "outcome": "sent"})
-            session.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .values(sent_at=utcnow())
-            )
+            session.execute(self._mark_sent, {"ids": [row.id for row in rows], "now": utcnow()})
         return len(rows)
 
     def _send(

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from marac_platform.audit.keys import AuditUnavailable, audit_key
@@ -32,6 +32,7 @@ log = logging.getLogger("marac_platform.audit")  # one logger for the whole trai
 
 # pg_advisory_xact_lock key serialising appends (each service has its own database).
 LOCK_KEY = 0x6D61726163617564  # "maracaud"
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 APPEND_ATTEMPTS = 5
 
 
@@ -83,7 +84,14 @@ class AuditAnchors:
         self.db = db
         self.service = service
         self.key = key
-        self.table = audit_heads
+        self.table = table = audit_heads
+        # Both run at every audited call: built once, not each time.
+        self._head = select(table.c.seq, table.c.hash, table.c.mac).where(
+            table.c.service == service)
+        self._advance = (update(table)
+                         .where(table.c.service == service, table.c.seq < bindparam("new_seq"))
+                         .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"),
+                                 mac=bindparam("new_mac"), at=bindparam("new_at")))
 
     def mac(self, seq: int, head_hash: str) -> str:
         message = f"marac-audit-head-v1|{self.service}|{seq}|{head_hash}".encode("ascii")
@@ -93,10 +101,8 @@ class AuditAnchors:
 
     def read(self) -> Head | None:
         """The anchored head, None if there is none; AnchorForged if its MAC is wrong."""
-        table = self.table
         with self.db.engine.connect() as connection:
-            row = connection.execute(select(table.c.seq, table.c.hash, table.c.mac)
-                                     .where(table.c.service == self.service)).first()
+            row = connection.execute(self._head).first()
         if row is None:
             return None
         if not hmac.compare_digest(row.mac, self.mac(row.seq, row.hash)):
@@ -111,10 +117,9 @@ class AuditAnchors:
         """
         table = self.table
         with self.db.engine.begin() as connection:
-            moved = connection.execute(
-                update(table).where(table.c.service == self.service, table.c.seq < head.seq)
-                .values(seq=head.seq, hash=head.hash, mac=self.mac(head.seq, head.hash),
-                        at=utcnow()))
+            moved = connection.execute(self._advance, {
+                "new_seq": head.seq, "new_hash": head.hash,
+                "new_mac": self.mac(head.seq, head.hash), "new_at": utcnow()})
             if moved.rowcount:
                 return
             exists = connection.execute(
@@ -144,6 +149,10 @@ class AuditTrail:
         self.table = table
         self.key = key
         self.anchors = anchors
+        # Built once: an append runs them at every audited call.
+        self._take_lock = update(table).where(table.c.seq < 0).values(seq=table.c.seq)
+        self._last = select(table).order_by(table.c.seq.desc()).limit(1)
+        self._insert = table.insert()
 
     def append(self, entries: Sequence[Entry]) -> list[int]:
         """Chain and store entries in one short transaction of their own; their seq numbers.
@@ -172,14 +181,13 @@ class AuditTrail:
         For work that must not happen unrecorded: the record commits with it, or neither does.
         Once it has committed, the caller passes the records to `anchor`.
         """
-        table = self.table
         if self.db.is_postgres:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            connection.execute(_ADVISORY_LOCK, {"key": LOCK_KEY})
         elif not _writing(connection):
             # SQLite: a write that changes nothing takes the write lock (waiting its turn),
             # so the last record read below is still the last when this one is inserted.
-            connection.execute(update(table).where(table.c.seq < 0).values(seq=table.c.seq))
-        last = connection.execute(select(table).order_by(table.c.seq.desc()).limit(1)).first()
+            connection.execute(self._take_lock)
+        last = connection.execute(self._last).first()
         previous: Link | None = _record(last) if last is not None else None
         anchored = self._anchored()
         if anchored is not None and (previous is None or anchored.seq > previous.seq):
@@ -205,7 +213,7 @@ class AuditTrail:
             records.append(record)
             previous = record
         if rows:
-            connection.execute(table.insert(), rows)
+            connection.execute(self._insert, rows)
         return records
 
     def _anchored(self) -> Head | None:
