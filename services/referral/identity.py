@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from marac_platform.runtime import Runtime, UnitOfWork
 from marac_platform.security.crypto import KeyErased
@@ -40,6 +40,12 @@ def identity_secret(runtime: Runtime, area_id: str, kid: str) -> bytes:
     return found
 
 
+# Every referral submitted runs it: built once (building it cost about as much as running it).
+_NAMED = select(CaseIdentity.case_id, CaseIdentity.kind).where(
+    CaseIdentity.area_id == bindparam("area_id"),
+    CaseIdentity.digest.in_(bindparam("digests", expanding=True)))
+
+
 def find_open_case(
     uow: UnitOfWork, area_id: str, identity: domain.VictimIdentity, *, exclude: str | None = None
 ) -> CaseMatch | None:
@@ -60,10 +66,7 @@ def find_open_case(
         return None
     # Names first, then dates of birth among those cases only: a date of birth alone is
     # shared by many cases of a busy area, and fetching them all grew with every referral.
-    named = uow.session.execute(
-        select(CaseIdentity.case_id, CaseIdentity.kind)
-        .where(CaseIdentity.area_id == area_id, CaseIdentity.digest.in_(sorted(names)))
-    ).all()
+    named = uow.session.execute(_NAMED, {"area_id": area_id, "digests": sorted(names)}).all()
     if not named:
         return None
     born = uow.session.execute(

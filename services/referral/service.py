@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import ColumnElement, String, cast, delete, event, false, or_, select, update
+from sqlalchemy import ColumnElement, String, bindparam, cast, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from marac_platform import checklists, clock, events, payloads
@@ -350,19 +350,23 @@ def find(uow: UnitOfWork, referral_id: str, reader: Principal | None = None) -> 
     return uow.session.scalar(statement)
 
 
+# One round trip, not two; built once (each event about a referral runs it).
+_LIVE = (select(Referral, Case.status).join(Case, Case.id == Referral.case_id)
+         .where(Referral.id == bindparam("referral_id")))
+
+
 def find_live(uow: UnitOfWork, referral_id: str, reader: Principal | None = None, *,
               lock: bool = False) -> Referral | None:
     """The referral an event is about, unless its case was erased: an erased case goes no
     further (not accepted, scheduled or heard), whatever arrives late. `lock`: its row is
     held to the end of the transaction (PostgreSQL; SQLite has one writer anyway), so two
     coordinators deciding at once decide one after the other."""
-    statement = (select(Referral, Case.status).join(Case, Case.id == Referral.case_id)
-                 .where(Referral.id == referral_id))  # one round trip, not two
+    statement = _LIVE
     if reader is not None:
         statement = statement.where(readable_by(reader))
     if lock:
         statement = statement.with_for_update(of=Referral)
-    row = uow.session.execute(statement).first()
+    row = uow.session.execute(statement, {"referral_id": referral_id}).first()
     return None if row is None or row[1] == CaseStatus.ERASED else row[0]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from marac_platform import checklists, clock, events
 from marac_platform.db import utcnow
@@ -84,14 +84,19 @@ def answer_errors(exc: domain.RiskDomainError) -> list[tuple[str, str]]:
     return errors or [("answers", type(exc).__name__)]
 
 
+# Run for every referral assessed: built once (building a statement cost about as much as
+# running it).
+_OF_CASE = select(ReferralHistory).where(ReferralHistory.case_id == bindparam("case_id"))
+_OF_REFERRAL = select(ReferralHistory).where(
+    ReferralHistory.referral_id == bindparam("referral_id"))
+
+
 def previous_referrals(
     uow: UnitOfWork, case_id: str, before_referral: str, referral_date: date
 ) -> list[tuple[str, date]]:
     """The case's earlier referrals to any MARAC: recorded here, declared, or transferred in
     (which of them count: `domain.earlier_referrals`)."""
-    rows = uow.session.scalars(
-        select(ReferralHistory).where(ReferralHistory.case_id == case_id)
-    ).all()
+    rows = uow.session.scalars(_OF_CASE, {"case_id": case_id}).all()
     return domain.earlier_referrals(referral_date, (
         domain.KnownReferral(domain.HistorySource(row.source), area_of(row), row.referral_date)
         for row in rows if row.referral_id != before_referral))
@@ -104,8 +109,8 @@ def area_of(row: ReferralHistory) -> str:
 
 def known_referrals(uow: UnitOfWork, case_id: str) -> set[tuple[str, date]]:
     """(area, date) of every referral the case's history holds, whatever its source."""
-    return {(area_of(row), row.referral_date) for row in uow.session.scalars(
-        select(ReferralHistory).where(ReferralHistory.case_id == case_id))}
+    return {(area_of(row), row.referral_date)
+            for row in uow.session.scalars(_OF_CASE, {"case_id": case_id})}
 
 
 def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) -> None:
@@ -114,9 +119,7 @@ def record_referral(uow: UnitOfWork, submitted: ReferralSubmitted, meets: bool) 
     transferred-in referral was a MARAC case in its old area whatever this area's thresholds
     say now, so it is kept, with its date there."""
     meets = meets or submitted.transferred_from is not None
-    known = uow.session.scalar(
-        select(ReferralHistory).where(ReferralHistory.referral_id == submitted.referral_id)
-    )
+    known = uow.session.scalar(_OF_REFERRAL, {"referral_id": submitted.referral_id})
     # Possibly separated from a case it joined by mistake (assessed before, or returned and
     # sent again): what its form declared follows it to its own case.
     moved = known.case_id != submitted.case_id if known is not None else submitted.resubmission > 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from marac_platform import events
 from marac_platform.db import utcnow
@@ -74,13 +74,15 @@ def _when(meeting: Meeting, record: Allocation, referral: tuple[str, str]) -> di
     }
 
 
+_JOINED = (select(AllocationReferral.referral_id, AllocationReferral.referrer_agency)
+           .where(AllocationReferral.case_id == bindparam("case_id"))
+           .order_by(AllocationReferral.joined_at, AllocationReferral.referral_id))
+
+
 def referrals_of(uow: UnitOfWork, record: Allocation) -> list[tuple[str, str]]:
     """(referral id, referrer's agency) of every referral the case's hearing is for: the one it
     was allocated for, then those that joined the case, in the order they joined."""
-    joined = uow.session.execute(
-        select(AllocationReferral.referral_id, AllocationReferral.referrer_agency)
-        .where(AllocationReferral.case_id == record.case_id)
-        .order_by(AllocationReferral.joined_at, AllocationReferral.referral_id)).all()
+    joined = uow.session.execute(_JOINED, {"case_id": record.case_id}).all()
     return [(record.referral_id, record.referrer_agency),
             *((row.referral_id, row.referrer_agency) for row in joined)]
 

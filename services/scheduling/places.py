@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from marac_platform.runtime import UnitOfWork
 from services.scheduling import domain
@@ -36,19 +36,35 @@ class Placement:
     displaced: Allocation | None = None  # the case that gave this place up (accepted later)
 
 
+# Run at every allocation: built once (building one, with its cache key, cost about as much
+# as running it).
+_TAKE = (update(Meeting)
+         .where(Meeting.id == bindparam("meeting_id"),
+                Meeting.status == domain.MeetingStatus.PLANNED, Meeting.booked < Meeting.capacity)
+         .values(booked=Meeting.booked + 1)
+         .returning(Meeting.caselist_published_at)
+         .execution_options(synchronize_session=False))
+_GIVE_BACK = (update(Meeting).where(Meeting.id == bindparam("meeting_id"), Meeting.booked > 0)
+              .values(booked=Meeting.booked - 1).execution_options(synchronize_session=False))
+_SLOTS_USED = select(Allocation.slot_index).where(Allocation.meeting_id == bindparam("meeting_id"))
+_OPEN = (select(Meeting).where(Meeting.area_id == bindparam("area_id"),
+                               Meeting.status == domain.MeetingStatus.PLANNED,
+                               Meeting.starts_at > bindparam("now"))
+         .order_by(Meeting.starts_at)
+         .execution_options(populate_existing=True))
+_MAY_YIELD = select(Allocation).where(
+    Allocation.meeting_id.in_(bindparam("meeting_ids", expanding=True)),
+    Allocation.status == S.SCHEDULED,
+    func.coalesce(Allocation.accepted_at, Allocation.allocated_at) >= bindparam("accepted_at"))
+
+
 def take_place(uow: UnitOfWork, target: str) -> tuple[bool, datetime | None]:
     """One place in the meeting, or (False, None) when it is full or no longer planned.
 
     The UPDATE locks the meeting row until commit, so the slot chosen next and a concurrent
     case-list claim see this booking; RETURNING reads whether the list is already out.
     """
-    row = uow.session.execute(
-        update(Meeting)
-        .where(Meeting.id == target, Meeting.status == domain.MeetingStatus.PLANNED,
-               Meeting.booked < Meeting.capacity)
-        .values(booked=Meeting.booked + 1)
-        .returning(Meeting.caselist_published_at)
-        .execution_options(synchronize_session=False)).first()
+    row = uow.session.execute(_TAKE, {"meeting_id": target}).first()
     if row is None:
         return False, None
     published: datetime | None = row[0]
@@ -58,9 +74,7 @@ def take_place(uow: UnitOfWork, target: str) -> tuple[bool, datetime | None]:
 def give_back_place(uow: UnitOfWork, source: str | None) -> None:
     if source is None:
         return
-    uow.session.execute(
-        update(Meeting).where(Meeting.id == source, Meeting.booked > 0)
-        .values(booked=Meeting.booked - 1).execution_options(synchronize_session=False))
+    uow.session.execute(_GIVE_BACK, {"meeting_id": source})
 
 
 def slot(uow: UnitOfWork, config: domain.CalendarConfig,
@@ -69,7 +83,7 @@ def slot(uow: UnitOfWork, config: domain.CalendarConfig,
     model); none in the co-ordination model."""
     if meeting.model != "meeting":
         return None, None
-    used = uow.session.scalars(select(Allocation.slot_index).where(Allocation.meeting_id == meeting.id))
+    used = uow.session.scalars(_SLOTS_USED, {"meeting_id": meeting.id})
     index = domain.first_free_slot(used, meeting.capacity)
     if index is None:  # booked said there was room: the count and the slots disagree
         raise CapacityTaken(meeting.id)
@@ -80,12 +94,7 @@ def open_meetings(uow: UnitOfWork, area_id: str, now: datetime) -> list[Meeting]
     """The area's dates within the horizon that are planned and not begun, earliest first."""
     today = local_today(now)
     ensure_meetings(uow, area_id, today, today + timedelta(days=domain.HORIZON_DAYS))
-    return list(uow.session.scalars(
-        select(Meeting).where(Meeting.area_id == area_id,
-                              Meeting.status == domain.MeetingStatus.PLANNED,
-                              Meeting.starts_at > now)
-        .order_by(Meeting.starts_at)
-        .execution_options(populate_existing=True)))
+    return list(uow.session.scalars(_OPEN, {"area_id": area_id, "now": now}))
 
 
 def list_closed(meeting: Meeting, now: datetime) -> bool:
@@ -136,11 +145,8 @@ def _places_to_yield(uow: UnitOfWork, meetings: Sequence[Meeting], newcomer: dom
     holders: dict[str, list[domain.Seat]] = {}
     # Only a case accepted after the newcomer may give way (`domain.may_displace`): most
     # newcomers are the last accepted, and reading every case on the horizon grew with each.
-    accepted = func.coalesce(Allocation.accepted_at, Allocation.allocated_at)
-    for record in uow.session.scalars(
-            select(Allocation).where(Allocation.meeting_id.in_(open_ids),
-                                     Allocation.status == S.SCHEDULED,
-                                     accepted >= newcomer.accepted_at)):
+    for record in uow.session.scalars(_MAY_YIELD, {"meeting_ids": open_ids,
+                                                   "accepted_at": newcomer.accepted_at}):
         assert record.meeting_id is not None
         holders.setdefault(record.meeting_id, []).append(seat_of(record))
     return {meeting: domain.places_to_yield(newcomer, seats) for meeting, seats in holders.items()}

@@ -56,8 +56,9 @@ audit_heads = Table(
     Column("mac", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
-# Read at every use of a case's key: built once (building it cost more than running it).
+# Run at every new case and every use of a case's key: built once (building it cost more than running it).
 _WRAPPED = select(case_keys.c.wrapped).where(case_keys.c.case_id == bindparam("case_id"))
+_CREATE = case_keys.insert()
 
 
 def keystore_url(settings: Settings) -> str:
@@ -141,8 +142,8 @@ class KeyStore:
         dek = crypto.generate_data_key()
         wrapped = crypto.wrap(self.keyring, area_id, dek).serialise()
         with self.db.engine.begin() as connection:
-            connection.execute(case_keys.insert().values(
-                case_id=case_id, area_id=area_id, wrapped=wrapped, created_at=utcnow()))
+            connection.execute(_CREATE, {"case_id": case_id, "area_id": area_id,
+                                         "wrapped": wrapped, "created_at": utcnow()})
         self._remember(case_id, dek)
         return dek
 
