@@ -21,8 +21,8 @@ from services.actions import research, research_reminders, service, smart, trans
 
 
 def on_case_scheduled(uow: UnitOfWork, event: Event) -> None:
-    service.open_case_record(uow, event.payload(CaseScheduled))
-    service.remember_referrer(uow, event.payload(CaseScheduled))
+    scheduled = event.payload(CaseScheduled)
+    service.remember_referrer(service.open_case_record(uow, scheduled), scheduled)
 
 
 def on_case_heard(uow: UnitOfWork, event: Event) -> None:

@@ -57,11 +57,10 @@ def find_record(uow: UnitOfWork, case_id: str) -> CaseRecord:
     return found
 
 
-def remember_referrer(uow: UnitOfWork, scheduled: CaseScheduled) -> None:
-    """The referrer's agency is sent the case's information-and-updates document."""
-    record = uow.session.get(CaseRecord, scheduled.case_id)
-    if record is not None:
-        record.referrer_agency = scheduled.referrer_agency
+def remember_referrer(record: CaseRecord, scheduled: CaseScheduled) -> None:
+    """The referrer's agency is sent the case's information-and-updates document. On the
+    record `open_case_record` gave: read again, a record just added cost a flush and a query."""
+    record.referrer_agency = scheduled.referrer_agency
 
 
 def mark_heard(uow: UnitOfWork, heard: CaseHeard) -> None:

@@ -14,7 +14,7 @@ import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, Table, and_, bindparam, case, or_, select, update
 
 from marac_platform import clock, events, faults, metrics, telemetry
 from marac_platform.areas import Area
@@ -155,12 +155,14 @@ _GIVE_UP = (
            Delivery.attempts >= MAX_ATTEMPTS)
     .values(status=Status.FAILED, claimed_at=None, error=OUTCOME_UNKNOWN)
     .execution_options(synchronize_session=False))
-# Any claim of it: if a slow send was retaken, the first to finish records it.
+# Any claim of it: if a slow send was retaken, the first to finish records it. On the table,
+# not the mapped class: the ORM's bulk UPDATE machinery was a tenth of the worker's CPU.
+_DELIVERIES = cast(Table, Delivery.__table__)
 _MARK_SENT = (
-    update(Delivery)
-    .where(Delivery.id == bindparam("delivery_id"), may_become(Status.SENT))
-    .values(status=Status.SENT, sent_at=bindparam("now"), claimed_at=None)
-    .execution_options(synchronize_session=False))
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"),
+           _DELIVERIES.c.status.in_(sorted(DELIVERY_MOVES.sources(Status.SENT))))
+    .values(status=Status.SENT, sent_at=bindparam("now"), claimed_at=None))
 
 
 def _changed(result: Result[Any]) -> int:
