@@ -254,6 +254,9 @@ class PurgeIncomplete(Exception):
     """Old copies of erased data could not be removed from the write-ahead log yet; retry."""
 
 
+RELAYED_HERE = "marac_relayed_here"  # session.info: this process relays its outbox rows
+
+
 class Database:
     """One service's database: engine, sessions, and a readiness check."""
 
@@ -262,6 +265,9 @@ class Database:
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessions, "do_orm_execute", _scope_to_areas)
+        # Set by a worker whose own relay publishes this database's outbox rows and is woken
+        # in-process (Runtime.outbox_committed): its commits need not NOTIFY (marac_platform.outbox).
+        self.relayed_here = False
 
     @property
     def is_postgres(self) -> bool:
@@ -272,6 +278,8 @@ class Database:
         session = self.sessions()
         if areas is not None:
             session.info["areas"] = areas
+        if self.relayed_here:
+            session.info[RELAYED_HERE] = True
         return session
 
     @contextmanager

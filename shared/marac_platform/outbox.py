@@ -21,7 +21,7 @@ from sqlalchemy.sql.dml import Insert
 
 from marac_platform import metrics, telemetry
 from marac_platform.backoff import Backoff
-from marac_platform.db import Database, PlatformTables, utcnow
+from marac_platform.db import RELAYED_HERE, Database, PlatformTables, utcnow
 from marac_platform.events import Message, new_message
 from marac_platform.faults import FAULT_ENV
 from marac_platform.payloads import Payload
@@ -82,8 +82,10 @@ def _write_queued(session: Session) -> None:
         return
     del session.info[_QUEUED]
     session.execute(_insert(queued.table), queued.rows)
-    if session.get_bind().dialect.name == "postgresql":
-        # At its commit (never on a rollback), whoever LISTENs wakes: one per transaction.
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(RELAYED_HERE):
+        # At its commit (never on a rollback), whoever LISTENs wakes: one per transaction. Not
+        # from a worker: its own relay, woken in-process, publishes them (a round trip saved
+        # per transaction, a wake-up saved in every listener).
         session.execute(_NOTIFY)
 
 

@@ -81,8 +81,8 @@ class Runtime:
 
     def outbox_committed(self) -> None:
         """A unit of work committed outbox rows: wake this process's relay (the worker's) and,
-        on SQLite, the worker's relay from another process (the web's); PostgreSQL's commit
-        notifies every listener itself (marac_platform.outbox)."""
+        on SQLite, the worker's relay from another process (the web's); on PostgreSQL a web
+        process's commit notifies the listeners itself (marac_platform.outbox)."""
         self.outbox_written.set()
         self._wake_sender.send()
 

@@ -215,6 +215,7 @@ def run_worker(spec: ServiceSpec, stop: threading.Event | None = None) -> int:
             name="outbox-relay", daemon=True)
         relay_thread.start()
         threads.append(relay_thread)
+        runtime.db.relayed_here = True  # this process's commits wake the relay in-process
         listener = outbox_listener(runtime, relay, stop)
         if listener is not None:
             listener.start()
