@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -327,9 +328,9 @@ def hops(stack: Stack, since: datetime) -> dict[tuple[int, int, str], list[float
                 for key, headers, created, sent, event_id in rows:
                     kind = (headers if isinstance(headers, dict) else json.loads(headers))["ce_type"]
                     outboxes[service].setdefault((key, kind), (created, sent, event_id))
-            inboxes[service] = dict(connection.execute(select(
+            inboxes[service] = {event_id: at for event_id, at in connection.execute(select(
                 tables.inbox.c.event_id, tables.inbox.c.received_at).where(
-                tables.inbox.c.received_at >= since)).all())
+                tables.inbox.c.received_at >= since)).all()}
     with stack.engine("notify").connect() as connection:
         deliveries = {case: (created, sent) for case, created, sent in connection.execute(select(
             Delivery.case_id, Delivery.created_at, Delivery.sent_at).where(
@@ -349,7 +350,7 @@ def hops(stack: Stack, since: datetime) -> dict[tuple[int, int, str], list[float
                 break
             created, sent, event_id = row
             received = inboxes[reader].get(event_id)
-            if received is None:
+            if received is None or sent is None:
                 break
             family = ".".join(event_type.split(".")[1:3])
             add((index + 1, 0, f"{family} relay wait ({writer})"), (sent - created).total_seconds())
@@ -370,32 +371,38 @@ def hops(stack: Stack, since: datetime) -> dict[tuple[int, int, str], list[float
 
 def latencies(stack: Stack, since: datetime) -> list[float]:
     with stack.engine("referral").connect() as connection:
-        received = dict(connection.execute(select(Referral.case_id, Referral.received_at).where(
-            Referral.received_at >= since)).all())
+        received: dict[str, datetime | None] = {
+            case: at for case, at in connection.execute(select(
+                Referral.case_id, Referral.received_at).where(Referral.received_at >= since)).all()}
     with stack.engine("notify").connect() as connection:
-        sent = dict(connection.execute(select(Delivery.case_id, Delivery.sent_at).where(
-            Delivery.template == "case_scheduled", Delivery.sent_at.is_not(None))).all())
-    return [(sent[c] - r).total_seconds() for c, r in received.items() if c in sent]
+        sent: dict[str | None, datetime | None] = {
+            case: at for case, at in connection.execute(select(
+                Delivery.case_id, Delivery.sent_at).where(
+                Delivery.template == "case_scheduled", Delivery.sent_at.is_not(None))).all()}
+    return [(out - at).total_seconds() for case, at in received.items()
+            if at is not None and (out := sent.get(case)) is not None]
+
+
+def bounds(stack: Stack, since: datetime) -> tuple[datetime, datetime, datetime]:
+    """The first and the last acceptance since `since`, and the last e-mail sent after it."""
+    with stack.engine("referral").connect() as connection:
+        accepted = [r for (r,) in connection.execute(select(Referral.received_at).where(
+            Referral.received_at >= since)).all()]
+    with stack.engine("notify").connect() as connection:
+        last_out = max(s for (s,) in connection.execute(select(Delivery.sent_at).where(
+            Delivery.sent_at.is_not(None), Delivery.created_at >= since)).all())
+    return min(accepted), max(accepted), last_out
 
 
 def span_of(stack: Stack, since: datetime) -> float:
-    with stack.engine("referral").connect() as connection:
-        first = min(r for (r,) in connection.execute(select(Referral.received_at).where(
-            Referral.received_at >= since)).all())
-    with stack.engine("notify").connect() as connection:
-        last = max(s for (s,) in connection.execute(select(Delivery.sent_at).where(
-            Delivery.sent_at.is_not(None), Delivery.created_at >= since)).all())
+    """From the first acceptance since `since` to the last e-mail."""
+    first, _, last = bounds(stack, since)
     return (last - first).total_seconds()
 
 
 def drain_of(stack: Stack, since: datetime) -> float:
     """From the last acceptance since `since` to the last e-mail sent after it."""
-    with stack.engine("referral").connect() as connection:
-        last_in = max(r for (r,) in connection.execute(select(Referral.received_at).where(
-            Referral.received_at >= since)).all())
-    with stack.engine("notify").connect() as connection:
-        last_out = max(s for (s,) in connection.execute(select(Delivery.sent_at).where(
-            Delivery.sent_at.is_not(None), Delivery.created_at >= since)).all())
+    _, last_in, last_out = bounds(stack, since)
     return (last_out - last_in).total_seconds()
 
 
@@ -442,6 +449,10 @@ def pipeline(stack: Stack, count: int, concurrency: int, timeout_s: float) -> di
     return {"per_s": len(lat) / span, "cpu_s": total_cpu, "p50": statistics.median(lat)}
 
 
+def notified_past(stack: Stack, baseline: int) -> bool:
+    return stack.sent() > baseline
+
+
 def one_at_a_time(stack: Stack, count: int) -> None:
     from marac_platform.clock import now
 
@@ -450,7 +461,7 @@ def one_at_a_time(stack: Stack, count: int) -> None:
     for body in forms(count, stack.areas()):
         baseline = stack.sent()
         client.run("/v1/referrals?submit=true", [body], 1, keys=[str(uuid.uuid4())])
-        if not wait(lambda baseline=baseline: stack.sent() > baseline, 30, "notified"):
+        if not wait(functools.partial(notified_past, stack, baseline), 30, "notified"):
             break
     lat = latencies(stack, since)
     if lat:
